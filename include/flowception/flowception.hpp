@@ -1,0 +1,6 @@
+// Everything in the core library.
+#pragma once
+
+#include "flowception/oracles.hpp"
+#include "flowception/sampler.hpp"
+#include "flowception/training.hpp"

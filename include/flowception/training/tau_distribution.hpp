@@ -1,0 +1,55 @@
+// Distributions of the global extended time τ_g on [0, τ_max) (§3 step 3).
+#pragma once
+
+#include <cmath>
+#include <concepts>
+#include <string>
+
+#include "flowception/core/errors.hpp"
+#include "flowception/random/stream.hpp"
+
+namespace flowception {
+
+// clang-format off
+/// Draws τ_g given τ_max = max_i u_i + 1 (in [1, 2]) from a random stream.
+template <class D>
+concept TauDistribution = std::copy_constructible<D> && requires(const D d, double tau_max, random::Stream& rng) {
+  { d.sample(tau_max, rng) } -> std::convertible_to<double>;
+  { d.name() }               -> std::convertible_to<std::string>;
+};
+// clang-format on
+
+/// Uniform on [0, τ_max) (the default).
+struct UniformTau {
+  double sample(double tau_max, random::Stream& rng) const { return tau_max * (1.0 - rng.uniform()); }
+  std::string name() const { return "uniform"; }
+};
+static_assert(TauDistribution<UniformTau>);
+
+/// τ_max · sigmoid(m + s·z), z ~ N(0,1): logit-normal scaled to [0, τ_max).
+class LogitNormalTau {
+ public:
+  explicit LogitNormalTau(double location = 0.0, double scale = 1.0) : m_(location), s_(scale) {
+    detail::require(std::isfinite(location), "logit-normal location must be finite, got ", location);
+    detail::require(std::isfinite(scale) && scale > 0.0, "logit-normal scale must be finite and > 0, got ", scale);
+  }
+  double sample(double tau_max, random::Stream& rng) const {
+    const double z = m_ + s_ * rng.normal();
+    const double v = tau_max / (1.0 + std::exp(-z));
+    return v >= tau_max ? std::nextafter(tau_max, 0.0) : v;
+  }
+  std::string name() const { return "logit_normal"; }
+
+ private:
+  double m_, s_;
+};
+static_assert(TauDistribution<LogitNormalTau>);
+
+/// Uniform on [0, 2), ignoring τ_max (draws past τ_max leave no loss and are resampled).
+struct UniformTwoTau {
+  double sample(double, random::Stream& rng) const { return 2.0 * (1.0 - rng.uniform()); }
+  std::string name() const { return "uniform_0_2"; }
+};
+static_assert(TauDistribution<UniformTwoTau>);
+
+}  // namespace flowception
