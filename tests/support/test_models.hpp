@@ -30,17 +30,17 @@ struct TimeFunctionModel {
     ++calls;
     batch_videos.push_back(in.videos());
     batch_frames.push_back(in.total_frames());
-    for (std::size_t f = 0; f < in.total_frames(); ++f) {
-      const double t = in.times[f];
+    for (std::size_t row = 0; row < in.total_frames(); ++row) {
+      const double t = in.times[row];
       EXPECT_LE(t, 1.0) << "model evaluated at t > 1";
       EXPECT_GE(t, 0.0) << "model evaluated at t < 0";
       max_time_seen = std::max(max_time_seen, t);
       const double v = f(t);
-      for (auto& x : out.velocity.frame(f)) x = static_cast<T>(v);
-      switch (in.kinds[f]) {
-        case FrameKind::generated: out.log_rate[f] = log_rate_generated; break;
-        case FrameKind::active_context: out.log_rate[f] = log_rate_active; break;
-        case FrameKind::passive_context: out.log_rate[f] = log_rate_passive; break;
+      for (auto& x : out.velocity.frame(row)) x = static_cast<T>(v);
+      switch (in.kinds[row]) {
+        case FrameKind::generated: out.log_rate[row] = log_rate_generated; break;
+        case FrameKind::active_context: out.log_rate[row] = log_rate_active; break;
+        case FrameKind::passive_context: out.log_rate[row] = log_rate_passive; break;
       }
     }
   }
