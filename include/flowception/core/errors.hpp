@@ -34,6 +34,11 @@ struct LengthCapError : Error {
   using Error::Error;
 };
 
+/// A file that cannot be read or written, or whose content is corrupt or truncated.
+struct IoError : Error {
+  using Error::Error;
+};
+
 namespace detail {
 
 template <class... Parts>
