@@ -1,0 +1,38 @@
+// Linear layer Y = X·W + b over rows of X (X: n × in, W: in × out, row-major).
+// Backward: dX = dY·Wᵀ, dW += Xᵀ·dY, db += column sums of dY.
+#pragma once
+
+#include <cstddef>
+
+#include "flowception/dit/backend.hpp"
+
+namespace flowception::dit::layers {
+
+template <class Backend, class T>
+void linear_forward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out, const T* x, const T* w, const T* b, T* y) {
+  if (b) {
+    Backend::parallel_for(n, [=](std::ptrdiff_t r) {
+      for (std::ptrdiff_t c = 0; c < out; ++c) y[r * out + c] = b[c];
+    });
+    Backend::gemm(false, false, n, out, in, T(1), x, in, w, out, T(1), y, out);
+  } else {
+    Backend::gemm(false, false, n, out, in, T(1), x, in, w, out, T(0), y, out);
+  }
+}
+
+/// dx is overwritten when accumulate_dx is false, else added to; dw and db always accumulate.
+template <class Backend, class T>
+void linear_backward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out, const T* x, const T* w, const T* dy,
+                     T* dx, T* dw, T* db, bool accumulate_dx = false) {
+  if (dx) Backend::gemm(false, true, n, in, out, T(1), dy, out, w, out, accumulate_dx ? T(1) : T(0), dx, in);
+  if (dw) Backend::gemm(true, false, in, out, n, T(1), x, in, dy, out, T(1), dw, out);
+  if (db) {
+    Backend::parallel_for(out, [=](std::ptrdiff_t c) {
+      T s = T(0);
+      for (std::ptrdiff_t r = 0; r < n; ++r) s += dy[r * out + c];
+      db[c] += s;
+    });
+  }
+}
+
+}  // namespace flowception::dit::layers

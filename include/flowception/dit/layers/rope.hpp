@@ -1,0 +1,65 @@
+// 3-D rotary positions (RoPE) over (frame index, patch row, patch column). A head's d dims are
+// split into three even sections, one per axis; within section a, the pair (2i, 2i+1) rotates by
+// angle pos_a · base^(−2i/d_a). Rotations are orthogonal, so the backward pass rotates the
+// gradient by the opposite angle. Shifting every frame index by a constant multiplies all
+// query–key products of a head by rotations that cancel, so attention is translation-invariant.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+#include "flowception/dit/backend.hpp"
+
+namespace flowception::dit::layers {
+
+/// cos/sin of every (token, pair): `pairs` = head_dim/2 columns per token.
+template <class T>
+struct RopeTable {
+  std::vector<T> cos, sin;
+  std::ptrdiff_t pairs = 0;
+
+  void build(const std::vector<std::array<double, 3>>& pos, std::array<std::size_t, 3> axis_dims, double base) {
+    pairs = static_cast<std::ptrdiff_t>((axis_dims[0] + axis_dims[1] + axis_dims[2]) / 2);
+    const std::size_t n = pos.size();
+    cos.resize(n * static_cast<std::size_t>(pairs));
+    sin.resize(n * static_cast<std::size_t>(pairs));
+    for (std::size_t r = 0; r < n; ++r) {
+      std::size_t p = 0;
+      for (int a = 0; a < 3; ++a) {
+        const std::size_t half = axis_dims[a] / 2;
+        for (std::size_t i = 0; i < half; ++i, ++p) {
+          const double freq = std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(axis_dims[a]));
+          const double angle = pos[r][a] * freq;
+          cos[r * pairs + p] = static_cast<T>(std::cos(angle));
+          sin[r * pairs + p] = static_cast<T>(std::sin(angle));
+        }
+      }
+    }
+  }
+};
+
+/// Rotates, in place, the pairs of `heads` head vectors of width 2·pairs that start at column
+/// `col0` of each row of x (leading dimension ld). direction +1: forward, −1: backward.
+template <class Backend, class T>
+void rope_apply(std::ptrdiff_t n, std::ptrdiff_t heads, const RopeTable<T>& table, T* x, std::ptrdiff_t ld,
+                std::ptrdiff_t col0, int direction) {
+  const T* c = table.cos.data();
+  const T* s = table.sin.data();
+  const std::ptrdiff_t pairs = table.pairs;
+  const T sign = direction > 0 ? T(1) : T(-1);
+  Backend::parallel_for(n, [=](std::ptrdiff_t r) {
+    for (std::ptrdiff_t h = 0; h < heads; ++h) {
+      T* v = x + r * ld + col0 + h * 2 * pairs;
+      for (std::ptrdiff_t p = 0; p < pairs; ++p) {
+        const T cs = c[r * pairs + p], sn = sign * s[r * pairs + p];
+        const T a = v[2 * p], b = v[2 * p + 1];
+        v[2 * p] = a * cs - b * sn;
+        v[2 * p + 1] = a * sn + b * cs;
+      }
+    }
+  });
+}
+
+}  // namespace flowception::dit::layers

@@ -1,0 +1,479 @@
+// The reference DiT of method.md §6 with a hand-written backward pass. One source over a
+// backend (backend.hpp): products through Backend::gemm, element and row kernels as functors
+// through Backend::parallel_for. It is a VelocityModel over HostFrames<T>.
+//
+// Token layout of a packed batch: frame f (global index over all videos) owns token rows
+// [f·(P+1), (f+1)·(P+1)): its P patch tokens in raster order, then its rate token.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "flowception/core/errors.hpp"
+#include "flowception/core/frame_kind.hpp"
+#include "flowception/dit/backend.hpp"
+#include "flowception/dit/config.hpp"
+#include "flowception/dit/layers/activations.hpp"
+#include "flowception/dit/layers/attention.hpp"
+#include "flowception/dit/layers/embeddings.hpp"
+#include "flowception/dit/layers/layernorm.hpp"
+#include "flowception/dit/layers/linear.hpp"
+#include "flowception/dit/layers/modulation.hpp"
+#include "flowception/dit/layers/rope.hpp"
+#include "flowception/algebra/host_algebra.hpp"
+#include "flowception/model/velocity_model.hpp"
+#include "flowception/random/stream.hpp"
+
+namespace flowception::dit {
+
+/// One named parameter tensor inside the flat parameter buffer.
+struct ParameterInfo {
+  std::string name;
+  std::vector<std::size_t> shape;
+  std::size_t offset = 0, size = 0;
+  enum class Init { xavier, normal002, zero } init = Init::zero;
+};
+
+/// What the DiT reads: a packed batch of videos (see ModelInput in model/velocity_model.hpp).
+struct DitBatch {
+  std::span<const double> times;
+  std::span<const FrameKind> kinds;
+  std::span<const std::size_t> offsets;
+  std::span<const std::int64_t> conditions;    ///< per video (may be empty)
+  std::span<const std::uint8_t> drop_condition;  ///< per video (may be empty)
+  /// Rotary frame position of every video's first frame. Attention depends only on position
+  /// differences, so any constant gives the same outputs (tested); 0 by default.
+  double first_frame_position = 0.0;
+};
+
+template <class T, class Backend = CpuBackend>
+class DiT {
+ public:
+  using value_type = T;
+
+  explicit DiT(DitConfig cfg, std::uint64_t seed = 0) : cfg_(std::move(cfg)) {
+    cfg_.validate();
+    build_parameter_table();
+    init_parameters(seed);
+  }
+
+  const DitConfig& config() const { return cfg_; }
+  std::vector<T>& parameters() { return params_; }
+  const std::vector<T>& parameters() const { return params_; }
+  std::vector<T>& gradients() { return grads_; }
+  const std::vector<T>& gradients() const { return grads_; }
+  const std::vector<ParameterInfo>& parameter_table() const { return table_; }
+  std::size_t parameter_count() const { return params_.size(); }
+  void zero_grad() { std::fill(grads_.begin(), grads_.end(), T(0)); }
+
+  /// Re-draws every parameter from `seed` with the initialisation of §6 (zero adaLN/outputs).
+  void init_parameters(std::uint64_t seed) {
+    for (const auto& p : table_) {
+      T* w = params_.data() + p.offset;
+      // Keyed by the name, so a parameter's initial value does not depend on the model's depth.
+      std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
+      for (unsigned char ch : p.name) h = (h ^ ch) * 0x100000001b3ULL;
+      random::Stream rng(seed, random::derive_stream(0x64697470ULL, h));
+      switch (p.init) {
+        case ParameterInfo::Init::zero: std::fill(w, w + p.size, T(0)); break;
+        case ParameterInfo::Init::normal002:
+          for (std::size_t k = 0; k < p.size; ++k) w[k] = static_cast<T>(0.02 * rng.normal());
+          break;
+        case ParameterInfo::Init::xavier: {
+          const double fan_in = static_cast<double>(p.shape[0]), fan_out = static_cast<double>(p.shape[1]);
+          const double a = std::sqrt(6.0 / (fan_in + fan_out));
+          for (std::size_t k = 0; k < p.size; ++k) w[k] = static_cast<T>(a * (2.0 * rng.uniform() - 1.0));
+          break;
+        }
+      }
+    }
+  }
+
+  /// Forward pass on a packed batch. frames: F × frame_dim. Writes velocity (F × frame_dim)
+  /// and log-rate (F) and keeps what backward() needs.
+  void forward(const T* frames, const DitBatch& b, T* velocity, double* log_rate) {
+    prepare(b);
+    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), P = pd(), Tp = tp();
+    const layers::PatchGeometry geo = geometry();
+    // Patch tokens (rate rows of `patches_` stay zero) and their embedding.
+    patches_.assign(static_cast<std::size_t>(N * P), T(0));
+    Backend::parallel_for(F, [&](std::ptrdiff_t f) {
+      layers::patchify(geo, frames + f * geo.frame_dim(), patches_.data() + f * tpf() * P, P);
+    });
+    x_.resize(static_cast<std::size_t>(N * Hd));
+    layers::linear_forward<Backend>(N, P, Hd, patches_.data(), p(pe_w_), static_cast<const T*>(nullptr), x_.data());
+    Backend::parallel_for(F, [&](std::ptrdiff_t f) {
+      for (std::ptrdiff_t t = 0; t < tpf(); ++t) {
+        T* row = x_.data() + (f * tpf() + t) * Hd;
+        const T* add = t < Tp ? p(pe_b_) : p(rate_token_);
+        if (t < Tp)
+          for (std::ptrdiff_t i = 0; i < Hd; ++i) row[i] += add[i];
+        else
+          std::copy(add, add + Hd, row);
+      }
+    });
+    // Conditioning c_f = MLP(sinusoidal(1000·t_f)) + kind (+ class); sc = SiLU(c) feeds every adaLN.
+    const std::ptrdiff_t FD = static_cast<std::ptrdiff_t>(cfg_.frequency_dim);
+    temb_.resize(static_cast<std::size_t>(F * FD));
+    for (std::ptrdiff_t f = 0; f < F; ++f) layers::timestep_embedding(b.times[f], FD, temb_.data() + f * FD);
+    h1_.resize(static_cast<std::size_t>(F * Hd));
+    a1_.resize(h1_.size());
+    c_.resize(h1_.size());
+    sc_.resize(h1_.size());
+    layers::linear_forward<Backend>(F, FD, Hd, temb_.data(), p(t1_w_), p(t1_b_), h1_.data());
+    layers::activation_forward<Backend, layers::Silu>(F * Hd, h1_.data(), a1_.data());
+    layers::linear_forward<Backend>(F, Hd, Hd, a1_.data(), p(t2_w_), p(t2_b_), c_.data());
+    layers::embedding_add(F, Hd, p(kind_emb_), kind_index_.data(), c_.data());
+    if (cfg_.num_classes > 0) layers::embedding_add(F, Hd, p(class_emb_), class_index_.data(), c_.data());
+    layers::activation_forward<Backend, layers::Silu>(F * Hd, c_.data(), sc_.data());
+
+    blocks_.resize(cfg_.depth);
+    for (std::size_t l = 0; l < cfg_.depth; ++l) block_forward(l);
+
+    // Final layer: adaLN + zero-initialised linear → velocity; LN'd rate token → rate MLP → ℓ.
+    fmod_.resize(static_cast<std::size_t>(F * 2 * Hd));
+    layers::linear_forward<Backend>(F, Hd, 2 * Hd, sc_.data(), p(f_ada_w_), p(f_ada_b_), fmod_.data());
+    nf_.resize(x_.size());
+    rstdf_.resize(static_cast<std::size_t>(N));
+    mf_.resize(x_.size());
+    layers::layernorm_forward<Backend>(N, Hd, x_.data(), nf_.data(), rstdf_.data());
+    layers::modulate_forward<Backend>(N, Hd, nf_.data(), fmod_.data(), fmod_.data() + Hd, 2 * Hd, token_frame_.data(),
+                                      mf_.data());
+    out_.resize(static_cast<std::size_t>(N * P));
+    layers::linear_forward<Backend>(N, Hd, P, mf_.data(), p(out_w_), p(out_b_), out_.data());
+    Backend::parallel_for(F, [&](std::ptrdiff_t f) {
+      layers::unpatchify(geo, out_.data() + f * tpf() * P, P, velocity + f * geo.frame_dim());
+    });
+    rin_.resize(static_cast<std::size_t>(F * Hd));
+    for (std::ptrdiff_t f = 0; f < F; ++f)
+      std::copy_n(nf_.data() + (f * tpf() + Tp) * Hd, Hd, rin_.data() + f * Hd);
+    r1_.resize(rin_.size());
+    ra_.resize(rin_.size());
+    layers::linear_forward<Backend>(F, Hd, Hd, rin_.data(), p(r1_w_), p(r1_b_), r1_.data());
+    layers::activation_forward<Backend, layers::Silu>(F * Hd, r1_.data(), ra_.data());
+    ell_.resize(static_cast<std::size_t>(F));
+    layers::linear_forward<Backend>(F, Hd, 1, ra_.data(), p(r2_w_), p(r2_b_), ell_.data());
+    for (std::ptrdiff_t f = 0; f < F; ++f) log_rate[f] = static_cast<double>(ell_[f]);
+  }
+
+  /// Backward pass of the last forward(): accumulates ∂L/∂θ into gradients() given ∂L/∂velocity
+  /// (F × frame_dim) and ∂L/∂ℓ (F).
+  void backward(const T* dvelocity, const double* dlog_rate) {
+    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), P = pd(), Tp = tp();
+    const layers::PatchGeometry geo = geometry();
+    // Rate head.
+    dell_.resize(static_cast<std::size_t>(F));
+    for (std::ptrdiff_t f = 0; f < F; ++f) dell_[f] = static_cast<T>(dlog_rate[f]);
+    dra_.resize(ra_.size());
+    layers::linear_backward<Backend>(F, Hd, 1, ra_.data(), p(r2_w_), dell_.data(), dra_.data(), g(r2_w_), g(r2_b_));
+    dr1_.resize(r1_.size());
+    layers::activation_backward<Backend, layers::Silu>(F * Hd, r1_.data(), dra_.data(), dr1_.data());
+    drin_.resize(rin_.size());
+    layers::linear_backward<Backend>(F, Hd, Hd, rin_.data(), p(r1_w_), dr1_.data(), drin_.data(), g(r1_w_), g(r1_b_));
+    // Velocity head.
+    dout_.assign(static_cast<std::size_t>(N * P), T(0));
+    Backend::parallel_for(F, [&](std::ptrdiff_t f) {
+      layers::patchify(geo, dvelocity + f * geo.frame_dim(), dout_.data() + f * tpf() * P, P);
+    });
+    dmf_.resize(x_.size());
+    layers::linear_backward<Backend>(N, Hd, P, mf_.data(), p(out_w_), dout_.data(), dmf_.data(), g(out_w_), g(out_b_));
+    dfmod_.assign(fmod_.size(), T(0));
+    dnf_.resize(x_.size());
+    layers::modulate_backward<Backend>(F, Hd, nf_.data(), fmod_.data() + Hd, 2 * Hd, frame_token_begin_.data(),
+                                       dmf_.data(), dnf_.data(), dfmod_.data(), dfmod_.data() + Hd);
+    for (std::ptrdiff_t f = 0; f < F; ++f) {
+      T* row = dnf_.data() + (f * tpf() + Tp) * Hd;
+      for (std::ptrdiff_t i = 0; i < Hd; ++i) row[i] += drin_[f * Hd + i];
+    }
+    dx_.resize(x_.size());
+    layers::layernorm_backward<Backend>(N, Hd, nf_.data(), rstdf_.data(), dnf_.data(), dx_.data());
+    dsc_.assign(sc_.size(), T(0));
+    layers::linear_backward<Backend>(F, Hd, 2 * Hd, sc_.data(), p(f_ada_w_), dfmod_.data(), dsc_.data(), g(f_ada_w_),
+                                     g(f_ada_b_), true);
+    for (std::size_t l = cfg_.depth; l-- > 0;) block_backward(l);
+    // Patch embedding and rate token.
+    layers::linear_backward<Backend>(N, P, Hd, patches_.data(), p(pe_w_), dx_.data(), static_cast<T*>(nullptr),
+                                     g(pe_w_), static_cast<T*>(nullptr));
+    for (std::ptrdiff_t f = 0; f < F; ++f) {
+      for (std::ptrdiff_t t = 0; t < tpf(); ++t) {
+        const T* row = dx_.data() + (f * tpf() + t) * Hd;
+        T* dst = t < Tp ? g(pe_b_) : g(rate_token_);
+        for (std::ptrdiff_t i = 0; i < Hd; ++i) dst[i] += row[i];
+      }
+    }
+    // Conditioning.
+    dc_.resize(c_.size());
+    layers::activation_backward<Backend, layers::Silu>(F * Hd, c_.data(), dsc_.data(), dc_.data());
+    layers::embedding_backward(F, Hd, kind_index_.data(), dc_.data(), g(kind_emb_));
+    if (cfg_.num_classes > 0) layers::embedding_backward(F, Hd, class_index_.data(), dc_.data(), g(class_emb_));
+    da1_.resize(a1_.size());
+    layers::linear_backward<Backend>(F, Hd, Hd, a1_.data(), p(t2_w_), dc_.data(), da1_.data(), g(t2_w_), g(t2_b_));
+    dh1_.resize(h1_.size());
+    layers::activation_backward<Backend, layers::Silu>(F * Hd, h1_.data(), da1_.data(), dh1_.data());
+    const std::ptrdiff_t FD = static_cast<std::ptrdiff_t>(cfg_.frequency_dim);
+    layers::linear_backward<Backend>(F, FD, Hd, temb_.data(), p(t1_w_), dh1_.data(), static_cast<T*>(nullptr),
+                                     g(t1_w_), g(t1_b_));
+  }
+
+  /// VelocityModel: forward on the sampler's packed batch.
+  void evaluate(const ModelInput<HostFrames<T>>& in, ModelOutput<HostFrames<T>>& out) {
+    detail::require<ShapeError>(in.frames.dim == cfg_.frame_dim(), "DiT expects frames of ", cfg_.frame_dim(),
+                                " values (", cfg_.channels, "x", cfg_.height, "x", cfg_.width, "), got ", in.frames.dim);
+    DitBatch b{in.times, in.kinds, in.offsets, in.conditions, in.drop_condition};
+    forward(in.frames.values.data(), b, out.velocity.values.data(), out.log_rate.data());
+  }
+
+  /// Frames and tokens of the last forward pass.
+  std::size_t frames() const { return static_cast<std::size_t>(F_); }
+  std::size_t tokens() const { return static_cast<std::size_t>(N_); }
+
+ private:
+  struct BlockIndex {
+    std::size_t ada_w, ada_b, qkv_w, qkv_b, proj_w, proj_b, fc1_w, fc1_b, fc2_w, fc2_b;
+  };
+  struct BlockCache {
+    std::vector<T> mod, n1, rstd1, m1, qkv, o, lse, a, n2, rstd2, m2, h, gl, y;
+  };
+
+  std::ptrdiff_t hd() const { return static_cast<std::ptrdiff_t>(cfg_.width_hidden); }
+  std::ptrdiff_t pd() const { return static_cast<std::ptrdiff_t>(cfg_.patch_dim()); }
+  std::ptrdiff_t tp() const { return static_cast<std::ptrdiff_t>(cfg_.patch_tokens()); }
+  std::ptrdiff_t tpf() const { return tp() + 1; }
+  layers::PatchGeometry geometry() const {
+    return {static_cast<std::ptrdiff_t>(cfg_.channels), static_cast<std::ptrdiff_t>(cfg_.height),
+            static_cast<std::ptrdiff_t>(cfg_.width), static_cast<std::ptrdiff_t>(cfg_.patch)};
+  }
+  T* p(std::size_t i) { return params_.data() + table_[i].offset; }
+  T* g(std::size_t i) { return grads_.data() + table_[i].offset; }
+
+  std::size_t add(std::string name, std::vector<std::size_t> shape, ParameterInfo::Init init) {
+    std::size_t size = 1;
+    for (auto s : shape) size *= s;
+    const std::size_t offset = table_.empty() ? 0 : table_.back().offset + table_.back().size;
+    table_.push_back({std::move(name), std::move(shape), offset, size, init});
+    return table_.size() - 1;
+  }
+
+  void build_parameter_table() {
+    using I = ParameterInfo::Init;
+    const std::size_t H = cfg_.width_hidden, P = cfg_.patch_dim(), M = cfg_.mlp_hidden();
+    pe_w_ = add("patch_embed.weight", {P, H}, I::xavier);
+    pe_b_ = add("patch_embed.bias", {H}, I::zero);
+    rate_token_ = add("rate_token", {H}, I::normal002);
+    t1_w_ = add("time_mlp.0.weight", {cfg_.frequency_dim, H}, I::normal002);
+    t1_b_ = add("time_mlp.0.bias", {H}, I::zero);
+    t2_w_ = add("time_mlp.2.weight", {H, H}, I::normal002);
+    t2_b_ = add("time_mlp.2.bias", {H}, I::zero);
+    kind_emb_ = add("kind_embed", {3, H}, I::normal002);
+    if (cfg_.num_classes > 0) class_emb_ = add("class_embed", {cfg_.num_classes + 1, H}, I::normal002);
+    for (std::size_t l = 0; l < cfg_.depth; ++l) {
+      const std::string b = "blocks." + std::to_string(l) + ".";
+      BlockIndex bi{};
+      bi.ada_w = add(b + "adaLN.weight", {H, 6 * H}, I::zero);
+      bi.ada_b = add(b + "adaLN.bias", {6 * H}, I::zero);
+      bi.qkv_w = add(b + "attn.qkv.weight", {H, 3 * H}, I::xavier);
+      bi.qkv_b = add(b + "attn.qkv.bias", {3 * H}, I::zero);
+      bi.proj_w = add(b + "attn.proj.weight", {H, H}, I::xavier);
+      bi.proj_b = add(b + "attn.proj.bias", {H}, I::zero);
+      bi.fc1_w = add(b + "mlp.fc1.weight", {H, M}, I::xavier);
+      bi.fc1_b = add(b + "mlp.fc1.bias", {M}, I::zero);
+      bi.fc2_w = add(b + "mlp.fc2.weight", {M, H}, I::xavier);
+      bi.fc2_b = add(b + "mlp.fc2.bias", {H}, I::zero);
+      bidx_.push_back(bi);
+    }
+    f_ada_w_ = add("final.adaLN.weight", {H, 2 * H}, I::zero);
+    f_ada_b_ = add("final.adaLN.bias", {2 * H}, I::zero);
+    out_w_ = add("final.linear.weight", {H, P}, I::zero);
+    out_b_ = add("final.linear.bias", {P}, I::zero);
+    r1_w_ = add("rate_head.0.weight", {H, H}, I::xavier);
+    r1_b_ = add("rate_head.0.bias", {H}, I::zero);
+    r2_w_ = add("rate_head.2.weight", {H, 1}, I::zero);
+    r2_b_ = add("rate_head.2.bias", {1}, I::zero);
+    params_.assign(table_.back().offset + table_.back().size, T(0));
+    grads_.assign(params_.size(), T(0));
+  }
+
+  /// Token structure of a packed batch: frames, token→frame map, rotary positions, tiles.
+  void prepare(const DitBatch& b) {
+    detail::require<ShapeError>(b.offsets.size() >= 2 && b.offsets.front() == 0, "DiT batch needs offsets [0, ...]");
+    const std::size_t videos = b.offsets.size() - 1;
+    F_ = static_cast<std::ptrdiff_t>(b.offsets.back());
+    detail::require<ShapeError>(b.times.size() == static_cast<std::size_t>(F_) &&
+                                    b.kinds.size() == static_cast<std::size_t>(F_),
+                                "DiT batch: times/kinds must have one entry per frame (", F_, ")");
+    detail::require<ShapeError>(b.conditions.empty() || b.conditions.size() == videos,
+                                "DiT batch: conditions must have one entry per video");
+    detail::require<ShapeError>(b.drop_condition.empty() || b.drop_condition.size() == videos,
+                                "DiT batch: drop_condition must have one entry per video");
+    N_ = F_ * tpf();
+    token_frame_.resize(static_cast<std::size_t>(N_));
+    frame_token_begin_.resize(static_cast<std::size_t>(F_ + 1));
+    kind_index_.resize(static_cast<std::size_t>(F_));
+    class_index_.resize(static_cast<std::size_t>(F_));
+    positions_.resize(static_cast<std::size_t>(N_));
+    tiles_.clear();
+    const double gh = static_cast<double>(cfg_.grid_h()), gw = static_cast<double>(cfg_.grid_w());
+    for (std::size_t v = 0; v < videos; ++v) {
+      const auto fb = static_cast<std::ptrdiff_t>(b.offsets[v]), fe = static_cast<std::ptrdiff_t>(b.offsets[v + 1]);
+      detail::require<ShapeError>(fe >= fb, "DiT batch: offsets must be non-decreasing");
+      const std::int64_t label = b.conditions.empty() ? kNoCondition : b.conditions[v];
+      const bool drop = !b.drop_condition.empty() && b.drop_condition[v] != 0;
+      if (cfg_.num_classes > 0)
+        detail::require<ShapeError>(label == kNoCondition || (label >= 0 && label < static_cast<std::int64_t>(cfg_.num_classes)),
+                                    "DiT batch: class ", label, " outside [0, ", cfg_.num_classes, ")");
+      const std::int64_t cls = (drop || label == kNoCondition) ? static_cast<std::int64_t>(cfg_.num_classes) : label;
+      for (std::ptrdiff_t f = fb; f < fe; ++f) {
+        const double t = b.times[f];
+        detail::require<ShapeError>(std::isfinite(t) && t >= 0.0 && t <= 1.0, "DiT batch: time ", t, " of frame ", f,
+                                    " outside [0, 1]");
+        kind_index_[f] = static_cast<std::int64_t>(b.kinds[f]);
+        class_index_[f] = cls;
+        frame_token_begin_[f] = f * tpf();
+        const double fi = b.first_frame_position + static_cast<double>(f - fb);
+        for (std::ptrdiff_t t = 0; t < tpf(); ++t) {
+          const std::ptrdiff_t r = f * tpf() + t;
+          token_frame_[r] = static_cast<std::int32_t>(f);
+          positions_[r] = t < tp() ? std::array<double, 3>{fi, static_cast<double>(t / cfg_.grid_w()),
+                                                           static_cast<double>(t % cfg_.grid_w())}
+                                   : std::array<double, 3>{fi, (gh - 1.0) / 2.0, (gw - 1.0) / 2.0};
+        }
+        std::ptrdiff_t kf0 = fb, kf1 = fe;  // key frames [kf0, kf1)
+        if (cfg_.window >= 0) {
+          kf0 = std::max(fb, f - cfg_.window);
+          kf1 = std::min(fe, f + cfg_.window + 1);
+        }
+        for (std::ptrdiff_t q = f * tpf(); q < (f + 1) * tpf(); q += layers::kTileRows)
+          tiles_.push_back({q, std::min(q + layers::kTileRows, (f + 1) * tpf()), kf0 * tpf(), kf1 * tpf()});
+      }
+    }
+    frame_token_begin_[F_] = N_;
+    rope_.build(positions_, {cfg_.rope_dim(0), cfg_.rope_dim(1), cfg_.rope_dim(2)}, cfg_.rope_base);
+  }
+
+  void block_forward(std::size_t l) {
+    const BlockIndex& bi = bidx_[l];
+    BlockCache& c = blocks_[l];
+    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), M = static_cast<std::ptrdiff_t>(cfg_.mlp_hidden());
+    const std::ptrdiff_t H = static_cast<std::ptrdiff_t>(cfg_.heads);
+    auto sz = [](std::ptrdiff_t a, std::ptrdiff_t b2) { return static_cast<std::size_t>(a * b2); };
+    c.mod.resize(sz(F, 6 * Hd));
+    layers::linear_forward<Backend>(F, Hd, 6 * Hd, sc_.data(), p(bi.ada_w), p(bi.ada_b), c.mod.data());
+    const T* shift_msa = c.mod.data();
+    const T* scale_msa = c.mod.data() + Hd;
+    const T* gate_msa = c.mod.data() + 2 * Hd;
+    const T* shift_mlp = c.mod.data() + 3 * Hd;
+    const T* scale_mlp = c.mod.data() + 4 * Hd;
+    const T* gate_mlp = c.mod.data() + 5 * Hd;
+    // Attention branch.
+    c.n1.resize(sz(N, Hd));
+    c.rstd1.resize(sz(N, 1));
+    c.m1.resize(sz(N, Hd));
+    layers::layernorm_forward<Backend>(N, Hd, x_.data(), c.n1.data(), c.rstd1.data());
+    layers::modulate_forward<Backend>(N, Hd, c.n1.data(), shift_msa, scale_msa, 6 * Hd, token_frame_.data(), c.m1.data());
+    c.qkv.resize(sz(N, 3 * Hd));
+    layers::linear_forward<Backend>(N, Hd, 3 * Hd, c.m1.data(), p(bi.qkv_w), p(bi.qkv_b), c.qkv.data());
+    layers::rope_apply<Backend>(N, H, rope_, c.qkv.data(), 3 * Hd, 0, +1);
+    layers::rope_apply<Backend>(N, H, rope_, c.qkv.data(), 3 * Hd, Hd, +1);
+    c.o.resize(sz(N, Hd));
+    c.lse.resize(sz(N, H));
+    layers::AttentionShape<T> ash{N, Hd, H, static_cast<std::ptrdiff_t>(cfg_.head_dim())};
+    layers::attention_forward<Backend>(ash, tiles_, c.qkv.data(), c.o.data(), c.lse.data());
+    c.a.resize(sz(N, Hd));
+    layers::linear_forward<Backend>(N, Hd, Hd, c.o.data(), p(bi.proj_w), p(bi.proj_b), c.a.data());
+    layers::gated_residual_forward<Backend>(N, Hd, c.a.data(), gate_msa, 6 * Hd, token_frame_.data(), x_.data());
+    // MLP branch.
+    c.n2.resize(sz(N, Hd));
+    c.rstd2.resize(sz(N, 1));
+    c.m2.resize(sz(N, Hd));
+    layers::layernorm_forward<Backend>(N, Hd, x_.data(), c.n2.data(), c.rstd2.data());
+    layers::modulate_forward<Backend>(N, Hd, c.n2.data(), shift_mlp, scale_mlp, 6 * Hd, token_frame_.data(), c.m2.data());
+    c.h.resize(sz(N, M));
+    c.gl.resize(sz(N, M));
+    layers::linear_forward<Backend>(N, Hd, M, c.m2.data(), p(bi.fc1_w), p(bi.fc1_b), c.h.data());
+    layers::activation_forward<Backend, layers::GeluTanh>(N * M, c.h.data(), c.gl.data());
+    c.y.resize(sz(N, Hd));
+    layers::linear_forward<Backend>(N, M, Hd, c.gl.data(), p(bi.fc2_w), p(bi.fc2_b), c.y.data());
+    layers::gated_residual_forward<Backend>(N, Hd, c.y.data(), gate_mlp, 6 * Hd, token_frame_.data(), x_.data());
+  }
+
+  void block_backward(std::size_t l) {
+    const BlockIndex& bi = bidx_[l];
+    BlockCache& c = blocks_[l];
+    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), M = static_cast<std::ptrdiff_t>(cfg_.mlp_hidden());
+    const std::ptrdiff_t H = static_cast<std::ptrdiff_t>(cfg_.heads);
+    const std::ptrdiff_t ld = 6 * Hd;
+    dmod_.assign(c.mod.size(), T(0));
+    T* d_shift_msa = dmod_.data();
+    T* d_scale_msa = dmod_.data() + Hd;
+    T* d_gate_msa = dmod_.data() + 2 * Hd;
+    T* d_shift_mlp = dmod_.data() + 3 * Hd;
+    T* d_scale_mlp = dmod_.data() + 4 * Hd;
+    T* d_gate_mlp = dmod_.data() + 5 * Hd;
+    const std::int64_t* ftb = frame_token_begin_.data();
+    // MLP branch: x_out = x_mid + gate·y.
+    dbuf_.resize(static_cast<std::size_t>(N * Hd));
+    layers::gated_residual_backward<Backend>(F, Hd, c.y.data(), c.mod.data() + 5 * Hd, ld, ftb, dx_.data(), dbuf_.data(),
+                                             d_gate_mlp);
+    dbig_.resize(static_cast<std::size_t>(N * M));
+    layers::linear_backward<Backend>(N, M, Hd, c.gl.data(), p(bi.fc2_w), dbuf_.data(), dbig_.data(), g(bi.fc2_w),
+                                     g(bi.fc2_b));
+    layers::activation_backward<Backend, layers::GeluTanh>(N * M, c.h.data(), dbig_.data(), dbig_.data());
+    dbuf2_.resize(dbuf_.size());
+    layers::linear_backward<Backend>(N, Hd, M, c.m2.data(), p(bi.fc1_w), dbig_.data(), dbuf2_.data(), g(bi.fc1_w),
+                                     g(bi.fc1_b));
+    layers::modulate_backward<Backend>(F, Hd, c.n2.data(), c.mod.data() + 4 * Hd, ld, ftb, dbuf2_.data(), dbuf_.data(),
+                                       d_shift_mlp, d_scale_mlp);
+    layers::layernorm_backward<Backend>(N, Hd, c.n2.data(), c.rstd2.data(), dbuf_.data(), dx_.data(), true);
+    // Attention branch: x_mid = x_in + gate·a.
+    layers::gated_residual_backward<Backend>(F, Hd, c.a.data(), c.mod.data() + 2 * Hd, ld, ftb, dx_.data(), dbuf_.data(),
+                                             d_gate_msa);
+    dbuf2_.resize(dbuf_.size());
+    layers::linear_backward<Backend>(N, Hd, Hd, c.o.data(), p(bi.proj_w), dbuf_.data(), dbuf2_.data(), g(bi.proj_w),
+                                     g(bi.proj_b));
+    dqkv_.resize(c.qkv.size());
+    layers::AttentionShape<T> ash{N, Hd, H, static_cast<std::ptrdiff_t>(cfg_.head_dim())};
+    layers::attention_backward<Backend>(ash, tiles_, c.qkv.data(), c.o.data(), c.lse.data(), dbuf2_.data(), dqkv_.data());
+    layers::rope_apply<Backend>(N, H, rope_, dqkv_.data(), 3 * Hd, 0, -1);
+    layers::rope_apply<Backend>(N, H, rope_, dqkv_.data(), 3 * Hd, Hd, -1);
+    layers::linear_backward<Backend>(N, Hd, 3 * Hd, c.m1.data(), p(bi.qkv_w), dqkv_.data(), dbuf_.data(), g(bi.qkv_w),
+                                     g(bi.qkv_b));
+    layers::modulate_backward<Backend>(F, Hd, c.n1.data(), c.mod.data() + Hd, ld, ftb, dbuf_.data(), dbuf2_.data(),
+                                       d_shift_msa, d_scale_msa);
+    layers::layernorm_backward<Backend>(N, Hd, c.n1.data(), c.rstd1.data(), dbuf2_.data(), dx_.data(), true);
+    // adaLN: mod = sc·W + b.
+    layers::linear_backward<Backend>(F, Hd, 6 * Hd, sc_.data(), p(bi.ada_w), dmod_.data(), dsc_.data(), g(bi.ada_w),
+                                     g(bi.ada_b), true);
+  }
+
+  DitConfig cfg_;
+  std::vector<ParameterInfo> table_;
+  std::vector<T> params_, grads_;
+  std::size_t pe_w_{}, pe_b_{}, rate_token_{}, t1_w_{}, t1_b_{}, t2_w_{}, t2_b_{}, kind_emb_{}, class_emb_{};
+  std::size_t f_ada_w_{}, f_ada_b_{}, out_w_{}, out_b_{}, r1_w_{}, r1_b_{}, r2_w_{}, r2_b_{};
+  std::vector<BlockIndex> bidx_;
+
+  // Structure of the last batch.
+  std::ptrdiff_t F_ = 0, N_ = 0;
+  std::vector<std::int32_t> token_frame_;
+  std::vector<std::int64_t> frame_token_begin_, kind_index_, class_index_;
+  std::vector<std::array<double, 3>> positions_;
+  std::vector<layers::AttentionTile> tiles_;
+  layers::RopeTable<T> rope_;
+
+  // Activations kept for backward, and gradient scratch; reused across calls.
+  std::vector<T> patches_, x_, temb_, h1_, a1_, c_, sc_, fmod_, nf_, rstdf_, mf_, out_, rin_, r1_, ra_, ell_;
+  std::vector<BlockCache> blocks_;
+  std::vector<T> dell_, dra_, dr1_, drin_, dout_, dmf_, dfmod_, dnf_, dx_, dsc_, dc_, da1_, dh1_, dmod_, dbuf_, dbuf2_,
+      dbig_, dqkv_;
+};
+
+static_assert(VelocityModel<DiT<float>, HostFrames<float>>);
+static_assert(VelocityModel<DiT<double>, HostFrames<double>>);
+
+}  // namespace flowception::dit
