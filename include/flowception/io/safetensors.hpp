@@ -1,0 +1,649 @@
+// The safetensors checkpoint format (Hugging Face), written and read with full validation.
+//
+// Layout of a file:
+//   8 bytes        N, the header length, unsigned 64-bit little-endian
+//   N bytes        UTF-8 JSON object: tensor name → {"dtype": "F32", "shape": [2, 3],
+//                  "data_offsets": [begin, end]}, plus an optional "__metadata__" object of
+//                  string → string; padded with trailing spaces so that 8 + N is a multiple of 8
+//   the rest       the tensor data, little-endian, row-major; offsets count from the first byte
+//                  after the header; tensors are packed without gaps or overlaps
+//
+// This layer knows nothing about models: callers choose the tensor names and metadata keys.
+// Writing is deterministic (tensors ordered by name, JSON keys sorted, no whitespace but the
+// padding), so the same input always gives the same bytes, and atomic (io::write_atomically).
+// Reading checks everything a corrupt or truncated file can get wrong and throws IoError naming
+// the file, the tensor and the field; the typed accessors throw ShapeError when a tensor does not
+// have the dtype or shape the caller expects.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "flowception/core/errors.hpp"
+#include "flowception/io/atomic_file.hpp"
+
+namespace flowception::io {
+
+static_assert(std::endian::native == std::endian::little || std::endian::native == std::endian::big,
+              "flowception: safetensors needs a little- or big-endian host");
+
+/// Element types of the format (the byte-sized ones; sub-byte float formats are not supported).
+enum class DType : std::uint8_t { BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, I64, U64, F64 };
+
+namespace detail_st {
+struct DTypeInfo {
+  DType dtype;
+  std::string_view name;
+  std::size_t size;
+};
+inline constexpr std::array<DTypeInfo, 15> kDTypes{{{DType::BOOL, "BOOL", 1},
+                                                    {DType::U8, "U8", 1},
+                                                    {DType::I8, "I8", 1},
+                                                    {DType::F8_E5M2, "F8_E5M2", 1},
+                                                    {DType::F8_E4M3, "F8_E4M3", 1},
+                                                    {DType::I16, "I16", 2},
+                                                    {DType::U16, "U16", 2},
+                                                    {DType::F16, "F16", 2},
+                                                    {DType::BF16, "BF16", 2},
+                                                    {DType::I32, "I32", 4},
+                                                    {DType::U32, "U32", 4},
+                                                    {DType::F32, "F32", 4},
+                                                    {DType::I64, "I64", 8},
+                                                    {DType::U64, "U64", 8},
+                                                    {DType::F64, "F64", 8}}};
+}  // namespace detail_st
+
+/// The format's name of a dtype ("F32", ...).
+inline std::string_view dtype_name(DType d) {
+  for (const auto& i : detail_st::kDTypes)
+    if (i.dtype == d) return i.name;
+  throw ConfigError(flowception::detail::cat("flowception: invalid DType value ", static_cast<int>(d)));
+}
+
+/// Bytes per element of a dtype.
+inline std::size_t dtype_size(DType d) {
+  for (const auto& i : detail_st::kDTypes)
+    if (i.dtype == d) return i.size;
+  throw ConfigError(flowception::detail::cat("flowception: invalid DType value ", static_cast<int>(d)));
+}
+
+/// The dtype with the format's name `name`, or nothing when the name is unknown.
+inline std::optional<DType> dtype_from_name(std::string_view name) {
+  for (const auto& i : detail_st::kDTypes)
+    if (i.name == name) return i.dtype;
+  return std::nullopt;
+}
+
+/// The dtype that stores C++ scalar T (float → F32, double → F64, std::int64_t → I64, ...).
+template <class T>
+struct dtype_of;
+template <> struct dtype_of<float> { static constexpr DType value = DType::F32; };
+template <> struct dtype_of<double> { static constexpr DType value = DType::F64; };
+template <> struct dtype_of<std::int8_t> { static constexpr DType value = DType::I8; };
+template <> struct dtype_of<std::uint8_t> { static constexpr DType value = DType::U8; };
+template <> struct dtype_of<std::int16_t> { static constexpr DType value = DType::I16; };
+template <> struct dtype_of<std::uint16_t> { static constexpr DType value = DType::U16; };
+template <> struct dtype_of<std::int32_t> { static constexpr DType value = DType::I32; };
+template <> struct dtype_of<std::uint32_t> { static constexpr DType value = DType::U32; };
+template <> struct dtype_of<std::int64_t> { static constexpr DType value = DType::I64; };
+template <> struct dtype_of<std::uint64_t> { static constexpr DType value = DType::U64; };
+
+/// A C++ scalar type with a safetensors dtype of the same size.
+template <class T>
+concept SafetensorsScalar = requires { dtype_of<T>::value; } && std::is_trivially_copyable_v<T>;
+
+/// Number of elements of a shape (1 for a scalar, shape {}). Throws ShapeError for a negative dimension
+/// or when the count overflows.
+inline std::int64_t shape_numel(std::span<const std::int64_t> shape) {
+  std::int64_t n = 1;
+  for (auto d : shape)
+    if (d < 0) throw ShapeError(flowception::detail::cat("flowception: negative dimension ", d, " in a tensor shape"));
+  for (auto d : shape)
+    if (d == 0) return 0;
+  for (auto d : shape) {
+    if (n > std::numeric_limits<std::int64_t>::max() / d)
+      throw ShapeError(flowception::detail::cat("flowception: tensor shape with ", shape.size(),
+                                                " dimensions has more than 2^63 elements"));
+    n *= d;
+  }
+  return n;
+}
+
+/// "[2, 3]" for a shape.
+inline std::string shape_string(std::span<const std::int64_t> shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+namespace detail_st {
+
+/// Copies `n` elements of `size` bytes from `src` to `dst`, turning native byte order into
+/// little-endian (or back: the operation is its own inverse).
+inline void copy_le(std::byte* dst, const std::byte* src, std::size_t n, std::size_t size) {
+  if constexpr (std::endian::native == std::endian::little) {
+    if (n) std::memcpy(dst, src, n * size);
+  } else {
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t b = 0; b < size; ++b) dst[i * size + b] = src[i * size + size - 1 - b];
+  }
+}
+
+inline std::uint64_t load_u64_le(const std::byte* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | std::to_integer<std::uint64_t>(p[i]);
+  return v;
+}
+
+inline void store_u64_le(std::uint64_t v, char* p) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(static_cast<unsigned char>((v >> (8 * i)) & 0xffu));
+}
+
+}  // namespace detail_st
+
+/// An owned tensor to be saved: its name, dtype, shape and little-endian row-major bytes.
+struct Tensor {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<std::int64_t> shape;
+  std::vector<std::byte> data;  ///< little-endian, row-major; shape_numel(shape) · dtype_size(dtype) bytes
+
+  std::int64_t numel() const { return shape_numel(shape); }
+};
+
+/// A tensor of C++ scalars (shape {} is a scalar, one value). Throws ShapeError when the number of
+/// values does not match the shape.
+template <SafetensorsScalar T>
+Tensor make_tensor(std::string name, std::vector<std::int64_t> shape, std::span<const T> values) {
+  const std::int64_t n = shape_numel(shape);
+  if (static_cast<std::uint64_t>(n) != values.size())
+    throw ShapeError(flowception::detail::cat("flowception: tensor '", name, "' of shape ", shape_string(shape),
+                                              " needs ", n, " values, got ", values.size()));
+  Tensor t{std::move(name), dtype_of<T>::value, std::move(shape), {}};
+  t.data.resize(values.size() * sizeof(T));
+  detail_st::copy_le(t.data.data(), reinterpret_cast<const std::byte*>(values.data()), values.size(), sizeof(T));
+  return t;
+}
+
+template <SafetensorsScalar T>
+Tensor make_tensor(std::string name, std::vector<std::int64_t> shape, const std::vector<T>& values) {
+  return make_tensor<T>(std::move(name), std::move(shape), std::span<const T>(values));
+}
+
+/// A tensor from raw little-endian bytes of any dtype (F16, BF16, BOOL, ...). Throws ShapeError when
+/// the byte count does not match shape × dtype size.
+inline Tensor make_raw_tensor(std::string name, DType dtype, std::vector<std::int64_t> shape,
+                              std::vector<std::byte> bytes) {
+  const std::int64_t n = shape_numel(shape);
+  const std::size_t want = static_cast<std::size_t>(n) * dtype_size(dtype);
+  if (bytes.size() != want)
+    throw ShapeError(flowception::detail::cat("flowception: tensor '", name, "' of dtype ", dtype_name(dtype),
+                                              " and shape ", shape_string(shape), " needs ", want, " bytes, got ",
+                                              bytes.size()));
+  return Tensor{std::move(name), dtype, std::move(shape), std::move(bytes)};
+}
+
+/// A non-owning view of one tensor inside a SafetensorsFile (valid while the file object lives and
+/// is not modified or moved from).
+struct TensorView {
+  std::string_view name;
+  DType dtype = DType::F32;
+  std::span<const std::int64_t> shape;
+  std::span<const std::byte> bytes;  ///< little-endian, row-major
+
+  std::int64_t numel() const { return shape_numel(shape); }
+};
+
+class SafetensorsFile;
+inline SafetensorsFile parse_safetensors(std::vector<std::byte> bytes, std::string source);
+
+/// Largest header accepted on reading (the reference implementation's limit).
+inline constexpr std::uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
+
+/// A parsed and validated safetensors file held in memory.
+class SafetensorsFile {
+ public:
+  SafetensorsFile() = default;
+
+  /// Where the bytes came from (the path, or the name given to parse_safetensors).
+  const std::string& source() const { return source_; }
+
+  /// The "__metadata__" entries (empty when the file has none).
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  bool has_metadata(const std::string& key) const { return metadata_.count(key) != 0; }
+  /// The metadata value under `key`; IoError naming the file and the key when absent.
+  const std::string& metadata_string(const std::string& key) const {
+    auto it = metadata_.find(key);
+    if (it == metadata_.end())
+      throw IoError(flowception::detail::cat("flowception: ", source_, ": no metadata entry '", key, "'"));
+    return it->second;
+  }
+  /// The metadata value under `key` parsed as a whole decimal integer; IoError when absent or malformed.
+  std::int64_t metadata_i64(const std::string& key) const { return parse_number<std::int64_t>(key); }
+  std::uint64_t metadata_u64(const std::string& key) const { return parse_number<std::uint64_t>(key); }
+  /// The metadata value under `key` parsed as a floating-point number (exact for values written with
+  /// format_metadata_double); IoError when absent or malformed.
+  double metadata_f64(const std::string& key) const { return parse_number<double>(key); }
+
+  /// Number of tensors.
+  std::size_t size() const { return entries_.size(); }
+  /// Tensor names in sorted order.
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    out.reserve(entries_.size());
+    for (const auto& [k, e] : entries_) out.push_back(k);
+    return out;
+  }
+  bool contains(const std::string& name) const { return entries_.count(name) != 0; }
+
+  /// The tensor `name`; IoError naming the file and the tensor when the file has none of that name.
+  TensorView view(const std::string& name) const {
+    auto it = entries_.find(name);
+    if (it == entries_.end()) {
+      std::string have;
+      std::size_t shown = 0;
+      for (const auto& [k, e] : entries_) {
+        if (shown == 8) {
+          have += ", ...";
+          break;
+        }
+        have += (shown++ ? ", '" : "'") + k + "'";
+      }
+      throw IoError(flowception::detail::cat("flowception: ", source_, ": no tensor named '", name,
+                                             "' (the file holds ", entries_.size(), " tensors",
+                                             entries_.empty() ? "" : ": ", have, ")"));
+    }
+    const Entry& e = it->second;
+    return TensorView{it->first, e.dtype, e.shape,
+                      std::span<const std::byte>(bytes_.data() + data_start_ + e.begin, e.end - e.begin)};
+  }
+
+  /// An owned copy of the tensor `name` (IoError when absent).
+  Tensor tensor(const std::string& name) const {
+    TensorView v = view(name);
+    return Tensor{std::string(v.name), v.dtype, std::vector<std::int64_t>(v.shape.begin(), v.shape.end()),
+                  std::vector<std::byte>(v.bytes.begin(), v.bytes.end())};
+  }
+
+ private:
+  struct Entry {
+    DType dtype;
+    std::vector<std::int64_t> shape;
+    std::size_t begin;
+    std::size_t end;
+  };
+
+  template <class N>
+  N parse_number(const std::string& key) const {
+    const std::string& s = metadata_string(key);
+    N value{};
+    const char* first = s.data();
+    const char* last = s.data() + s.size();
+    std::from_chars_result r{};
+    if constexpr (std::is_floating_point_v<N>)
+      r = std::from_chars(first, last, value, std::chars_format::general);
+    else
+      r = std::from_chars(first, last, value, 10);
+    if (s.empty() || r.ec != std::errc{} || r.ptr != last)
+      throw IoError(flowception::detail::cat("flowception: ", source_, ": metadata entry '", key, "' = '", s,
+                                             "' is not a valid ",
+                                             std::is_floating_point_v<N>    ? "number"
+                                             : std::is_signed_v<N> ? "64-bit integer"
+                                                                   : "unsigned 64-bit integer"));
+    return value;
+  }
+
+  friend SafetensorsFile parse_safetensors(std::vector<std::byte> bytes, std::string source);
+
+  std::string source_;
+  std::vector<std::byte> bytes_;
+  std::size_t data_start_ = 0;
+  std::map<std::string, Entry> entries_;
+  std::map<std::string, std::string> metadata_;
+};
+
+/// Formats a double so that metadata_f64 reads back exactly the same value (shortest round-trip form).
+inline std::string format_metadata_double(double x) {
+  std::array<char, 64> buf{};
+  auto r = std::to_chars(buf.data(), buf.data() + buf.size(), x);
+  return std::string(buf.data(), r.ptr);
+}
+
+namespace detail_st {
+
+[[noreturn]] inline void corrupt(const std::string& source, const std::string& what) {
+  throw IoError(flowception::detail::cat("flowception: ", source, ": ", what));
+}
+
+inline std::string json_excerpt(const nlohmann::json& j) {
+  std::string s = j.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return s;
+}
+
+// Reads a non-negative integer that fits in int64 from field `field` of tensor `tensor`.
+inline std::int64_t read_count(const std::string& source, const std::string& tensor, const char* field,
+                               const nlohmann::json& j) {
+  if (!j.is_number_integer())
+    corrupt(source, flowception::detail::cat("tensor '", tensor, "': ", field, " holds ", json_excerpt(j),
+                                            ", not an integer"));
+  if (!j.is_number_unsigned())
+    corrupt(source, flowception::detail::cat("tensor '", tensor, "': ", field, " holds the negative value ",
+                                            j.get<std::int64_t>()));
+  const auto u = j.get<std::uint64_t>();
+  if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    corrupt(source, flowception::detail::cat("tensor '", tensor, "': ", field, " holds the absurd value ", u));
+  return static_cast<std::int64_t>(u);
+}
+
+}  // namespace detail_st
+
+/// Parses and validates a whole safetensors file held in `bytes`; `source` names it in errors.
+/// Throws IoError for anything truncated, corrupt or inconsistent.
+inline SafetensorsFile parse_safetensors(std::vector<std::byte> bytes, std::string source) {
+  using detail_st::corrupt;
+  using flowception::detail::cat;
+  using nlohmann::json;
+  SafetensorsFile f;
+  f.source_ = std::move(source);
+  const std::string& src = f.source_;
+  const std::size_t total = bytes.size();
+  if (total < 8)
+    corrupt(src, cat("file is truncated: ", total, " bytes, shorter than the 8-byte header length"));
+  const std::uint64_t n = detail_st::load_u64_le(bytes.data());
+  if (n > kMaxSafetensorsHeaderBytes)
+    corrupt(src, cat("header length ", n, " exceeds the limit of ", kMaxSafetensorsHeaderBytes,
+                     " bytes (corrupt file or not a safetensors file)"));
+  if (n > total - 8)
+    corrupt(src, cat("file is truncated: the header length says ", n, " bytes but only ", total - 8,
+                     " bytes follow the 8-byte length"));
+  const char* hbeg = reinterpret_cast<const char*>(bytes.data() + 8);
+  const char* hend = hbeg + n;
+
+  // Parse, rejecting duplicate keys at any level (nlohmann would silently keep the last one).
+  std::vector<std::set<std::string>> open_objects;
+  std::string duplicate;
+  json::parser_callback_t cb = [&](int, json::parse_event_t ev, json& parsed) {
+    if (ev == json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (ev == json::parse_event_t::object_end) {
+      if (!open_objects.empty()) open_objects.pop_back();
+    } else if (ev == json::parse_event_t::key && !open_objects.empty() && parsed.is_string()) {
+      if (!open_objects.back().insert(parsed.get<std::string>()).second && duplicate.empty())
+        duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
+  json header;
+  try {
+    header = json::parse(hbeg, hend, cb, /*allow_exceptions=*/true, /*ignore_comments=*/false);
+  } catch (const json::exception& e) {
+    corrupt(src, cat("header is not valid JSON (", e.what(), ")"));
+  }
+  if (!duplicate.empty()) corrupt(src, cat("header has the key '", duplicate, "' more than once (duplicate names)"));
+  if (!header.is_object()) corrupt(src, cat("header is not a JSON object but ", header.type_name()));
+
+  struct Span {
+    std::size_t begin, end;
+    const std::string* name;
+  };
+  std::vector<Span> spans;
+  const std::size_t data_size = total - 8 - static_cast<std::size_t>(n);
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const json& v = it.value();
+    if (name == "__metadata__") {
+      if (!v.is_object()) corrupt(src, cat("__metadata__ is a JSON ", v.type_name(), ", not an object"));
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        if (!m.value().is_string())
+          corrupt(src, cat("__metadata__ entry '", m.key(), "' holds ", detail_st::json_excerpt(m.value()),
+                           ", not a string"));
+        f.metadata_.emplace(m.key(), m.value().get<std::string>());
+      }
+      continue;
+    }
+    if (!v.is_object()) corrupt(src, cat("tensor '", name, "': entry is a JSON ", v.type_name(), ", not an object"));
+    for (auto fld = v.begin(); fld != v.end(); ++fld)
+      if (fld.key() != "dtype" && fld.key() != "shape" && fld.key() != "data_offsets")
+        corrupt(src, cat("tensor '", name, "': unknown field '", fld.key(), "'"));
+    for (const char* fld : {"dtype", "shape", "data_offsets"})
+      if (!v.contains(fld)) corrupt(src, cat("tensor '", name, "': missing field '", fld, "'"));
+    const json& jd = v["dtype"];
+    if (!jd.is_string())
+      corrupt(src, cat("tensor '", name, "': dtype holds ", detail_st::json_excerpt(jd), ", not a string"));
+    const auto dtype = dtype_from_name(jd.get<std::string>());
+    if (!dtype) corrupt(src, cat("tensor '", name, "': unknown dtype '", jd.get<std::string>(), "'"));
+    const json& js = v["shape"];
+    if (!js.is_array())
+      corrupt(src, cat("tensor '", name, "': shape holds ", detail_st::json_excerpt(js), ", not an array"));
+    std::vector<std::int64_t> shape;
+    for (const auto& d : js) shape.push_back(detail_st::read_count(src, name, "shape", d));
+    const json& jo = v["data_offsets"];
+    if (!jo.is_array() || jo.size() != 2)
+      corrupt(src, cat("tensor '", name, "': data_offsets holds ", detail_st::json_excerpt(jo),
+                       ", not an array [begin, end]"));
+    const auto begin = static_cast<std::uint64_t>(detail_st::read_count(src, name, "data_offsets", jo[0]));
+    const auto end = static_cast<std::uint64_t>(detail_st::read_count(src, name, "data_offsets", jo[1]));
+    // Element count × item size, with overflow treated as corruption.
+    std::uint64_t count = 1;
+    bool overflow = false;
+    if (std::find(shape.begin(), shape.end(), 0) != shape.end()) {
+      count = 0;
+    } else {
+      for (auto d : shape) {
+        if (count > std::numeric_limits<std::uint64_t>::max() / static_cast<std::uint64_t>(d)) overflow = true;
+        else count *= static_cast<std::uint64_t>(d);
+      }
+    }
+    const std::uint64_t item = dtype_size(*dtype);
+    if (overflow || count > std::numeric_limits<std::uint64_t>::max() / item)
+      corrupt(src, cat("tensor '", name, "': shape ", shape_string(shape), " is absurdly large"));
+    const std::uint64_t nbytes = count * item;
+    if (end < begin)
+      corrupt(src, cat("tensor '", name, "': data_offsets [", begin, ", ", end, "] end before they begin"));
+    if (end - begin != nbytes)
+      corrupt(src, cat("tensor '", name, "': data_offsets [", begin, ", ", end, "] span ", end - begin,
+                       " bytes, which does not match shape ", shape_string(shape), " of ", dtype_name(*dtype), " (",
+                       nbytes, " bytes)"));
+    if (end > data_size)
+      corrupt(src, cat("file is truncated: tensor '", name, "': data_offsets [", begin, ", ", end,
+                       "] run past the end of the data section (", data_size, " bytes)"));
+    f.entries_.emplace(name, SafetensorsFile::Entry{*dtype, std::move(shape), static_cast<std::size_t>(begin),
+                                                    static_cast<std::size_t>(end)});
+  }
+  // The tensors must tile the data section exactly: no overlap, no hole, nothing after the last one.
+  for (const auto& [name, e] : f.entries_) spans.push_back(Span{e.begin, e.end, &name});
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+    return a.begin != b.begin ? a.begin < b.begin : (a.end != b.end ? a.end < b.end : *a.name < *b.name);
+  });
+  std::size_t cursor = 0;
+  const std::string* prev = nullptr;
+  for (const Span& s : spans) {
+    if (s.begin < cursor)
+      corrupt(src, cat("tensor '", *s.name, "' (bytes ", s.begin, "..", s.end, ") overlaps tensor '", *prev,
+                       "' (which ends at ", cursor, ")"));
+    if (s.begin > cursor)
+      corrupt(src, cat("hole of ", s.begin - cursor, " unused bytes before tensor '", *s.name, "' (bytes ", cursor,
+                       "..", s.begin, " belong to no tensor)"));
+    if (s.end > s.begin || prev == nullptr) prev = s.name;
+    cursor = s.end;
+  }
+  if (cursor != data_size)
+    corrupt(src, cat(data_size - cursor, " trailing bytes after the last tensor (data section is ", data_size,
+                     " bytes, tensors end at ", cursor, ")"));
+  f.data_start_ = 8 + static_cast<std::size_t>(n);
+  f.bytes_ = std::move(bytes);
+  return f;
+}
+
+/// Reads and validates the safetensors file at `path` (IoError when missing, unreadable, truncated or corrupt).
+inline SafetensorsFile load_safetensors(const std::filesystem::path& path) {
+  using flowception::detail::cat;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw IoError(cat("flowception: cannot read safetensors file ", path, ": no such regular file"));
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) throw IoError(cat("flowception: cannot read safetensors file ", path, ": ", ec.message()));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(cat("flowception: cannot open safetensors file ", path, " for reading"));
+  std::vector<std::byte> bytes(static_cast<std::size_t>(size));
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
+  if (static_cast<std::uintmax_t>(in.gcount()) != size)
+    throw IoError(cat("flowception: reading safetensors file ", path, " stopped after ", in.gcount(), " of ", size,
+                      " bytes"));
+  return parse_safetensors(std::move(bytes), path.string());
+}
+
+/// Writes `tensors` and `metadata` in the safetensors format to `out`: tensors ordered by name, the
+/// JSON header with sorted keys and padded with spaces to 8-byte alignment. Deterministic: the same
+/// input gives the same bytes. Throws ConfigError for an empty, reserved ("__metadata__"), duplicate
+/// or non-UTF-8 name, ShapeError for a tensor whose byte count does not match its shape and dtype,
+/// IoError when the stream fails.
+inline void write_safetensors(std::ostream& out, const std::vector<Tensor>& tensors,
+                              const std::map<std::string, std::string>& metadata = {}) {
+  using flowception::detail::cat;
+  using nlohmann::json;
+  std::vector<const Tensor*> order;
+  order.reserve(tensors.size());
+  for (const Tensor& t : tensors) order.push_back(&t);
+  std::sort(order.begin(), order.end(), [](const Tensor* a, const Tensor* b) { return a->name < b->name; });
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const Tensor& t = *order[i];
+    flowception::detail::require(!t.name.empty(), "safetensors: tensor ", i, " (in name order) has an empty name");
+    flowception::detail::require(t.name != "__metadata__",
+                                 "safetensors: '__metadata__' is reserved and cannot name a tensor");
+    flowception::detail::require(i == 0 || order[i - 1]->name != t.name, "safetensors: tensor name '", t.name,
+                                 "' appears more than once");
+    for (auto d : t.shape)
+      flowception::detail::require<ShapeError>(d >= 0, "safetensors: tensor '", t.name, "' has negative dimension ",
+                                               d, " in shape ", shape_string(t.shape));
+    const std::uint64_t want = static_cast<std::uint64_t>(shape_numel(t.shape)) * dtype_size(t.dtype);
+    flowception::detail::require<ShapeError>(t.data.size() == want, "safetensors: tensor '", t.name, "' of dtype ",
+                                             dtype_name(t.dtype), " and shape ", shape_string(t.shape), " needs ",
+                                             want, " bytes of data, has ", t.data.size());
+  }
+  json header = json::object();
+  if (!metadata.empty()) {
+    json m = json::object();
+    for (const auto& [k, v] : metadata) m[k] = v;
+    header["__metadata__"] = std::move(m);
+  }
+  std::uint64_t offset = 0;
+  for (const Tensor* t : order) {
+    json e = json::object();
+    e["dtype"] = std::string(dtype_name(t->dtype));
+    e["shape"] = t->shape;
+    e["data_offsets"] = json::array({offset, offset + t->data.size()});
+    offset += t->data.size();
+    header[t->name] = std::move(e);
+  }
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const json::exception& e) {
+    throw ConfigError(cat("flowception: safetensors: a tensor name or metadata entry is not valid UTF-8 (", e.what(),
+                          ")"));
+  }
+  text.append((8 - text.size() % 8) % 8, ' ');
+  char len[8];
+  detail_st::store_u64_le(text.size(), len);
+  out.write(len, 8);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  for (const Tensor* t : order)
+    out.write(reinterpret_cast<const char*>(t->data.data()), static_cast<std::streamsize>(t->data.size()));
+  if (!out) throw IoError("flowception: safetensors: writing to the output stream failed");
+}
+
+/// Saves `tensors` and `metadata` to `path` atomically (temporary file, then rename): `path` holds
+/// either its previous content or the complete new file, never a part of it.
+inline void save_safetensors(const std::filesystem::path& path, const std::vector<Tensor>& tensors,
+                             const std::map<std::string, std::string>& metadata = {}) {
+  write_atomically(path, [&](std::ostream& out) {
+    try {
+      write_safetensors(out, tensors, metadata);
+    } catch (const IoError&) {
+      throw IoError(flowception::detail::cat("flowception: writing safetensors file ", path, " failed (disk full?)"));
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed reads.
+
+/// Checks that tensor `name` of `file` has dtype dtype_of<T> and shape `expected_shape`, then copies
+/// its values into `out` (which must hold exactly the element count). IoError when the tensor is
+/// missing; ShapeError naming the tensor, the expected and the found dtype or shape otherwise.
+template <SafetensorsScalar T>
+void read_into(const SafetensorsFile& file, const std::string& name, const std::vector<std::int64_t>& expected_shape,
+               std::span<T> out) {
+  using flowception::detail::cat;
+  const TensorView v = file.view(name);
+  const DType want = dtype_of<T>::value;
+  if (v.dtype != want)
+    throw ShapeError(cat("flowception: ", file.source(), ": tensor '", name, "' has dtype ", dtype_name(v.dtype),
+                         " but ", dtype_name(want), " was expected"));
+  if (!std::equal(v.shape.begin(), v.shape.end(), expected_shape.begin(), expected_shape.end()))
+    throw ShapeError(cat("flowception: ", file.source(), ": tensor '", name, "' has shape ", shape_string(v.shape),
+                         " but ", shape_string(expected_shape), " was expected"));
+  const auto n = static_cast<std::size_t>(v.numel());
+  if (out.size() != n)
+    throw ShapeError(cat("flowception: ", file.source(), ": tensor '", name, "' has ", n,
+                         " elements but the destination buffer holds ", out.size()));
+  detail_st::copy_le(reinterpret_cast<std::byte*>(out.data()), v.bytes.data(), n, sizeof(T));
+}
+
+/// The values of tensor `name`, checked against dtype_of<T> and `expected_shape` (see read_into).
+template <SafetensorsScalar T>
+std::vector<T> read_tensor(const SafetensorsFile& file, const std::string& name,
+                           const std::vector<std::int64_t>& expected_shape) {
+  const TensorView v = file.view(name);
+  std::vector<T> out(v.dtype == dtype_of<T>::value && std::equal(v.shape.begin(), v.shape.end(),
+                                                                  expected_shape.begin(), expected_shape.end())
+                         ? static_cast<std::size_t>(v.numel())
+                         : 0);
+  read_into<T>(file, name, expected_shape, std::span<T>(out));
+  return out;
+}
+
+inline std::vector<float> read_f32(const SafetensorsFile& file, const std::string& name,
+                                   const std::vector<std::int64_t>& expected_shape) {
+  return read_tensor<float>(file, name, expected_shape);
+}
+inline std::vector<double> read_f64(const SafetensorsFile& file, const std::string& name,
+                                    const std::vector<std::int64_t>& expected_shape) {
+  return read_tensor<double>(file, name, expected_shape);
+}
+inline std::vector<std::int64_t> read_i64(const SafetensorsFile& file, const std::string& name,
+                                          const std::vector<std::int64_t>& expected_shape) {
+  return read_tensor<std::int64_t>(file, name, expected_shape);
+}
+inline std::vector<std::uint8_t> read_u8(const SafetensorsFile& file, const std::string& name,
+                                         const std::vector<std::int64_t>& expected_shape) {
+  return read_tensor<std::uint8_t>(file, name, expected_shape);
+}
+
+}  // namespace flowception::io
