@@ -1,0 +1,279 @@
+// The rotating-ring toy data set (length independent of content) and its scorer.
+//
+// Data. 3×3 RGB frames, values in [0, 1]. Video i under seed S draws, from the random stream
+// (S, derive_stream(kRingTag, i)) and in this order: c1 ~ U(0,1)^3, c2 ~ U(0,1)^3, the stride
+// 1 + below(3) in {1, 2, 3}, and the length {15, 20, 25, 30}[below(4)]. The two colours define the
+// 9-colour ramp P_k = c2 + (k/8)(c1 − c2), k = 0..8. The centre cell shows P_8 = c1 in every
+// frame. The 8 border cells, walked clockwise from the top-left ((0,0), (0,1), (0,2), (1,2),
+// (2,2), (2,1), (2,0), (1,0) as (row, column)), show P_((p + s_t) mod 8) at walk position p, with
+// s_t = (t·stride) mod 8: frame 0 is unrotated and the ring turns by `stride` cells per frame.
+// Pixel values are computed in double and rounded to float once. Label = stride − 1 (three
+// classes), for class-conditional experiments; unconditional users ignore it.
+//
+// Scorer (score_ring_video, score_rotating_ring). All residuals are in pixel units over the 27
+// numbers of a frame: RMS = sqrt(sum of squared residuals / 27).
+//  - Frame validity: a frame is valid when some ramp and some rotation explain it: for each of the
+//    8 rotations r (border cell p shows P_((p + r) mod 8)), c1 and c2 are fitted by least squares
+//    (per channel, the model w·c1 + (1 − w)·c2 is linear in the two unknowns), and the smallest
+//    RMS over r must be <= tolerance (0.05). Frames with a NaN or infinite value are invalid.
+//  - Consistent rotation: for each stride hypothesis in {1, 2, 3} (frame t rotated by
+//    (t·stride) mod 8, so frame 0 unrotated), one (c1, c2) is fitted by least squares over all
+//    frames at once; the video is consistent when, for some stride, every frame's RMS residual
+//    under that common fit is <= tolerance. The reported stride is the one with the smallest
+//    worst-frame RMS (and `max_frame_rms` that value). A per-frame rather than a whole-video RMS
+//    makes a single wrong frame count even in a 30-frame video.
+//  - Length legal: the length is one of {15, 20, 25, 30}.
+//  - Fully valid: consistent rotation and legal length (a consistent video has only valid frames).
+// Aggregates are fractions in [0, 1] (×100 for percentages): valid frames over all frames of all
+// videos; consistent, fully valid and legal-length videos over all videos; and the total-variation
+// distance between the generated length histogram and the data's uniform law on the four lengths.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <span>
+#include <vector>
+
+#include "flowception/core/errors.hpp"
+#include "flowception/data/video.hpp"
+#include "flowception/oracles/length_distribution.hpp"
+#include "flowception/random/stream.hpp"
+
+namespace flowception::data {
+
+namespace detail {
+using flowception::detail::cat;
+using flowception::detail::require;
+}  // namespace detail
+
+/// Everything that determines one ring video.
+struct RingParams {
+  std::array<double, 3> c1{}, c2{};
+  std::size_t stride = 1;  // 1, 2 or 3
+  std::size_t length = 15;
+};
+
+struct RotatingRing {
+  std::uint64_t seed = 0;
+
+  static constexpr std::size_t channels = 3, height = 3, width = 3, frame_size = 27;
+  static constexpr std::size_t num_classes = 3;
+  static constexpr std::uint64_t kRingTag = 0x72696e67ULL;  // "ring"
+  static constexpr std::array<std::size_t, 4> legal_lengths{15, 20, 25, 30};
+  /// (row, column) of border walk position p = 0..7, clockwise from the top-left.
+  static constexpr std::array<std::array<std::size_t, 2>, 8> border{
+      {{0, 0}, {0, 1}, {0, 2}, {1, 2}, {2, 2}, {2, 1}, {2, 0}, {1, 0}}};
+
+  /// The parameters of video i: a pure function of (seed, i).
+  RingParams params(std::size_t i) const {
+    random::Stream rng(seed, random::derive_stream(kRingTag, i));
+    RingParams p;
+    for (auto& c : p.c1) c = rng.uniform();
+    for (auto& c : p.c2) c = rng.uniform();
+    p.stride = 1 + static_cast<std::size_t>(rng.below(3));
+    p.length = legal_lengths[rng.below(4)];
+    return p;
+  }
+
+  Video video(std::size_t i) const { return render(params(i)); }
+
+  /// Ramp index k in 0..8 shown by cell (y, x) when the ring is rotated by `shift` cells.
+  static std::size_t ramp_index(std::size_t y, std::size_t x, std::size_t shift) {
+    if (y == 1 && x == 1) return 8;
+    for (std::size_t p = 0; p < 8; ++p)
+      if (border[p][0] == y && border[p][1] == x) return (p + shift) % 8;
+    return 8;  // unreachable for a 3×3 frame
+  }
+
+  static Video render(const RingParams& p) {
+    detail::require(p.stride >= 1 && p.stride <= 3, "rotating ring: stride must be 1, 2 or 3, got ", p.stride);
+    Video v{channels, height, width, std::vector<float>(p.length * frame_size), static_cast<std::int64_t>(p.stride) - 1};
+    for (std::size_t t = 0; t < p.length; ++t) {
+      const std::size_t shift = (t * p.stride) % 8;
+      for (std::size_t c = 0; c < 3; ++c)
+        for (std::size_t y = 0; y < 3; ++y)
+          for (std::size_t x = 0; x < 3; ++x) {
+            const double w = static_cast<double>(ramp_index(y, x, shift)) / 8.0;
+            v.at(t, c, y, x) = static_cast<float>(p.c2[c] + w * (p.c1[c] - p.c2[c]));
+          }
+    }
+    return v;
+  }
+
+  /// The data's length law: uniform on {15, 20, 25, 30}.
+  static LengthDistribution length_distribution() {
+    return LengthDistribution::uniform({legal_lengths.begin(), legal_lengths.end()});
+  }
+};
+
+struct RingScoreOptions {
+  double tolerance = 0.05;  // RMS residual per frame, pixel units
+};
+
+struct RingVideoScore {
+  std::size_t length = 0;
+  std::vector<bool> frame_valid;  // per frame: explained by some ramp and some rotation
+  std::vector<double> frame_rms;  // per frame: best RMS over the 8 rotations
+  std::size_t valid_frames = 0;
+  bool consistent_rotation = false;
+  bool length_legal = false;
+  bool fully_valid = false;
+  std::size_t stride = 0;  // best stride hypothesis (0 when the video is empty or not finite)
+  std::array<double, 3> c1{}, c2{};  // common least-squares fit under that stride
+  double max_frame_rms = std::numeric_limits<double>::infinity();  // worst frame under the common fit
+};
+
+struct RingScore {
+  std::vector<RingVideoScore> videos;
+  double valid_frame_fraction = 0.0;
+  double consistent_fraction = 0.0;
+  double fully_valid_fraction = 0.0;
+  double length_legal_fraction = 0.0;
+  double length_tv = 0.0;
+  std::map<std::size_t, std::size_t> length_histogram;
+};
+
+namespace detail {
+
+/// Least-squares accumulator for value ≈ w·a + (1 − w)·b, one per channel.
+struct RampFit {
+  double sww = 0, swu = 0, suu = 0, swv = 0, suv = 0;
+  void add(double w, double v) {
+    const double u = 1.0 - w;
+    sww += w * w;
+    swu += w * u;
+    suu += u * u;
+    swv += w * v;
+    suv += u * v;
+  }
+  /// (a, b) minimising the squared error; the design always has w = 1 and w = 0 rows, so the
+  /// 2×2 system is non-singular.
+  std::array<double, 2> solve() const {
+    const double det = sww * suu - swu * swu;
+    return {(swv * suu - suv * swu) / det, (sww * suv - swu * swv) / det};
+  }
+};
+
+inline bool frame_finite(const float* f, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!std::isfinite(f[i])) return false;
+  return true;
+}
+
+/// Sum of squared residuals of frame f under ramp (c1, c2) rotated by `shift`.
+inline double ring_frame_sse(const float* f, const std::array<double, 3>& c1, const std::array<double, 3>& c2,
+                             std::size_t shift) {
+  double sse = 0.0;
+  for (std::size_t c = 0; c < 3; ++c)
+    for (std::size_t y = 0; y < 3; ++y)
+      for (std::size_t x = 0; x < 3; ++x) {
+        const double w = static_cast<double>(RotatingRing::ramp_index(y, x, shift)) / 8.0;
+        const double r = static_cast<double>(f[c * 9 + y * 3 + x]) - (c2[c] + w * (c1[c] - c2[c]));
+        sse += r * r;
+      }
+  return sse;
+}
+
+/// Fits (c1, c2) over frames t in [0, T) with frame t rotated by shift(t).
+template <class ShiftOf>
+void ring_fit(const Video& v, ShiftOf shift_of, std::size_t first, std::size_t last, std::array<double, 3>& c1,
+              std::array<double, 3>& c2) {
+  for (std::size_t c = 0; c < 3; ++c) {
+    RampFit fit;
+    for (std::size_t t = first; t < last; ++t) {
+      const float* f = v.frame(t);
+      const std::size_t shift = shift_of(t);
+      for (std::size_t y = 0; y < 3; ++y)
+        for (std::size_t x = 0; x < 3; ++x)
+          fit.add(static_cast<double>(RotatingRing::ramp_index(y, x, shift)) / 8.0, f[c * 9 + y * 3 + x]);
+    }
+    const auto ab = fit.solve();
+    c1[c] = ab[0];
+    c2[c] = ab[1];
+  }
+}
+
+inline void check_ring_shape(const Video& v, std::size_t index) {
+  validate_video(v, cat("rotating ring scorer: video ", index));
+  require<ShapeError>(v.channels == 3 && v.height == 3 && v.width == 3, "rotating ring scorer: video ", index,
+                      " has frames of C x H x W = ", v.channels, "x", v.height, "x", v.width, ", expected 3x3x3");
+}
+
+}  // namespace detail
+
+/// Scores one generated video (see the header comment for the definitions).
+inline RingVideoScore score_ring_video(const Video& v, const RingScoreOptions& opts = {}, std::size_t index = 0) {
+  detail::check_ring_shape(v, index);
+  RingVideoScore s;
+  const std::size_t T = v.length();
+  s.length = T;
+  s.frame_valid.assign(T, false);
+  s.frame_rms.assign(T, std::numeric_limits<double>::infinity());
+  bool all_finite = true;
+  for (std::size_t t = 0; t < T; ++t) {
+    if (!detail::frame_finite(v.frame(t), 27)) {
+      all_finite = false;
+      continue;
+    }
+    double best = std::numeric_limits<double>::infinity();
+    for (std::size_t r = 0; r < 8; ++r) {
+      std::array<double, 3> c1{}, c2{};
+      detail::ring_fit(v, [r](std::size_t) { return r; }, t, t + 1, c1, c2);
+      best = std::min(best, std::sqrt(detail::ring_frame_sse(v.frame(t), c1, c2, r) / 27.0));
+    }
+    s.frame_rms[t] = best;
+    s.frame_valid[t] = best <= opts.tolerance;
+    s.valid_frames += s.frame_valid[t] ? 1 : 0;
+  }
+  if (T > 0 && all_finite) {
+    for (std::size_t stride = 1; stride <= 3; ++stride) {
+      auto shift_of = [stride](std::size_t t) { return (t * stride) % 8; };
+      std::array<double, 3> c1{}, c2{};
+      detail::ring_fit(v, shift_of, 0, T, c1, c2);
+      double worst = 0.0;
+      for (std::size_t t = 0; t < T; ++t)
+        worst = std::max(worst, std::sqrt(detail::ring_frame_sse(v.frame(t), c1, c2, shift_of(t)) / 27.0));
+      if (worst < s.max_frame_rms) {
+        s.max_frame_rms = worst;
+        s.stride = stride;
+        s.c1 = c1;
+        s.c2 = c2;
+      }
+    }
+    s.consistent_rotation = s.max_frame_rms <= opts.tolerance;
+  }
+  for (std::size_t L : RotatingRing::legal_lengths) s.length_legal = s.length_legal || L == T;
+  s.fully_valid = s.consistent_rotation && s.length_legal;
+  return s;
+}
+
+/// Scores a set of generated videos against the rotating-ring data.
+inline RingScore score_rotating_ring(std::span<const Video> videos, const RingScoreOptions& opts = {}) {
+  detail::require(!videos.empty(), "rotating ring scorer: no videos to score");
+  detail::require(opts.tolerance >= 0.0, "rotating ring scorer: tolerance must be >= 0, got ", opts.tolerance);
+  RingScore out;
+  std::size_t frames = 0, valid_frames = 0, consistent = 0, fully = 0, legal = 0;
+  for (std::size_t i = 0; i < videos.size(); ++i) {
+    RingVideoScore s = score_ring_video(videos[i], opts, i);
+    frames += s.length;
+    valid_frames += s.valid_frames;
+    consistent += s.consistent_rotation ? 1 : 0;
+    fully += s.fully_valid ? 1 : 0;
+    legal += s.length_legal ? 1 : 0;
+    ++out.length_histogram[s.length];
+    out.videos.push_back(std::move(s));
+  }
+  const double n = static_cast<double>(videos.size());
+  out.valid_frame_fraction = frames ? static_cast<double>(valid_frames) / static_cast<double>(frames) : 0.0;
+  out.consistent_fraction = static_cast<double>(consistent) / n;
+  out.fully_valid_fraction = static_cast<double>(fully) / n;
+  out.length_legal_fraction = static_cast<double>(legal) / n;
+  out.length_tv = total_variation(RotatingRing::length_distribution(), out.length_histogram);
+  return out;
+}
+
+}  // namespace flowception::data
