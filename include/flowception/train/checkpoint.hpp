@@ -1,0 +1,101 @@
+// Model checkpoints in safetensors. Tensor names: "model.<parameter>" for the weights (the
+// names of DiT::parameter_table(), e.g. "model.blocks.0.attn.qkv.weight"), "ema.<parameter>"
+// for the EMA weights, "optimizer.m.<parameter>", "optimizer.v.<parameter>", "optimizer.step"
+// for AdamW. Metadata: "format", the DiT configuration as "dit.<field>", and whatever the
+// writer adds (the trainer adds "train.*" and "rng.*").
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "flowception/core/errors.hpp"
+#include "flowception/dit/model.hpp"
+#include "flowception/io/safetensors.hpp"
+
+namespace flowception::train {
+
+inline constexpr const char* kCheckpointFormat = "flowception-checkpoint-1";
+
+inline std::map<std::string, std::string> dit_config_metadata(const dit::DitConfig& c) {
+  return {{"dit.name", c.name},
+          {"dit.channels", std::to_string(c.channels)},
+          {"dit.height", std::to_string(c.height)},
+          {"dit.width", std::to_string(c.width)},
+          {"dit.patch", std::to_string(c.patch)},
+          {"dit.depth", std::to_string(c.depth)},
+          {"dit.width_hidden", std::to_string(c.width_hidden)},
+          {"dit.heads", std::to_string(c.heads)},
+          {"dit.mlp_ratio", std::to_string(c.mlp_ratio)},
+          {"dit.frequency_dim", std::to_string(c.frequency_dim)},
+          {"dit.num_classes", std::to_string(c.num_classes)},
+          {"dit.window", std::to_string(c.window)},
+          {"dit.rope_base", io::format_metadata_double(c.rope_base)}};
+}
+
+inline dit::DitConfig dit_config_from_metadata(const io::SafetensorsFile& f) {
+  detail::require<IoError>(f.has_metadata("format") && f.metadata_string("format") == kCheckpointFormat, f.source(),
+                           " is not a flowception checkpoint (metadata 'format' is not '", kCheckpointFormat, "')");
+  dit::DitConfig c;
+  c.name = f.metadata_string("dit.name");
+  auto u = [&](const char* k) { return static_cast<std::size_t>(f.metadata_u64(k)); };
+  c.channels = u("dit.channels");
+  c.height = u("dit.height");
+  c.width = u("dit.width");
+  c.patch = u("dit.patch");
+  c.depth = u("dit.depth");
+  c.width_hidden = u("dit.width_hidden");
+  c.heads = u("dit.heads");
+  c.mlp_ratio = u("dit.mlp_ratio");
+  c.frequency_dim = u("dit.frequency_dim");
+  c.num_classes = u("dit.num_classes");
+  c.window = f.metadata_i64("dit.window");
+  c.rope_base = f.metadata_f64("dit.rope_base");
+  try {
+    c.validate();
+  } catch (const ConfigError& e) {
+    throw IoError(detail::cat("flowception: ", f.source(), " holds an invalid DiT configuration: ", e.what()));
+  }
+  return c;
+}
+
+/// The weights of `model` as tensors named prefix + parameter name, with their shapes.
+template <class T>
+std::vector<io::Tensor> parameter_tensors(const dit::DiT<T>& model, const std::vector<T>& values,
+                                          const std::string& prefix) {
+  std::vector<io::Tensor> out;
+  for (const auto& p : model.parameter_table()) {
+    std::vector<std::int64_t> shape(p.shape.begin(), p.shape.end());
+    out.push_back(io::make_tensor<T>(prefix + p.name, shape,
+                                     std::span<const T>(values.data() + p.offset, p.size)));
+  }
+  return out;
+}
+
+/// Reads prefix + parameter name for every parameter of `model` into `values` (checked shapes;
+/// `flat` for tensors stored as one dimension, as the EMA state is).
+inline void read_parameters(const io::SafetensorsFile& f, const dit::DiT<float>& model, const std::string& prefix,
+                            std::vector<float>& values, bool flat = false) {
+  std::vector<float> out(model.parameter_count());
+  for (const auto& p : model.parameter_table()) {
+    std::vector<std::int64_t> shape(p.shape.begin(), p.shape.end());
+    if (flat) shape = {static_cast<std::int64_t>(p.size)};
+    const auto v = io::read_f32(f, prefix + p.name, shape);
+    std::copy(v.begin(), v.end(), out.begin() + static_cast<std::ptrdiff_t>(p.offset));
+  }
+  values = std::move(out);
+}
+
+/// A DiT from a checkpoint: its configuration and either the trained or the EMA weights.
+inline dit::DiT<float> load_model(const std::filesystem::path& path, bool use_ema = true) {
+  const auto f = io::load_safetensors(path);
+  dit::DiT<float> model(dit_config_from_metadata(f));
+  const bool have_ema = f.contains("ema." + model.parameter_table().front().name);
+  if (use_ema && have_ema)
+    read_parameters(f, model, "ema.", model.parameters(), /*flat=*/true);
+  else
+    read_parameters(f, model, "model.", model.parameters());
+  return model;
+}
+
+}  // namespace flowception::train

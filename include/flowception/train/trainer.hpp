@@ -1,0 +1,212 @@
+// Training the DiT with the core's extended-time sampler and losses (method.md §3): each step
+// draws videos, builds their training samples, packs them into one variable-length batch, runs
+// forward and backward, clips the global gradient norm, takes an AdamW step with a warm-up
+// schedule and updates the EMA weights. Every random choice is keyed by (seed, sample number),
+// so the state of a run is its weights, optimizer, EMA and step count: resuming a checkpoint
+// continues the same run bit for bit.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "flowception/core/errors.hpp"
+#include "flowception/data/video.hpp"
+#include "flowception/dit/model.hpp"
+#include "flowception/io/safetensors.hpp"
+#include "flowception/train/checkpoint.hpp"
+#include "flowception/train/optimizer.hpp"
+#include "flowception/training.hpp"
+
+namespace flowception::train {
+
+/// Pixels in [0, 1] are fed to the model as scale·pixel + offset (default [−1, 1]).
+struct PixelScaling {
+  double scale = 2.0, offset = -1.0;
+  float to_model(float p) const { return static_cast<float>(scale * p + offset); }
+  float to_pixel(float x) const { return static_cast<float>((x - offset) / scale); }
+};
+
+struct TrainerOptions {
+  std::size_t batch_videos = 8;
+  LrSchedule lr = LrSchedule::constant(3e-4, 100);
+  AdamWConfig adam{};
+  double grad_clip = 1.0;          ///< global gradient-norm limit (<= 0: no clipping)
+  double ema_decay = 0.999;
+  double rate_loss_weight = 1.0;   ///< w in velocity + w·rate
+  double class_dropout = 0.1;      ///< probability of training a labelled video unconditionally
+  PixelScaling pixels{};
+  std::uint64_t seed = 0;
+
+  void validate() const {
+    detail::require(batch_videos >= 1, "batch_videos must be >= 1, got ", batch_videos);
+    lr.validate();
+    adam.validate();
+    detail::require(std::isfinite(grad_clip), "grad_clip must be finite, got ", grad_clip);
+    detail::require(std::isfinite(rate_loss_weight) && rate_loss_weight >= 0, "rate loss weight must be >= 0");
+    detail::require(class_dropout >= 0.0 && class_dropout <= 1.0, "class_dropout must be in [0, 1], got ", class_dropout);
+    detail::require(std::isfinite(pixels.scale) && pixels.scale != 0.0 && std::isfinite(pixels.offset),
+                    "pixel scaling must be finite with a non-zero scale");
+  }
+};
+
+struct TrainStepStats {
+  std::int64_t step = 0;  ///< updates done after this step
+  double loss = 0, velocity_loss = 0, rate_loss = 0;
+  double grad_norm = 0;   ///< before clipping
+  double lr = 0;
+  std::size_t videos = 0, frames = 0, tokens = 0, flowing_frames = 0, rate_frames = 0;
+  dit::FlopCount flops;   ///< forward + backward of this step
+  double seconds = 0;
+};
+
+/// A data set: `size()` videos, `video(i)` for i < size().
+template <class D>
+concept VideoDataSet = requires(const D d, std::size_t i) {
+  { d.size() } -> std::convertible_to<std::size_t>;
+  { d.video(i) } -> std::convertible_to<data::Video>;
+};
+
+template <VideoDataSet DataSet, KappaScheduler Kappa, TauDistribution Tau = UniformTau>
+class Trainer {
+ public:
+  Trainer(dit::DiT<float>& model, const DataSet& data, ExtendedTimeSampler<Kappa, Tau> sampler, TrainerOptions opts)
+      : model_(&model), data_(&data), sampler_(std::move(sampler)), opts_(opts), adam_(opts.adam), ema_(opts.ema_decay) {
+    opts_.validate();
+    detail::require(data.size() >= 1, "the training data set is empty");
+    for (const auto& p : model.parameter_table()) {
+      // Decay matrices only: biases, embeddings and the rate token are exempt.
+      const bool decay = p.shape.size() == 2 && p.name.find("embed") == std::string::npos;
+      adam_.add_param(p.name, p.size, decay);
+      ema_.add_param(p.name, std::span<const float>(model.parameters().data() + p.offset, p.size));
+    }
+  }
+
+  std::int64_t steps_done() const { return adam_.step_count(); }
+  const Ema& ema() const { return ema_; }
+  const TrainerOptions& options() const { return opts_; }
+
+  /// The EMA weights as one flat buffer in the model's parameter order.
+  std::vector<float> ema_parameters() const {
+    std::vector<float> out(model_->parameter_count());
+    for (std::size_t i = 0; i < model_->parameter_table().size(); ++i) {
+      const auto s = ema_.shadow(i);
+      std::copy(s.begin(), s.end(), out.begin() + static_cast<std::ptrdiff_t>(model_->parameter_table()[i].offset));
+    }
+    return out;
+  }
+
+  /// One optimisation step.
+  TrainStepStats step() {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::int64_t k = adam_.step_count();  // samples k·B .. k·B + B − 1
+    const std::size_t B = opts_.batch_videos;
+    const auto& cfg = model_->config();
+    samples_.clear();
+    for (std::size_t b = 0; b < B; ++b) {
+      const std::uint64_t sample = static_cast<std::uint64_t>(k) * B + b;
+      random::Stream rng(opts_.seed, random::derive_stream(0x74726169ULL, sample));
+      const std::size_t index = static_cast<std::size_t>(rng.below(data_->size()));
+      data::Video v = data_->video(index);
+      detail::require<ShapeError>(v.channels == cfg.channels && v.height == cfg.height && v.width == cfg.width,
+                                  "data video ", index, " has frames ", v.channels, "x", v.height, "x", v.width,
+                                  ", the model expects ", cfg.channels, "x", cfg.height, "x", cfg.width);
+      for (auto& x : v.frames) x = opts_.pixels.to_model(x);
+      std::int64_t cond = kNoCondition;
+      if (cfg.num_classes > 0 && v.label >= 0 && rng.uniform() >= opts_.class_dropout) cond = v.label;
+      samples_.push_back(sampler_.template sample<float>(v.frames, v.frame_size(), sample, cond));
+    }
+    const TrainingBatch<float> batch = pack(samples_);
+    const std::size_t F = batch.rows();
+    velocity_.resize(batch.inputs.size());
+    log_rate_.resize(F);
+    dit::DitBatch db{batch.times, batch.kinds, batch.offsets, batch.conditions, {}};
+    model_->forward(batch.inputs.data(), db, velocity_.data(), log_rate_.data());
+    const auto loss = flowception_loss<float>(batch, velocity_, log_rate_, opts_.rate_loss_weight);
+    model_->zero_grad();
+    model_->backward(loss.grad_velocity.data(), loss.grad_log_rate.data());
+
+    std::vector<std::span<float>> params, grads;
+    for (const auto& p : model_->parameter_table()) {
+      params.emplace_back(model_->parameters().data() + p.offset, p.size);
+      grads.emplace_back(model_->gradients().data() + p.offset, p.size);
+    }
+    TrainStepStats s;
+    s.grad_norm = opts_.grad_clip > 0 ? clip_grad_norm(grads, opts_.grad_clip)
+                                      : global_grad_norm(std::vector<std::span<const float>>(grads.begin(), grads.end()));
+    s.lr = opts_.lr(k + 1);
+    adam_.step(params, grads, s.lr);
+    ema_.update(params);
+
+    s.step = adam_.step_count();
+    s.loss = loss.total;
+    s.velocity_loss = loss.velocity;
+    s.rate_loss = loss.rate;
+    s.videos = B;
+    s.frames = F;
+    s.tokens = model_->tokens();
+    s.flowing_frames = loss.flowing_frames;
+    s.rate_frames = loss.rate_frames;
+    const auto f = model_->forward_flops(), b = model_->backward_flops();
+    s.flops = {f.attention + b.attention, f.other + b.other};
+    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return s;
+  }
+
+  /// Writes weights, EMA weights, optimizer state, step and configuration atomically.
+  void save_checkpoint(const std::filesystem::path& path, std::map<std::string, std::string> extra = {}) const {
+    auto tensors = parameter_tensors(*model_, model_->parameters(), "model.");
+    for (auto& t : ema_.state_tensors("ema.")) tensors.push_back(std::move(t));
+    for (auto& t : adam_.state_tensors("optimizer.")) tensors.push_back(std::move(t));
+    auto meta = dit_config_metadata(model_->config());
+    meta["format"] = kCheckpointFormat;
+    for (auto& [key, value] : adam_.metadata("optimizer.")) meta[key] = value;
+    for (auto& [key, value] : ema_.metadata("ema.")) meta[key] = value;
+    meta["train.step"] = std::to_string(adam_.step_count());
+    meta["train.seed"] = std::to_string(opts_.seed);
+    meta["train.batch_videos"] = std::to_string(opts_.batch_videos);
+    meta["rng.next_sample"] = std::to_string(static_cast<std::uint64_t>(adam_.step_count()) * opts_.batch_videos);
+    for (auto& [key, value] : extra) meta[key] = value;
+    io::save_safetensors(path, tensors, meta);
+  }
+
+  /// Restores a checkpoint written by save_checkpoint for the same model configuration.
+  void load_checkpoint(const std::filesystem::path& path) {
+    const auto f = io::load_safetensors(path);
+    const auto cfg = dit_config_from_metadata(f);
+    const auto& mine = model_->config();
+    detail::require<ShapeError>(cfg.channels == mine.channels && cfg.height == mine.height && cfg.width == mine.width &&
+                                    cfg.patch == mine.patch && cfg.depth == mine.depth &&
+                                    cfg.width_hidden == mine.width_hidden && cfg.heads == mine.heads &&
+                                    cfg.num_classes == mine.num_classes,
+                                path.string(), " holds a different DiT configuration (", cfg.name, ") than the model (",
+                                mine.name, ")");
+    detail::require<ConfigError>(f.metadata_u64("train.batch_videos") == opts_.batch_videos && f.metadata_u64("train.seed") == opts_.seed,
+                                 path.string(), " was written with another seed or batch size; resuming would not "
+                                 "continue the same run");
+    std::vector<float> params;
+    read_parameters(f, *model_, "model.", params);
+    ema_.load_state(f, "ema.");
+    adam_.load_state(f, "optimizer.");
+    model_->parameters() = std::move(params);
+  }
+
+ private:
+  dit::DiT<float>* model_;
+  const DataSet* data_;
+  ExtendedTimeSampler<Kappa, Tau> sampler_;
+  TrainerOptions opts_;
+  AdamW adam_;
+  Ema ema_;
+  std::vector<TrainingSample<float>> samples_;
+  std::vector<float> velocity_;
+  std::vector<double> log_rate_;
+};
+
+}  // namespace flowception::train
