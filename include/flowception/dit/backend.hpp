@@ -48,11 +48,18 @@ struct CpuBackend {
     else run(A.transpose(), B.transpose());
   }
 
-  /// Calls f(i) for i in [0, n), in parallel. f must not depend on the order of calls.
+  /// Calls f(i) for i in [0, n), in parallel when there are at least `min_items` items (cheap
+  /// items are not worth a fork). f must not depend on the order of calls. Small loops run
+  /// serially with no OpenMP construct at all: an inactive `if(false)` region would make a
+  /// nested Eigen product start a fresh thread team on every call.
   template <class F>
-  static void parallel_for(std::ptrdiff_t n, const F& f) {
+  static void parallel_for(std::ptrdiff_t n, const F& f, std::ptrdiff_t min_items = 64) {
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (n > 64)
+    if (n >= min_items && n > 1 && !omp_in_parallel() && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(static)
+      for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
+      return;
+    }
 #endif
     for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
   }

@@ -40,6 +40,14 @@ struct ParameterInfo {
   enum class Init { xavier, normal002, zero } init = Init::zero;
 };
 
+/// Floating-point operations of one pass, counted from the shapes actually computed
+/// (multiply and add count as 2; element-wise work is not counted).
+struct FlopCount {
+  double attention = 0;  ///< QKᵀ and P·V products (and their backward)
+  double other = 0;      ///< every linear layer
+  double total() const { return attention + other; }
+};
+
 /// What the DiT reads: a packed batch of videos (see ModelInput in model/velocity_model.hpp).
 struct DitBatch {
   std::span<const double> times;
@@ -229,6 +237,10 @@ class DiT {
     forward(in.frames.values.data(), b, out.velocity.values.data(), out.log_rate.data());
   }
 
+  /// FLOPs of the last forward pass, and of the matching backward pass.
+  FlopCount forward_flops() const { return flops(false); }
+  FlopCount backward_flops() const { return flops(true); }
+
   /// Frames and tokens of the last forward pass.
   std::size_t frames() const { return static_cast<std::size_t>(F_); }
   std::size_t tokens() const { return static_cast<std::size_t>(N_); }
@@ -348,12 +360,46 @@ class DiT {
           kf0 = std::max(fb, f - cfg_.window);
           kf1 = std::min(fe, f + cfg_.window + 1);
         }
-        for (std::ptrdiff_t q = f * tpf(); q < (f + 1) * tpf(); q += layers::kTileRows)
-          tiles_.push_back({q, std::min(q + layers::kTileRows, (f + 1) * tpf()), kf0 * tpf(), kf1 * tpf()});
+        for (std::ptrdiff_t q = f * tpf(); q < (f + 1) * tpf();) {
+          const std::ptrdiff_t k0 = kf0 * tpf(), k1 = kf1 * tpf();
+          auto* last = tiles_.empty() ? nullptr : &tiles_.back();
+          if (last && last->k_begin == k0 && last->k_end == k1 && last->q_end == q &&
+              last->q_end - last->q_begin < layers::kTileRows) {
+            const std::ptrdiff_t grow = std::min(layers::kTileRows - (last->q_end - last->q_begin), (f + 1) * tpf() - q);
+            last->q_end += grow;
+            q += grow;
+          } else {
+            const std::ptrdiff_t end = std::min(q + layers::kTileRows, (f + 1) * tpf());
+            tiles_.push_back({q, end, k0, k1});
+            q = end;
+          }
+        }
       }
     }
     frame_token_begin_[F_] = N_;
     rope_.build(positions_, {cfg_.rope_dim(0), cfg_.rope_dim(1), cfg_.rope_dim(2)}, cfg_.rope_base);
+  }
+
+  FlopCount flops(bool backward) const {
+    const double F = static_cast<double>(F_), N = static_cast<double>(N_), H = static_cast<double>(hd());
+    const double P = static_cast<double>(pd()), M = static_cast<double>(cfg_.mlp_hidden());
+    const double FD = static_cast<double>(cfg_.frequency_dim), L = static_cast<double>(cfg_.depth);
+    // Linear layers: 2·rows·in·out forward; backward computes dX and dW (twice that), except
+    // for the first layers of the graph, whose input gradient is not needed.
+    double lin = N * P * H + F * (FD * H + H * H) + L * (F * H * 6 * H + N * H * 3 * H + N * H * H + 2 * N * H * M) +
+                 F * H * 2 * H + N * H * P + F * (H * H + H);
+    double lin_no_dx = N * P * H + F * FD * H;  // patch embedding and the first time-MLP layer
+    double pairs = 0;  // Σ over tiles of query rows × keys
+    for (const auto& t : tiles_) pairs += static_cast<double>(t.q_end - t.q_begin) * static_cast<double>(t.k_end - t.k_begin);
+    FlopCount c;
+    if (!backward) {
+      c.other = 2 * lin;
+      c.attention = L * 4 * pairs * H;
+    } else {
+      c.other = 4 * lin - 2 * lin_no_dx;
+      c.attention = L * 10 * pairs * H;  // recomputed QKᵀ, dV, dP, dQ, dK
+    }
+    return c;
   }
 
   void block_forward(std::size_t l) {

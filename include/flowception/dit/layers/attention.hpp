@@ -1,6 +1,7 @@
 // Multi-head softmax attention over a packed batch, without ever forming a T×T matrix: query
 // rows are processed in tiles of at most kTileRows tokens, each against its own contiguous key
-// range (its video, or the frames within ±window of the tile's frame). The forward pass keeps
+// range (its video, or the frames within ±window of the tile's frame); consecutive frames with
+// the same key range share a tile, so products stay large enough to run near GEMM speed. The forward pass keeps
 // the log-sum-exp of every (row, head) so the backward pass recomputes probabilities tile by
 // tile (as in FlashAttention).
 #pragma once
@@ -66,7 +67,7 @@ void attention_forward(const AttentionShape<T>& sh, const std::vector<AttentionT
     }
     MMap<T> O(out + t.q_begin * sh.width + h * d, rows, d, Eigen::OuterStride<>(sh.width));
     O.noalias() = S * V;
-  });
+  }, 2);
 }
 
 /// dqkv (same layout as qkv) is overwritten. `out` and `lse` are the forward results.
@@ -106,7 +107,7 @@ void attention_backward(const AttentionShape<T>& sh, const std::vector<Attention
       dQ.noalias() = (dP * K) * scale;
       dK.noalias() += (dP.transpose() * Q) * scale;
     }
-  });
+  }, 2);
 }
 
 }  // namespace flowception::dit::layers
