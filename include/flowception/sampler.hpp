@@ -10,6 +10,7 @@
 #include "flowception/sampling/coupled_sampler.hpp"
 #include "flowception/sampling/observer.hpp"
 #include "flowception/sampling/prompt.hpp"
+#include "flowception/schedule/any_kappa.hpp"
 #include "flowception/schedule/kappa.hpp"
 #include "flowception/schedule/time_grid.hpp"
 #include "flowception/schedule/time_shift.hpp"

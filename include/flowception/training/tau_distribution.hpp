@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdio>
 #include <concepts>
 #include <string>
 
@@ -51,5 +52,42 @@ struct UniformTwoTau {
   std::string name() const { return "uniform_0_2"; }
 };
 static_assert(TauDistribution<UniformTwoTau>);
+
+/// Run-time choice among the three: uniform | logit_normal[:m,s] | uniform_0_2.
+class AnyTau {
+ public:
+  static AnyTau from_name(const std::string& name) {
+    AnyTau t;
+    if (name == "uniform") {
+      t.kind_ = 0;
+    } else if (name == "uniform_0_2") {
+      t.kind_ = 2;
+    } else if (name.rfind("logit_normal", 0) == 0) {
+      t.kind_ = 1;
+      double m = 0.0, s = 1.0;
+      if (name.size() > 12) {
+        detail::require(name[12] == ':' && std::sscanf(name.c_str() + 13, "%lf,%lf", &m, &s) == 2,
+                        "cannot read tau distribution '", name, "' (logit_normal:M,S)");
+      }
+      t.logit_ = LogitNormalTau(m, s);
+    } else {
+      throw ConfigError("flowception: unknown tau distribution '" + name + "' (uniform | logit_normal[:M,S] | uniform_0_2)");
+    }
+    return t;
+  }
+  double sample(double tau_max, random::Stream& rng) const {
+    switch (kind_) {
+      case 1: return logit_.sample(tau_max, rng);
+      case 2: return UniformTwoTau{}.sample(tau_max, rng);
+      default: return UniformTau{}.sample(tau_max, rng);
+    }
+  }
+  std::string name() const { return kind_ == 1 ? logit_.name() : (kind_ == 2 ? "uniform_0_2" : "uniform"); }
+
+ private:
+  int kind_ = 0;
+  LogitNormalTau logit_{};
+};
+static_assert(TauDistribution<AnyTau>);
 
 }  // namespace flowception

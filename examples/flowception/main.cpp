@@ -1,0 +1,609 @@
+// flowception: train, sample, image-to-video, interpolate and evaluate a DiT with the
+// Flowception sampler (method.md §3–§6). Every knob of the core sampler is a flag; every
+// command writes a run.json with the fully resolved configuration.
+//
+//   flowception train --data shapes --model tiny --time-limit 480 --out runs/shapes
+//   flowception sample --checkpoint runs/shapes/checkpoint.safetensors --count 8 --out runs/shapes/sample
+//   flowception i2v --checkpoint ... --image-from-data 3 --out ...
+//   flowception interpolate --checkpoint ... --keys-from-data 3 --out ...
+//   flowception eval --checkpoint ... --data shapes --count 64 --out runs/shapes/eval
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <flowception/data/crossing_shapes.hpp>
+#include <flowception/data/rotating_ring.hpp>
+#include <flowception/dit/model.hpp>
+#include <flowception/io/gif.hpp>
+#include <flowception/io/npy.hpp>
+#include <flowception/io/png.hpp>
+#include <flowception/io/report.hpp>
+#include <flowception/sampler.hpp>
+#include <flowception/train/trainer.hpp>
+
+#include "progress.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace flowception;
+
+namespace {
+
+// ---- Data -------------------------------------------------------------------------------------
+
+struct DataFlags {
+  std::string data = "shapes";  // shapes | ring | npy:DIR
+  std::string labels;           // npy: optional "file label" list
+  std::uint64_t seed = 0;
+  std::size_t size = 1000000;   // generated sets: number of distinct videos to draw from
+};
+
+/// A data set chosen at run time.
+struct DataSource {
+  std::string kind;  // shapes | ring | npy
+  std::size_t count = 0;
+  std::function<data::Video(std::size_t)> get;
+  std::size_t size() const { return count; }
+  data::Video video(std::size_t i) const { return get(i); }
+};
+
+DataSource open_data(const DataFlags& f) {
+  DataSource d;
+  if (f.data == "shapes") {
+    data::CrossingShapes g{f.seed};
+    d = {"shapes", f.size, [g](std::size_t i) { return g.video(i); }};
+  } else if (f.data == "ring") {
+    data::RotatingRing g{f.seed};
+    d = {"ring", f.size, [g](std::size_t i) { return g.video(i); }};
+  } else if (f.data.rfind("npy:", 0) == 0) {
+    auto dir = std::make_shared<io::VideoDirectory>(io::load_npy_directory(
+        f.data.substr(4), f.labels.empty() ? std::nullopt : std::optional<fs::path>(f.labels)));
+    d = {"npy", dir->videos.size(), [dir](std::size_t i) { return dir->videos[i]; }};
+  } else {
+    throw ConfigError("flowception: unknown data '" + f.data + "' (shapes | ring | npy:DIR)");
+  }
+  return d;
+}
+
+void add_data_flags(CLI::App* app, DataFlags& f) {
+  app->add_option("--data", f.data, "shapes | ring | npy:DIR (a directory of T×H×W×C .npy videos)")->capture_default_str();
+  app->add_option("--labels", f.labels, "for npy data: a text file of 'file label' lines");
+  app->add_option("--data-seed", f.seed, "seed of the generated data sets")->capture_default_str();
+  app->add_option("--data-size", f.size, "distinct generated videos to draw from")->capture_default_str()->check(CLI::PositiveNumber);
+}
+
+// ---- Sampling flags ---------------------------------------------------------------------------
+
+struct SampleFlags {
+  std::string checkpoint;
+  std::string out = "out";
+  std::size_t count = 8;
+  std::size_t steps = 100;
+  std::string grid = "end_dense:3";
+  std::uint64_t seed = 0;
+  std::string kappa = "linear";
+  std::string solver = "heun";
+  double shift = 1.0;
+  std::string jump = "poisson";
+  std::string rule = "learned";
+  std::size_t target_length = 0;
+  bool unanchored = false;
+  double cfg = 1.0, insertion_guidance = 1.0;
+  std::int64_t class_label = kNoCondition;
+  std::size_t n_start = 3;
+  std::size_t max_frames = 64;
+  std::string cap = "truncate";
+  std::int64_t window = -2;  // -2: keep the checkpoint's
+  bool no_ema = false;
+  bool quiet = false;
+  std::size_t gif_scale = 0;
+};
+
+void add_sample_flags(CLI::App* app, SampleFlags& f) {
+  app->add_option("--checkpoint", f.checkpoint, "checkpoint written by 'train'")->required()->check(CLI::ExistingFile);
+  app->add_option("--out", f.out, "output directory")->capture_default_str();
+  app->add_option("--count", f.count, "videos to sample")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--steps", f.steps, "N: insertion-phase steps (the run takes up to 2N)")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--grid", f.grid, "uniform | end_dense:P")->capture_default_str();
+  app->add_option("--seed", f.seed, "sampling seed")->capture_default_str();
+  app->add_option("--kappa", f.kappa, "linear | cubic | cosine | poly:P")->capture_default_str();
+  app->add_option("--solver", f.solver, "euler | midpoint | heun | rk4")->capture_default_str()
+      ->check(CLI::IsMember({"euler", "midpoint", "heun", "rk4"}));
+  app->add_option("--shift", f.shift, "time shift s > 0 (1: none)")->capture_default_str();
+  app->add_option("--jump", f.jump, "poisson | bernoulli")->capture_default_str()->check(CLI::IsMember({"poisson", "bernoulli"}));
+  app->add_option("--rule", f.rule, "learned | random | hierarchical | left_to_right")->capture_default_str()
+      ->check(CLI::IsMember({"learned", "random", "hierarchical", "left_to_right"}));
+  app->add_option("--target-length", f.target_length, "final length for prescribed insertion rules");
+  app->add_flag("--unanchored", f.unanchored, "prescribed rules: the last start frame does not end the video");
+  app->add_option("--cfg", f.cfg, "velocity guidance w (1: off)")->capture_default_str();
+  app->add_option("--insertion-guidance", f.insertion_guidance, "insertion guidance g (1: off)")->capture_default_str();
+  app->add_option("--class", f.class_label, "class label for class-conditional models");
+  app->add_option("--n-start", f.n_start, "start frames")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--max-frames", f.max_frames, "length cap per video")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--cap", f.cap, "error | truncate: what the cap does")->capture_default_str()->check(CLI::IsMember({"error", "truncate"}));
+  app->add_option("--window", f.window, "attention window ±K frames (-1: all; default: the checkpoint's)");
+  app->add_flag("--no-ema", f.no_ema, "use the trained weights instead of the EMA weights");
+  app->add_flag("--quiet", f.quiet, "no progress bar");
+  app->add_option("--gif-scale", f.gif_scale, "GIF upscaling (0: automatic)");
+}
+
+TimeGrid make_grid(const std::string& g, std::size_t n) {
+  if (g == "uniform") return TimeGrid::uniform(n);
+  if (g.rfind("end_dense", 0) == 0) return TimeGrid::end_dense(n, g.size() > 10 ? std::stod(g.substr(10)) : 3.0);
+  throw ConfigError("flowception: unknown grid '" + g + "' (uniform | end_dense:P)");
+}
+
+InsertionRule make_rule(const std::string& r) {
+  if (r == "random") return InsertionRule::random_gap;
+  if (r == "hierarchical") return InsertionRule::hierarchical;
+  if (r == "left_to_right") return InsertionRule::left_to_right;
+  return InsertionRule::learned;
+}
+
+template <class F>
+void with_solver(const std::string& name, F&& f) {
+  if (name == "euler") f(Euler{});
+  else if (name == "midpoint") f(Midpoint{});
+  else if (name == "rk4") f(RungeKutta4{});
+  else f(Heun{});
+}
+
+json sample_flags_json(const SampleFlags& f) {
+  return {{"checkpoint", f.checkpoint}, {"count", f.count}, {"steps", f.steps}, {"grid", f.grid}, {"seed", f.seed},
+          {"kappa", f.kappa}, {"solver", f.solver}, {"shift", f.shift}, {"jump", f.jump}, {"rule", f.rule},
+          {"target_length", f.target_length}, {"anchored", !f.unanchored}, {"cfg", f.cfg},
+          {"insertion_guidance", f.insertion_guidance}, {"class", f.class_label}, {"n_start", f.n_start},
+          {"max_frames", f.max_frames}, {"cap", f.cap}, {"window", f.window}, {"ema", !f.no_ema}};
+}
+
+// ---- Outputs ----------------------------------------------------------------------------------
+
+struct Generated {
+  std::vector<data::Video> videos;  // pixels in [0, 1] (clamped for display only)
+  SampleResult<float> raw;
+  double seconds = 0;
+};
+
+/// Samples `prompts` with the checkpoint's model and the flags; frames back in pixel units.
+Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts) {
+  auto model = train::load_model(f.checkpoint, !f.no_ema);
+  if (f.window != -2) {
+    auto cfg = model.config();
+    cfg.window = f.window;
+    cfg.validate();
+    dit::DiT<float> windowed(cfg);
+    windowed.parameters() = model.parameters();
+    model = std::move(windowed);
+  }
+  const auto& cfg = model.config();
+  SamplerOptions o{make_grid(f.grid, f.steps)};
+  o.frame_dim = cfg.frame_dim();
+  o.shift = TimeShift(f.shift);
+  o.jump = f.jump == "bernoulli" ? JumpMode::bernoulli : JumpMode::poisson;
+  o.rule = make_rule(f.rule);
+  o.target_length = f.target_length;
+  o.anchor_endpoints = !f.unanchored;
+  o.velocity_guidance = f.cfg;
+  o.insertion_guidance = f.insertion_guidance;
+  o.max_frames = f.max_frames;
+  o.cap_policy = f.cap == "error" ? CapPolicy::error : CapPolicy::truncate;
+  o.seed = f.seed;
+  const train::PixelScaling px;
+  for (auto& p : prompts)
+    for (auto& fr : p.frames)
+      for (auto& x : fr.values) x = px.to_model(x);
+  fc_cli::ProgressBar bar("sample", static_cast<double>(2 * f.steps), !f.quiet);
+  Generated g;
+  const auto t0 = std::chrono::steady_clock::now();
+  with_solver(f.solver, [&](auto solver) {
+    CoupledSampler sampler(model, AnyKappa::from_name(f.kappa), solver, o, prompts);
+    while (!sampler.done()) {
+      sampler.step([&](const StepReport& r) {
+        std::size_t frames = 0;
+        for (const auto& v : r.videos) frames += v.trace.length;
+        bar.update(static_cast<double>(r.step + 1), std::to_string(frames) + " frames in flight");
+      });
+    }
+    bar.finish(static_cast<double>(sampler.step_index()));
+    g.raw = sampler.take_result();
+  });
+  g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& v : g.raw.videos) {
+    data::Video out{cfg.channels, cfg.height, cfg.width, v.frames, -1};
+    for (auto& x : out.frames) x = px.to_pixel(x);
+    g.videos.push_back(std::move(out));
+  }
+  return g;
+}
+
+io::VideoView view_of(const data::Video& v) {
+  return io::VideoView{std::span<const float>(v.frames), v.length(), v.channels, v.height, v.width};
+}
+
+data::Video clamped(const data::Video& v) {
+  data::Video c = v;
+  for (auto& x : c.frames) x = std::clamp(x, 0.0f, 1.0f);
+  return c;
+}
+
+/// Writes every promised file of a sampling command: per video the frames (.npy, T×H×W×C
+/// float32), the insertion steps and the trace (.npy), a GIF; a contact sheet; run.json.
+json write_outputs(const fs::path& dir, const Generated& g, const SampleFlags& f, const std::string& command,
+                   json extra = json::object()) {
+  fs::create_directories(dir / "videos");
+  fs::create_directories(dir / "gifs");
+  std::vector<data::Video> shown;
+  json lengths = json::array(), nfe = json::array(), refused = json::array();
+  for (std::size_t i = 0; i < g.videos.size(); ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "video_%03zu", i);
+    const auto& raw = g.raw.videos[i];
+    io::save_npy_video(dir / "videos" / (std::string(name) + ".npy"), clamped(g.videos[i]));
+    std::vector<std::int64_t> steps(raw.insertion_step.begin(), raw.insertion_step.end());
+    io::save_npy(dir / "videos" / (std::string(name) + "_insertion_step.npy"), steps, {steps.size()});
+    std::vector<double> trace;  // rows: step, s, length, expected final length, inserted, refused, nfe
+    for (const auto& t : raw.trace)
+      for (double x : {static_cast<double>(t.step), t.s, static_cast<double>(t.length), t.expected_final_length,
+                       static_cast<double>(t.inserted), static_cast<double>(t.refused), static_cast<double>(t.nfe)})
+        trace.push_back(x);
+    io::save_npy(dir / "videos" / (std::string(name) + "_trace.npy"), trace.data(), {raw.trace.size(), 7});
+    shown.push_back(clamped(g.videos[i]));
+    io::GifOptions go;
+    go.scale = f.gif_scale;
+    io::write_gif(dir / "gifs" / (std::string(name) + ".gif"), view_of(shown.back()), go);
+    lengths.push_back(raw.length());
+    nfe.push_back(raw.nfe);
+    refused.push_back(raw.refused_insertions);
+  }
+  std::vector<io::VideoView> views;
+  for (const auto& v : shown) views.push_back(view_of(v));
+  io::write_contact_sheet_png(dir / "contact_sheet.png", std::span<const io::VideoView>(views));
+  json run = {{"command", command},
+              {"config", sample_flags_json(f)},
+              {"model_calls", g.raw.model_calls},
+              {"steps", g.raw.steps},
+              {"lengths", lengths},
+              {"nfe", nfe},
+              {"refused_insertions", refused},
+              {"seconds", g.seconds},
+              {"files", {"videos/video_XXX.npy (T×H×W×C float32)", "videos/video_XXX_insertion_step.npy (int64)",
+                         "videos/video_XXX_trace.npy (float64 [steps × 7]: step, s, length, expected final length, "
+                         "inserted, refused, nfe)", "gifs/video_XXX.gif", "contact_sheet.png"}}};
+  for (auto& [k, v] : extra.items()) run[k] = v;
+  io::write_file_atomically(dir / "run.json", run.dump(2));
+  return run;
+}
+
+// ---- Commands ---------------------------------------------------------------------------------
+
+struct TrainFlags {
+  DataFlags data;
+  std::string out = "runs/train";
+  std::string model = "tiny";
+  std::size_t patch = 4;
+  std::size_t depth = 0, width = 0, heads = 0;
+  std::size_t classes = 0;
+  std::int64_t window = -1;
+  std::size_t steps = 1000;
+  double time_limit = 0;
+  std::size_t batch = 8;
+  double lr = 3e-4;
+  std::size_t warmup = 100;
+  bool cosine = false;
+  double weight_decay = 0.0, clip = 1.0, ema = 0.999, rate_weight = 1.0, class_dropout = 0.1;
+  std::uint64_t seed = 0;
+  std::string kappa = "linear", tau = "uniform";
+  std::size_t n_start = 3;
+  bool unanchored = false;
+  double shift = 1.0;
+  std::vector<double> tasks{1, 0, 0, 0};
+  std::string resume;
+  std::size_t save_every = 200;
+  bool quiet = false;
+};
+
+int cmd_train(const TrainFlags& f) {
+  const DataSource data = open_data(f.data);
+  const data::Video first = data.video(0);
+  dit::DitConfig cfg = f.model == "S"   ? dit::DitConfig::small(first.channels, first.height, first.width, f.patch)
+                       : f.model == "B" ? dit::DitConfig::base(first.channels, first.height, first.width, f.patch)
+                                        : dit::DitConfig::tiny(first.channels, first.height, first.width, f.patch);
+  if (f.depth) cfg.depth = f.depth;
+  if (f.width) cfg.width_hidden = f.width;
+  if (f.heads) cfg.heads = f.heads;
+  cfg.num_classes = f.classes;
+  cfg.window = f.window;
+  cfg.validate();
+  dit::DiT<float> model(cfg, f.seed);
+
+  TrainingSamplerOptions so;
+  so.n_start = f.n_start;
+  so.anchor_endpoints = !f.unanchored;
+  so.shift = TimeShift(f.shift);
+  detail::require(f.tasks.size() == 4, "--tasks needs 4 weights: unconditional,i2v,interpolation,continuation");
+  so.tasks = TaskMixture{f.tasks[0], f.tasks[1], f.tasks[2], f.tasks[3]};
+  so.seed = f.seed;
+  ExtendedTimeSampler<AnyKappa, AnyTau> sampler(AnyKappa::from_name(f.kappa), so, AnyTau::from_name(f.tau));
+  train::TrainerOptions to;
+  to.batch_videos = f.batch;
+  to.lr = f.cosine ? train::LrSchedule::cosine(f.lr, static_cast<std::int64_t>(f.warmup),
+                                               static_cast<std::int64_t>(std::max(f.steps, f.warmup + 1)), 0.1 * f.lr)
+                   : train::LrSchedule::constant(f.lr, static_cast<std::int64_t>(f.warmup));
+  to.adam.weight_decay = f.weight_decay;
+  to.grad_clip = f.clip;
+  to.ema_decay = f.ema;
+  to.rate_loss_weight = f.rate_weight;
+  to.class_dropout = f.class_dropout;
+  to.seed = f.seed;
+  train::Trainer<DataSource, AnyKappa, AnyTau> trainer(model, data, sampler, to);
+  if (!f.resume.empty()) trainer.load_checkpoint(f.resume);
+
+  fs::create_directories(f.out);
+  const fs::path ckpt = fs::path(f.out) / "checkpoint.safetensors";
+  json config = {{"data", f.data.data}, {"data_seed", f.data.seed}, {"model", cfg.name}, {"patch", cfg.patch},
+                 {"depth", cfg.depth}, {"width", cfg.width_hidden}, {"heads", cfg.heads}, {"classes", cfg.num_classes},
+                 {"window", cfg.window}, {"parameters", model.parameter_count()}, {"steps", f.steps},
+                 {"time_limit", f.time_limit}, {"batch", f.batch}, {"lr", f.lr}, {"warmup", f.warmup},
+                 {"cosine", f.cosine}, {"weight_decay", f.weight_decay}, {"clip", f.clip}, {"ema", f.ema},
+                 {"rate_weight", f.rate_weight}, {"class_dropout", f.class_dropout}, {"seed", f.seed},
+                 {"kappa", f.kappa}, {"tau", f.tau}, {"n_start", f.n_start}, {"anchored", !f.unanchored},
+                 {"shift", f.shift}, {"tasks", f.tasks}, {"resume", f.resume}, {"threads", dit::CpuBackend::threads()}};
+  std::map<std::string, std::string> meta{{"train.config", config.dump()}};
+  fc_cli::ProgressBar bar("train", static_cast<double>(f.steps), !f.quiet);
+  double smooth = 0, flops = 0, attention_flops = 0;
+  json log = json::array();
+  const auto start = std::chrono::steady_clock::now();
+  while (trainer.steps_done() < static_cast<std::int64_t>(f.steps)) {
+    const auto s = trainer.step();
+    smooth = s.step == 1 ? s.loss : 0.98 * smooth + 0.02 * s.loss;
+    flops += s.flops.total();
+    attention_flops += s.flops.attention;
+    char extra[128];
+    std::snprintf(extra, sizeof extra, "loss %.4f (v %.3f r %.3f) lr %.2e", smooth, s.velocity_loss, s.rate_loss, s.lr);
+    bar.update(static_cast<double>(s.step), extra);
+    if (s.step % 10 == 0)
+      log.push_back({{"step", s.step}, {"loss", s.loss}, {"velocity", s.velocity_loss}, {"rate", s.rate_loss},
+                     {"grad_norm", s.grad_norm}, {"lr", s.lr}, {"frames", s.frames}, {"tokens", s.tokens}});
+    if (f.save_every && s.step % static_cast<std::int64_t>(f.save_every) == 0) trainer.save_checkpoint(ckpt, meta);
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (f.time_limit > 0 && elapsed >= f.time_limit) {
+      if (!f.quiet) std::fprintf(stderr, "\ntime limit %.0f s reached after %lld steps\n", f.time_limit, static_cast<long long>(s.step));
+      break;
+    }
+  }
+  trainer.save_checkpoint(ckpt, meta);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  json run = {{"command", "train"}, {"config", config}, {"steps_done", trainer.steps_done()}, {"seconds", seconds},
+              {"final_loss_smoothed", smooth}, {"train_flops", flops}, {"attention_flops", attention_flops},
+              {"checkpoint", ckpt.string()}, {"log", log}};
+  io::write_file_atomically(fs::path(f.out) / "run.json", run.dump(2));
+  std::printf("trained %lld steps in %.1f s (%.2f GFLOP/s); loss %.4f; checkpoint %s\n",
+              static_cast<long long>(trainer.steps_done()), seconds, flops / seconds * 1e-9, smooth, ckpt.string().c_str());
+  return 0;
+}
+
+int cmd_sample(const SampleFlags& f) {
+  std::vector<Prompt<float>> prompts(f.count, Prompt<float>::unconditional(f.n_start, f.class_label));
+  const auto g = run_sampler(f, prompts);
+  const auto run = write_outputs(f.out, g, f, "sample");
+  std::printf("sampled %zu videos (lengths %s) in %.1f s -> %s\n", f.count, run["lengths"].dump().c_str(), g.seconds,
+              f.out.c_str());
+  return 0;
+}
+
+struct ConditionFlags {
+  DataFlags data;
+  std::size_t from_data = 0;
+  std::string file;
+  std::size_t keys = 2;
+};
+
+data::Video condition_video(const ConditionFlags& c) {
+  if (!c.file.empty()) return io::load_npy_video(c.file);
+  return open_data(c.data).video(c.from_data);
+}
+
+int cmd_i2v(const SampleFlags& f, const ConditionFlags& c) {
+  const data::Video src = condition_video(c);
+  std::vector<float> image(src.frame(0), src.frame(0) + src.frame_size());
+  std::vector<Prompt<float>> prompts(f.count, Prompt<float>::image_to_video(image, f.n_start, f.class_label));
+  const auto g = run_sampler(f, prompts);
+  write_outputs(f.out, g, f, "i2v", {{"image", c.file.empty() ? "data video " + std::to_string(c.from_data) + " frame 0" : c.file}});
+  std::printf("image-to-video: %zu videos in %.1f s -> %s\n", f.count, g.seconds, f.out.c_str());
+  return 0;
+}
+
+int cmd_interpolate(const SampleFlags& f, const ConditionFlags& c) {
+  const data::Video src = condition_video(c);
+  const std::size_t L = src.length();
+  detail::require(c.keys >= 2 && c.keys <= L, "--num-keys must be in [2, ", L, "] for this video");
+  std::vector<std::vector<float>> keys;
+  std::vector<std::size_t> at;
+  for (std::size_t k = 0; k < c.keys; ++k) {
+    const std::size_t t = k * (L - 1) / (c.keys - 1);
+    at.push_back(t);
+    keys.emplace_back(src.frame(t), src.frame(t) + src.frame_size());
+  }
+  std::vector<Prompt<float>> prompts(f.count, Prompt<float>::interpolation(keys, f.class_label));
+  const auto g = run_sampler(f, prompts);
+  write_outputs(f.out, g, f, "interpolate", {{"key_frames_at", at}, {"source_length", L}});
+  std::printf("interpolation: %zu videos between %zu key frames in %.1f s -> %s\n", f.count, c.keys, g.seconds, f.out.c_str());
+  return 0;
+}
+
+int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count) {
+  const DataSource data = open_data(df);
+  std::vector<Prompt<float>> prompts(f.count, Prompt<float>::unconditional(f.n_start, f.class_label));
+  const auto g = run_sampler(f, prompts);
+  // Data length histogram from data videos.
+  std::map<std::size_t, double> data_hist, gen_hist;
+  const std::size_t n_data = std::min(data.size(), data_count);
+  std::vector<std::size_t> data_lengths;
+  for (std::size_t i = 0; i < n_data; ++i) data_lengths.push_back(data.video(i).length());
+  for (auto L : data_lengths) data_hist[L] += 1.0 / static_cast<double>(n_data);
+  for (const auto& v : g.videos) gen_hist[v.length()] += 1.0 / static_cast<double>(g.videos.size());
+  std::map<std::size_t, std::size_t> gen_counts;
+  for (const auto& v : g.videos) ++gen_counts[v.length()];
+  std::vector<std::size_t> uniq(data_lengths.begin(), data_lengths.end());
+  std::vector<double> w(uniq.size(), 1.0);
+  const double tv = total_variation(LengthDistribution(uniq, w), gen_counts);
+  json scores;
+  io::HtmlReport report;
+  report.title = "flowception eval: " + df.data + " (" + std::to_string(f.count) + " videos)";
+  using NF = io::NumberFormat;
+  if (data.kind == "shapes") {
+    const auto s = data::score_crossing_shapes(g.videos);
+    scores = {{"valid_fraction", s.valid_fraction}, {"legal_frame_fraction", s.legal_frame_fraction},
+              {"constant_velocity_fraction", s.constant_velocity_fraction}, {"length_tv", s.length_tv},
+              {"speed_length_agreement", s.speed_length_agreement}, {"implied_length_correlation", s.implied_length_correlation},
+              {"length_tv_vs_data_sample", tv}};
+    report.scores = {{"valid videos", s.valid_fraction, {NF::Style::percent, 1}},
+                     {"legal frames", s.legal_frame_fraction, {NF::Style::percent, 1}},
+                     {"constant velocity", s.constant_velocity_fraction, {NF::Style::percent, 1}},
+                     {"speed–length agreement (±1 frame)", s.speed_length_agreement, {NF::Style::percent, 1}},
+                     {"length TV vs exact data law", s.length_tv, {NF::Style::fixed, 3}},
+                     {"length TV vs data sample", tv, {NF::Style::fixed, 3}}};
+  } else if (data.kind == "ring") {
+    const auto s = data::score_rotating_ring(g.videos);
+    scores = {{"valid_frame_fraction", s.valid_frame_fraction}, {"consistent_fraction", s.consistent_fraction},
+              {"fully_valid_fraction", s.fully_valid_fraction}, {"length_legal_fraction", s.length_legal_fraction},
+              {"length_tv", s.length_tv}, {"length_tv_vs_data_sample", tv}};
+    report.scores = {{"valid frames", s.valid_frame_fraction, {NF::Style::percent, 1}},
+                     {"consistent rotation", s.consistent_fraction, {NF::Style::percent, 1}},
+                     {"fully valid videos", s.fully_valid_fraction, {NF::Style::percent, 1}},
+                     {"legal lengths", s.length_legal_fraction, {NF::Style::percent, 1}},
+                     {"length TV", s.length_tv, {NF::Style::fixed, 3}}};
+  } else {
+    scores = {{"length_tv_vs_data", tv}};
+    report.scores = {{"length TV vs data", tv, {NF::Style::fixed, 3}}};
+  }
+  const auto run = write_outputs(f.out, g, f, "eval", {{"scores", scores}, {"data", df.data}, {"data_videos_for_histogram", n_data}});
+  report.paragraphs = {"Checkpoint " + f.checkpoint + "; " + std::to_string(f.steps) + " steps, grid " + f.grid +
+                           ", solver " + f.solver + ", kappa " + f.kappa + ", seed " + std::to_string(f.seed) + ".",
+                       "Sampling took " + std::to_string(g.seconds) + " s for " + std::to_string(g.raw.model_calls) +
+                           " model calls."};
+  io::HistogramComparison h;
+  h.generated = gen_hist;
+  h.data = data_hist;
+  report.histograms.push_back(h);
+  report.images.push_back({"contact_sheet.png", "all generated videos, one per row"});
+  for (std::size_t i = 0; i < std::min<std::size_t>(g.videos.size(), 16); ++i) {
+    char name[48];
+    std::snprintf(name, sizeof name, "gifs/video_%03zu.gif", i);
+    report.images.push_back({name, "video " + std::to_string(i) + ": " + std::to_string(g.videos[i].length()) + " frames"});
+  }
+  io::write_html_report(fs::path(f.out) / "report.html", report);
+  std::printf("eval %s: %s\nreport: %s\n", df.data.c_str(), scores.dump().c_str(), (fs::path(f.out) / "report.html").c_str());
+  (void)run;
+  return 0;
+}
+
+/// Writes the (EMA) weights alone with the configuration: a small file to sample from or ship.
+int cmd_export(const std::string& checkpoint, const std::string& out, bool no_ema) {
+  const auto model = train::load_model(checkpoint, !no_ema);
+  auto meta = train::dit_config_metadata(model.config());
+  meta["format"] = train::kCheckpointFormat;
+  meta["export.source"] = checkpoint;
+  meta["export.weights"] = no_ema ? "trained" : "ema";
+  const auto src = io::load_safetensors(checkpoint);
+  for (const char* key : {"train.config", "train.step"})
+    if (src.has_metadata(key)) meta[key] = src.metadata_string(key);
+  io::save_safetensors(out, train::parameter_tensors(model, model.parameters(), "model."), meta);
+  std::printf("exported %zu parameters (%s weights) to %s\n", model.parameter_count(), no_ema ? "trained" : "EMA",
+              out.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"flowception: train and sample video models with coupled flow matching and frame insertion"};
+  app.require_subcommand(1);
+
+  TrainFlags tf;
+  auto* train = app.add_subcommand("train", "train a DiT on a data set");
+  add_data_flags(train, tf.data);
+  train->add_option("--out", tf.out, "output directory (checkpoint.safetensors, run.json)")->capture_default_str();
+  train->add_option("--model", tf.model, "tiny | S | B")->capture_default_str()->check(CLI::IsMember({"tiny", "S", "B"}));
+  train->add_option("--patch", tf.patch, "patch size")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--depth", tf.depth, "override the depth");
+  train->add_option("--width", tf.width, "override the width");
+  train->add_option("--heads", tf.heads, "override the heads");
+  train->add_option("--classes", tf.classes, "class-conditional with this many classes (0: unconditional)");
+  train->add_option("--window", tf.window, "attention window ±K frames (-1: all)")->capture_default_str();
+  train->add_option("--steps", tf.steps, "optimisation steps")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--time-limit", tf.time_limit, "stop after this many seconds (0: none)")->capture_default_str();
+  train->add_option("--batch", tf.batch, "videos per step")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--lr", tf.lr, "peak learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--warmup", tf.warmup, "warm-up steps")->capture_default_str();
+  train->add_flag("--cosine", tf.cosine, "cosine decay to lr/10 at --steps");
+  train->add_option("--weight-decay", tf.weight_decay, "AdamW weight decay")->capture_default_str();
+  train->add_option("--clip", tf.clip, "gradient-norm clip (0: none)")->capture_default_str();
+  train->add_option("--ema", tf.ema, "EMA decay")->capture_default_str();
+  train->add_option("--rate-weight", tf.rate_weight, "weight of the rate loss")->capture_default_str();
+  train->add_option("--class-dropout", tf.class_dropout, "probability of dropping the label (for CFG)")->capture_default_str();
+  train->add_option("--seed", tf.seed, "seed of initialisation and training draws")->capture_default_str();
+  train->add_option("--kappa", tf.kappa, "linear | cubic | cosine | poly:P")->capture_default_str();
+  train->add_option("--tau", tf.tau, "uniform | logit_normal[:M,S] | uniform_0_2")->capture_default_str();
+  train->add_option("--n-start", tf.n_start, "start frames")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_flag("--unanchored", tf.unanchored, "the last frame is not a start frame");
+  train->add_option("--shift", tf.shift, "time shift")->capture_default_str();
+  train->add_option("--tasks", tf.tasks, "task weights: unconditional i2v interpolation continuation")->expected(4)->delimiter(',');
+  train->add_option("--resume", tf.resume, "continue a run from its checkpoint")->check(CLI::ExistingFile);
+  train->add_option("--save-every", tf.save_every, "checkpoint every K steps (0: only at the end)")->capture_default_str();
+  train->add_flag("--quiet", tf.quiet, "no progress bar");
+
+  SampleFlags sf, if_, pf, ef;
+  auto* sample = app.add_subcommand("sample", "sample unconditional (or class-conditional) videos");
+  add_sample_flags(sample, sf);
+
+  ConditionFlags ic, pc;
+  auto* i2v = app.add_subcommand("i2v", "image-to-video: the image is frame 0, the model grows the rest");
+  add_sample_flags(i2v, if_);
+  add_data_flags(i2v, ic.data);
+  i2v->add_option("--image-from-data", ic.from_data, "use frame 0 of this data video")->capture_default_str();
+  i2v->add_option("--image", ic.file, "or frame 0 of this .npy video")->check(CLI::ExistingFile);
+
+  auto* interp = app.add_subcommand("interpolate", "interpolation between key frames");
+  add_sample_flags(interp, pf);
+  add_data_flags(interp, pc.data);
+  interp->add_option("--keys-from-data", pc.from_data, "take evenly spaced key frames of this data video")->capture_default_str();
+  interp->add_option("--keys", pc.file, "or of this .npy video")->check(CLI::ExistingFile);
+  interp->add_option("--num-keys", pc.keys, "number of key frames (first and last included)")->capture_default_str();
+
+  DataFlags edf;
+  std::size_t eval_data = 2000;
+  auto* eval = app.add_subcommand("eval", "sample and score against a toy data set; writes report.html");
+  add_sample_flags(eval, ef);
+  add_data_flags(eval, edf);
+  eval->add_option("--data-videos", eval_data, "data videos for the length histogram")->capture_default_str();
+
+  std::string export_in, export_out;
+  bool export_no_ema = false;
+  auto* exp = app.add_subcommand("export", "write a checkpoint's EMA (or trained) weights alone, for sampling");
+  exp->add_option("--checkpoint", export_in, "checkpoint written by 'train'")->required()->check(CLI::ExistingFile);
+  exp->add_option("--out", export_out, "output .safetensors")->required();
+  exp->add_flag("--no-ema", export_no_ema, "export the trained weights instead of the EMA weights");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*train) return cmd_train(tf);
+    if (*sample) return cmd_sample(sf);
+    if (*i2v) return cmd_i2v(if_, ic);
+    if (*interp) return cmd_interpolate(pf, pc);
+    if (*eval) return cmd_eval(ef, edf, eval_data);
+    if (*exp) return cmd_export(export_in, export_out, export_no_ema);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flowception: error: %s\n", e.what());
+    return 2;
+  }
+  return 1;
+}

@@ -1,0 +1,69 @@
+// Run-time choice of κ: a type-erased KappaScheduler, for programs that pick the scheduler from
+// a flag (one instantiation of the sampler instead of one per scheduler type).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "flowception/core/errors.hpp"
+#include "flowception/schedule/kappa.hpp"
+
+namespace flowception {
+
+class AnyKappa {
+ public:
+  template <KappaScheduler K>
+    requires(!std::is_same_v<std::decay_t<K>, AnyKappa>)
+  AnyKappa(K k) : impl_(std::make_shared<Model<K>>(std::move(k))) {}
+
+  /// linear | cubic | cosine | poly:P (P > 0).
+  static AnyKappa from_name(const std::string& name) {
+    if (name == "linear") return LinearKappa{};
+    if (name == "cubic") return PolynomialKappa(3.0);
+    if (name == "cosine") return CosineKappa{};
+    if (name.rfind("poly:", 0) == 0) {
+      double p = 0;
+      try {
+        p = std::stod(name.substr(5));
+      } catch (...) {
+        throw ConfigError("flowception: cannot read the power in kappa '" + name + "'");
+      }
+      return PolynomialKappa(p);
+    }
+    throw ConfigError("flowception: unknown kappa '" + name + "' (linear | cubic | cosine | poly:P)");
+  }
+
+  double kappa(double s) const { return impl_->kappa(s); }
+  double derivative(double s) const { return impl_->derivative(s); }
+  double inverse(double p) const { return impl_->inverse(p); }
+  double survival(double s) const { return impl_->survival(s); }
+  double hazard(double s) const { return impl_->hazard(s); }
+  std::string name() const { return impl_->name(); }
+
+ private:
+  struct Base {
+    virtual ~Base() = default;
+    virtual double kappa(double) const = 0;
+    virtual double derivative(double) const = 0;
+    virtual double inverse(double) const = 0;
+    virtual double survival(double) const = 0;
+    virtual double hazard(double) const = 0;
+    virtual std::string name() const = 0;
+  };
+  template <class K>
+  struct Model final : Base {
+    explicit Model(K k) : k_(std::move(k)) {}
+    double kappa(double s) const override { return k_.kappa(s); }
+    double derivative(double s) const override { return k_.derivative(s); }
+    double inverse(double p) const override { return k_.inverse(p); }
+    double survival(double s) const override { return k_.survival(s); }
+    double hazard(double s) const override { return k_.hazard(s); }
+    std::string name() const override { return k_.name(); }
+    K k_;
+  };
+  std::shared_ptr<const Base> impl_;
+};
+
+static_assert(KappaScheduler<AnyKappa>);
+
+}  // namespace flowception

@@ -1,0 +1,163 @@
+// The flowception program end to end: train a very small DiT for a few steps, then sample,
+// image-to-video, interpolate, eval and export with it; every promised file must exist and
+// read back; bad flags must give usage errors.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "flowception/io/gif.hpp"
+#include "flowception/io/npy.hpp"
+#include "flowception/io/png.hpp"
+#include "flowception/data/crossing_shapes.hpp"
+
+namespace fs = std::filesystem;
+using namespace flowception;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string output;
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(FLOWCEPTION_CLI_PATH) + " " + args + " 2>&1";
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {-1, "popen failed"};
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in);
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  static fs::path dir;
+  static void SetUpTestSuite() {
+    dir = fs::temp_directory_path() / "fc_cli_test";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const auto r = run("train --data shapes --model tiny --depth 1 --width 32 --heads 2 --steps 3 --batch 2 --quiet --out " +
+                       (dir / "train").string());
+    ASSERT_EQ(r.code, 0) << r.output;
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir); }
+  static std::string ckpt() { return (dir / "train" / "checkpoint.safetensors").string(); }
+  static std::string common() { return " --checkpoint " + ckpt() + " --steps 4 --max-frames 8 --count 2 --quiet"; }
+
+  static void expect_sample_files(const fs::path& out, std::size_t count) {
+    ASSERT_TRUE(fs::exists(out / "run.json"));
+    const auto run_json = read_json(out / "run.json");
+    ASSERT_EQ(run_json["lengths"].size(), count);
+    EXPECT_TRUE(run_json.contains("config"));
+    EXPECT_GT(run_json["model_calls"].get<int>(), 0);
+    const auto sheet = io::read_png(out / "contact_sheet.png");
+    EXPECT_GT(sheet.width, 0u);
+    for (std::size_t i = 0; i < count; ++i) {
+      char name[32];
+      std::snprintf(name, sizeof name, "video_%03zu", i);
+      const auto v = io::load_npy_video(out / "videos" / (std::string(name) + ".npy"));
+      EXPECT_EQ(v.length(), run_json["lengths"][i].get<std::size_t>());
+      EXPECT_EQ(v.channels, 3u);
+      EXPECT_EQ(v.height, 16u);
+      const auto steps = io::read_npy_header(out / "videos" / (std::string(name) + "_insertion_step.npy"));
+      EXPECT_EQ(steps.shape, (std::vector<std::size_t>{v.length()}));
+      const auto trace = io::read_npy_header(out / "videos" / (std::string(name) + "_trace.npy"));
+      ASSERT_EQ(trace.shape.size(), 2u);
+      EXPECT_EQ(trace.shape[1], 7u);
+      const auto gif = io::read_gif_info(out / "gifs" / (std::string(name) + ".gif"));
+      EXPECT_EQ(gif.frames, v.length());
+    }
+  }
+};
+fs::path Cli::dir;
+
+}  // namespace
+
+TEST_F(Cli, TrainWritesCheckpointAndRunJson) {
+  EXPECT_TRUE(fs::exists(ckpt()));
+  const auto j = read_json(dir / "train" / "run.json");
+  EXPECT_EQ(j["steps_done"].get<int>(), 3);
+  EXPECT_EQ(j["config"]["width"].get<int>(), 32);
+  EXPECT_GT(j["train_flops"].get<double>(), 0.0);
+}
+
+TEST_F(Cli, SampleWritesEveryPromisedFile) {
+  const auto out = dir / "sample";
+  const auto r = run("sample" + common() + " --solver rk4 --grid uniform --kappa cosine --jump bernoulli --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  expect_sample_files(out, 2);
+  const auto j = read_json(out / "run.json");
+  EXPECT_EQ(j["config"]["solver"], "rk4");
+  EXPECT_EQ(j["config"]["kappa"], "cosine");
+}
+
+TEST_F(Cli, ImageToVideoKeepsTheImage) {
+  const auto out = dir / "i2v";
+  const auto r = run("i2v" + common() + " --data shapes --image-from-data 5 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  expect_sample_files(out, 2);
+  const auto src = data::CrossingShapes{0}.video(5);
+  const auto v = io::load_npy_video(out / "videos" / "video_000.npy");
+  for (std::size_t e = 0; e < src.frame_size(); ++e) ASSERT_NEAR(v.frames[e], src.frames[e], 1e-6) << e;
+}
+
+TEST_F(Cli, InterpolateAndEvalAndExport) {
+  const auto out = dir / "interp";
+  auto r = run("interpolate" + common() + " --data shapes --keys-from-data 2 --num-keys 2 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  expect_sample_files(out, 2);
+  const auto ev = dir / "eval";
+  r = run("eval" + common() + " --data shapes --data-videos 50 --out " + ev.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream html(ev / "report.html");
+  std::stringstream ss;
+  ss << html.rdbuf();
+  EXPECT_NE(ss.str().find("valid videos"), std::string::npos);
+  EXPECT_NE(ss.str().find("<svg"), std::string::npos);
+  EXPECT_TRUE(read_json(ev / "run.json").contains("scores"));
+  r = run("export --checkpoint " + ckpt() + " --out " + (dir / "small.safetensors").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_LT(fs::file_size(dir / "small.safetensors"), fs::file_size(ckpt()) / 3);
+  r = run("sample --checkpoint " + (dir / "small.safetensors").string() + " --steps 3 --max-frames 6 --count 1 --quiet --out " +
+          (dir / "from_export").string());
+  EXPECT_EQ(r.code, 0) << r.output;
+}
+
+TEST_F(Cli, BadFlagsGiveUsageErrors) {
+  struct Case {
+    std::string args, expect;
+  };
+  const Case cases[] = {
+      {"", "A subcommand is required"},
+      {"fly", "subcommand"},
+      {"sample --steps 4", "--checkpoint is required"},
+      {"sample" + common() + " --solver dopri5", "dopri5"},
+      {"sample" + common() + " --steps 0", "--steps"},
+      {"sample" + common() + " --kappa wiggly", "unknown kappa 'wiggly'"},
+      {"sample" + common() + " --grid spiral", "unknown grid 'spiral'"},
+      {"sample" + common() + " --rule hierarchical", "target_length"},
+      {"sample" + common() + " --shift -1", "time shift must be finite and > 0"},
+      {"train --data nowhere --steps 1 --quiet", "unknown data 'nowhere'"},
+      {"train --data npy:/nonexistent --steps 1 --quiet", "/nonexistent"},
+      {"sample --checkpoint /nonexistent.safetensors", "/nonexistent.safetensors"},
+  };
+  for (const auto& c : cases) {
+    const auto r = run(c.args);
+    EXPECT_NE(r.code, 0) << c.args;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+  }
+}
