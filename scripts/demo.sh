@@ -16,7 +16,7 @@ for arg in "$@"; do
   esac
 done
 
-packages=(cmake g++ make libeigen3-dev xtensor-dev libxtl-dev nlohmann-json3-dev libpng-dev libgif-dev libcli11-dev)
+packages=(cmake g++ make libeigen3-dev xtensor-dev xtl-dev nlohmann-json3-dev libpng-dev libgif-dev libcli11-dev)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

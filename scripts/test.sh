@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake g++ make libgtest-dev libbenchmark-dev libeigen3-dev xtensor-dev libxtl-dev nlohmann-json3-dev
+packages=(cmake g++ make libgtest-dev libbenchmark-dev libeigen3-dev xtensor-dev xtl-dev nlohmann-json3-dev
           libpng-dev libgif-dev libcli11-dev)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
