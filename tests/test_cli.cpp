@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "flowception/io/gif.hpp"
@@ -47,7 +49,8 @@ class Cli : public ::testing::Test {
  protected:
   static fs::path dir;
   static void SetUpTestSuite() {
-    dir = fs::temp_directory_path() / "fc_cli_test";
+    // One directory per process: ctest runs every test case as its own process, in parallel.
+    dir = fs::temp_directory_path() / ("fc_cli_test_" + std::to_string(::getpid()));
     fs::remove_all(dir);
     fs::create_directories(dir);
     const auto r = run("train --data shapes --model tiny --depth 1 --width 32 --heads 2 --steps 3 --batch 2 --quiet --out " +

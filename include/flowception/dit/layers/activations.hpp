@@ -3,7 +3,11 @@
 #pragma once
 
 #include <cmath>
+#include <algorithm>
 #include <cstddef>
+#include <type_traits>
+
+#include <Eigen/Core>
 
 #include "flowception/dit/backend.hpp"
 
@@ -45,13 +49,48 @@ struct ActivationBackward {
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t i) const { dx[i] = dy[i] * Act::derivative(x[i]); }
 };
 
+namespace detail_act {
+inline constexpr std::ptrdiff_t kChunk = 4096;
+
+/// GELU on the CPU with Eigen's vectorised tanh (the scalar libm tanh costs ~20 ns an element,
+/// which made the MLP activations a quarter of a training step).
+template <class T>
+void gelu_forward_eigen(std::ptrdiff_t n, const T* x, T* y) {
+  using A = Eigen::Array<T, Eigen::Dynamic, 1>;
+  CpuBackend::parallel_for((n + kChunk - 1) / kChunk, [=](std::ptrdiff_t c) {
+    const std::ptrdiff_t b = c * kChunk, len = std::min(kChunk, n - b);
+    Eigen::Map<const A> u(x + b, len);
+    const T k = GeluTanh<T>::k, cc = GeluTanh<T>::c;
+    Eigen::Map<A>(y + b, len) = T(0.5) * u * (T(1) + (k * (u + cc * u.cube())).tanh());
+  }, 2);
+}
+template <class T>
+void gelu_backward_eigen(std::ptrdiff_t n, const T* x, const T* dy, T* dx) {
+  using A = Eigen::Array<T, Eigen::Dynamic, 1>;
+  CpuBackend::parallel_for((n + kChunk - 1) / kChunk, [=](std::ptrdiff_t c) {
+    const std::ptrdiff_t b = c * kChunk, len = std::min(kChunk, n - b);
+    Eigen::Map<const A> u(x + b, len), g(dy + b, len);
+    const T k = GeluTanh<T>::k, cc = GeluTanh<T>::c;
+    const A th = (k * (u + cc * u.cube())).tanh();
+    Eigen::Map<A>(dx + b, len) =
+        g * (T(0.5) * (T(1) + th) + T(0.5) * u * (T(1) - th.square()) * k * (T(1) + T(3) * cc * u.square()));
+  }, 2);
+}
+}  // namespace detail_act
+
 template <class Backend, template <class> class Act, class T>
 void activation_forward(std::ptrdiff_t n, const T* x, T* y) {
-  Backend::parallel_for(n, ActivationForward<Act<T>, T>{x, y});
+  if constexpr (std::is_same_v<Backend, CpuBackend> && std::is_same_v<Act<T>, GeluTanh<T>>)
+    detail_act::gelu_forward_eigen(n, x, y);
+  else
+    Backend::parallel_for(n, ActivationForward<Act<T>, T>{x, y});
 }
 template <class Backend, template <class> class Act, class T>
 void activation_backward(std::ptrdiff_t n, const T* x, const T* dy, T* dx) {
-  Backend::parallel_for(n, ActivationBackward<Act<T>, T>{x, dy, dx});
+  if constexpr (std::is_same_v<Backend, CpuBackend> && std::is_same_v<Act<T>, GeluTanh<T>>)
+    detail_act::gelu_backward_eigen(n, x, dy, dx);
+  else
+    Backend::parallel_for(n, ActivationBackward<Act<T>, T>{x, dy, dx});
 }
 
 }  // namespace flowception::dit::layers

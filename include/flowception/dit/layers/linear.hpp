@@ -4,6 +4,8 @@
 
 #include <cstddef>
 
+#include <Eigen/Core>
+
 #include "flowception/dit/backend.hpp"
 
 namespace flowception::dit::layers {
@@ -27,11 +29,10 @@ void linear_backward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out, co
   if (dx) Backend::gemm(false, true, n, in, out, T(1), dy, out, w, out, accumulate_dx ? T(1) : T(0), dx, in);
   if (dw) Backend::gemm(true, false, in, out, n, T(1), x, in, dy, out, T(1), dw, out);
   if (db) {
-    Backend::parallel_for(out, [=](std::ptrdiff_t c) {
-      T s = T(0);
-      for (std::ptrdiff_t r = 0; r < n; ++r) s += dy[r * out + c];
-      db[c] += s;
-    });
+    // Row by row, vectorised across columns (a column-by-column sum strides through memory).
+    using Row = Eigen::Array<T, 1, Eigen::Dynamic>;
+    Eigen::Map<Row> acc(db, out);
+    for (std::ptrdiff_t r = 0; r < n; ++r) acc += Eigen::Map<const Row>(dy + r * out, out);
   }
 }
 
