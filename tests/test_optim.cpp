@@ -352,18 +352,28 @@ TEST(Ema, ValuesAndValidation) {
   std::vector<float> w{1.0f, 2.0f};
   ema.add_param("w", w);
   EXPECT_EQ(ema.shadow(0)[0], 1.0f);
-  // Update 1 with (2, 2): 0.9·1 + 0.1·2 = 1.1, 0.9·2 + 0.1·2 = 2.
+  // Warm-up: update n+1 uses decay min(0.9, (1 + n)/(10 + n)).
+  // Update 1 (decay 0.1) with (2, 2): 0.1·1 + 0.9·2 = 1.9, 0.1·2 + 0.9·2 = 2.
+  EXPECT_DOUBLE_EQ(ema.effective_decay(), 0.1);
   w = {2.0f, 2.0f};
   std::vector<std::span<const float>> ws{w};
   ema.update(ws);
-  EXPECT_NEAR(ema.shadow(0)[0], 1.1, 1e-7);
-  EXPECT_NEAR(ema.shadow(0)[1], 2.0, 1e-7);
-  // Update 2 with (4, 0): 0.9·1.1 + 0.4 = 1.39, 0.9·2 + 0 = 1.8.
+  EXPECT_NEAR(ema.shadow(0)[0], 1.9, 1e-6);
+  EXPECT_NEAR(ema.shadow(0)[1], 2.0, 1e-6);
+  // Update 2 (decay 2/11) with (4, 0): (2/11)·1.9 + (9/11)·4 = 3.6181818, (2/11)·2 = 0.3636364.
+  EXPECT_DOUBLE_EQ(ema.effective_decay(), 2.0 / 11.0);
   w = {4.0f, 0.0f};
   ema.update(ws);
-  EXPECT_NEAR(ema.shadow(0)[0], 1.39, 1e-6);
-  EXPECT_NEAR(ema.shadow(0)[1], 1.8, 1e-6);
+  EXPECT_NEAR(ema.shadow(0)[0], 3.6181818, 1e-6);
+  EXPECT_NEAR(ema.shadow(0)[1], 0.3636364, 1e-6);
   EXPECT_EQ(ema.update_count(), 2);
+  // From n = 80 on, (1 + n)/(10 + n) > 0.9: the configured decay applies.
+  Ema late(0.9);
+  late.add_param("x", std::vector<float>{0.0f});
+  std::vector<float> one{1.0f};
+  std::vector<std::span<const float>> os{one};
+  for (int i = 0; i < 81; ++i) late.update(os);
+  EXPECT_DOUBLE_EQ(late.effective_decay(), 0.9);
   // Decay 0 copies the weights.
   Ema copy(0.0);
   std::vector<float> u{5.0f};
