@@ -58,15 +58,19 @@ void attention_forward(const AttentionShape<T>& sh, const std::vector<AttentionT
     CMap<T> K(qkv + t.k_begin * ld + sh.width + h * d, keys, d, Eigen::OuterStride<>(ld));
     CMap<T> V(qkv + t.k_begin * ld + 2 * sh.width + h * d, keys, d, Eigen::OuterStride<>(ld));
     S.noalias() = (Q * K.transpose()) * scale;
+    thread_local Eigen::Array<T, Eigen::Dynamic, 1> inv;
+    inv.resize(rows);
     for (std::ptrdiff_t r = 0; r < rows; ++r) {
       const T m = S.row(r).maxCoeff();
       S.row(r) = (S.row(r).array() - m).exp();
       const T l = S.row(r).sum();
-      S.row(r) /= l;
+      inv[r] = T(1) / l;
       lse[(t.q_begin + r) * H + h] = m + std::log(l);
     }
+    // Normalise the (rows × d) output rather than the (rows × keys) probabilities.
     MMap<T> O(out + t.q_begin * sh.width + h * d, rows, d, Eigen::OuterStride<>(sh.width));
     O.noalias() = S * V;
+    O.array().colwise() *= inv;
   }, 2);
 }
 
