@@ -36,7 +36,7 @@ mkdir -p "$out"
 
 ckpt=assets/shapes_tiny.safetensors
 if [ "$retrain" = 1 ] || [ ! -f "$ckpt" ]; then
-  $fc train --data shapes --model tiny --patch 4 --batch 16 --lr 5e-4 --warmup 200 --ema 0.999 \
+  $fc train --data shapes --model tiny --patch 4 --batch 16 --lr 5e-4 --warmup 200 --ema 0.999 --tasks 0.5,0.2,0.2,0.1 \
       --steps 100000 --time-limit "$train_seconds" --seed 1 --out "$out/train"
   $fc export --checkpoint "$out/train/checkpoint.safetensors" --out "$out/shapes_tiny.safetensors"
   ckpt="$out/shapes_tiny.safetensors"
