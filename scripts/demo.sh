@@ -16,16 +16,7 @@ for arg in "$@"; do
   esac
 done
 
-packages=(cmake g++ make libeigen3-dev xtensor-dev xtl-dev nlohmann-json3-dev libpng-dev libgif-dev libcli11-dev)
-missing=()
-for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ "${#missing[@]}" -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo=sudo
-  echo "installing: ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
-fi
+bash scripts/install_deps.sh cmake g++ make libeigen3-dev xtensor-dev xtl-dev nlohmann-json3-dev libpng-dev libgif-dev libcli11-dev
 
 start=$(date +%s)
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DFLOWCEPTION_BUILD_TESTS=OFF -DFLOWCEPTION_BUILD_BENCHMARKS=OFF >/dev/null
