@@ -46,18 +46,6 @@ struct TimeFunctionModel {
   }
 };
 
-/// Wraps a model and checks that it is never evaluated at t > 1 or t < 0.
-template <class Inner>
-struct TimeCheckedModel {
-  Inner inner;
-  std::size_t violations = 0;
-  template <class B>
-  void evaluate(const ModelInput<B>& in, ModelOutput<B>& out) {
-    for (double t : in.times) violations += (t > 1.0 || t < 0.0) ? 1u : 0u;
-    inner.evaluate(in, out);
-  }
-};
-
 inline std::map<std::size_t, std::size_t> length_histogram(const SampleResult<float>& r) {
   std::map<std::size_t, std::size_t> h;
   for (const auto& v : r.videos) ++h[v.length()];
