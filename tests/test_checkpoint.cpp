@@ -2,6 +2,8 @@
 // reader, rejection of every kind of corrupt file with a message that says what is wrong, and
 // atomic writes.
 #include <gtest/gtest.h>
+
+#include "support/expect_error.hpp"
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -117,21 +119,7 @@ struct Sample {
   }
 };
 
-template <class E, class Fn>
-void expect_error(Fn&& fn, const std::string& substring,
-                  const std::source_location loc = std::source_location::current()) {
-  testing::ScopedTrace trace(loc.file_name(), static_cast<int>(loc.line()), "expect_error");
-  try {
-    fn();
-    ADD_FAILURE() << "no exception thrown; wanted one containing '" << substring << "'";
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(substring), std::string::npos) << "message: " << msg;
-    EXPECT_EQ(msg.rfind("flowception: ", 0), 0u) << "message: " << msg;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
+using fc_test::expect_error;
 
 }  // namespace
 

@@ -2,6 +2,8 @@
 // the update formulas, the properties that distinguish AdamW from Adam+L2, bit-exact resume
 // through safetensors, and the rejection of bad hyper-parameters.
 #include <gtest/gtest.h>
+
+#include "support/expect_error.hpp"
 #include <unistd.h>
 
 #include <cmath>
@@ -24,21 +26,7 @@ using train::LrSchedule;
 
 namespace {
 
-template <class E, class Fn>
-void expect_error(Fn&& fn, const std::string& substring,
-                  const std::source_location loc = std::source_location::current()) {
-  testing::ScopedTrace trace(loc.file_name(), static_cast<int>(loc.line()), "expect_error");
-  try {
-    fn();
-    ADD_FAILURE() << "no exception thrown; wanted one containing '" << substring << "'";
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(substring), std::string::npos) << "message: " << msg;
-    EXPECT_EQ(msg.rfind("flowception: ", 0), 0u) << "message: " << msg;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
+using fc_test::expect_error;
 
 bool same_bits(std::span<const float> a, std::span<const float> b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
