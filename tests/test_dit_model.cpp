@@ -14,7 +14,7 @@ using namespace flowception::dit;
 
 namespace {
 
-DitConfig test_config(std::int64_t window = -1, std::size_t classes = 0) {
+DitConfig test_config(std::int64_t window = -1, std::size_t classes = 0, bool causal = false) {
   DitConfig c;
   c.channels = 2;
   c.height = 4;
@@ -27,6 +27,7 @@ DitConfig test_config(std::int64_t window = -1, std::size_t classes = 0) {
   c.frequency_dim = 8;
   c.num_classes = classes;
   c.window = window;
+  c.causal = causal;
   c.validate();
   return c;
 }
@@ -120,8 +121,13 @@ TEST(DitModel, InitialisationIsIdentityWithUnitRate) {
 }
 
 TEST(DitModel, ForwardMatchesNaiveReference) {
-  for (auto [window, classes] : {std::pair<std::int64_t, std::size_t>{-1, 0}, {1, 3}}) {
-    const auto cfg = test_config(window, classes);
+  struct Case {
+    std::int64_t window;
+    std::size_t classes;
+    bool causal;
+  };
+  for (auto [window, classes, causal] : {Case{-1, 0, false}, Case{1, 3, false}, Case{-1, 0, true}, Case{1, 2, true}}) {
+    const auto cfg = test_config(window, classes, causal);
     DiT<double> m(cfg, 1);
     randomize(m, 5);
     auto b = make_batch(cfg, {4, 1, 3}, 2);
@@ -135,7 +141,9 @@ TEST(DitModel, ForwardMatchesNaiveReference) {
 // ∂L/∂θ for L = Σ w_v ⊙ V + Σ w_ℓ ⊙ ℓ against central differences, for a sample of entries
 // from every parameter tensor.
 TEST(DitModel, FullGradientCheck) {
-  const auto cfg = test_config(1, 2);
+  for (bool causal : {false, true}) {
+  SCOPED_TRACE(causal ? "causal" : "bidirectional");
+  const auto cfg = test_config(1, 2, causal);
   DiT<double> m(cfg, 1);
   randomize(m, 9, 0.25);
   auto b = make_batch(cfg, {3, 2}, 4);
@@ -172,6 +180,30 @@ TEST(DitModel, FullGradientCheck) {
     }
   }
   EXPECT_GT(checked, 150u);
+  }
+}
+
+// Frame-causal attention (the autoregressive baseline): a frame's outputs do not depend on any
+// later frame, and do depend on earlier ones.
+TEST(DitModel, CausalAttentionIgnoresLaterFrames) {
+  const auto cfg = test_config(-1, 0, true);
+  DiT<double> m(cfg, 1);
+  randomize(m, 8);
+  auto b = make_batch(cfg, {4}, 5);
+  const auto base = run(m, b);
+  const std::size_t D = cfg.frame_dim();
+  auto later = b;
+  for (std::size_t e = 0; e < D; ++e) later.frames[3 * D + e] += 1.0;
+  later.times[3] = 0.5 * later.times[3];
+  const auto l = run(m, later);
+  for (std::size_t i = 0; i < 3 * D; ++i) ASSERT_EQ(base.v[i], l.v[i]) << i;
+  for (std::size_t f = 0; f < 3; ++f) ASSERT_EQ(base.l[f], l.l[f]);
+  auto earlier = b;
+  for (std::size_t e = 0; e < D; ++e) earlier.frames[0 * D + e] += 1.0;
+  const auto e = run(m, earlier);
+  double diff = 0;
+  for (std::size_t i = 3 * D; i < 4 * D; ++i) diff += std::fabs(e.v[i] - base.v[i]);
+  EXPECT_GT(diff, 1e-6);
 }
 
 TEST(DitModel, RotaryFramePositionsAreRelative) {

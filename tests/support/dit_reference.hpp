@@ -176,6 +176,7 @@ inline Output dit_forward(const flowception::dit::DitConfig& cfg, const Params& 
   auto allowed = [&](std::size_t i, std::size_t j) {
     const std::size_t fi = frame_of[i], fj = frame_of[j];
     if (video_of_frame[fi] != video_of_frame[fj]) return false;
+    if (cfg.causal && fj > fi) return false;
     if (cfg.window < 0) return true;
     const auto diff = static_cast<std::int64_t>(fi) - static_cast<std::int64_t>(fj);
     return std::abs(diff) <= cfg.window;

@@ -17,6 +17,9 @@ struct DitConfig {
   std::size_t frequency_dim = 256;  ///< sinusoidal embedding size of 1000·t
   std::size_t num_classes = 0;      ///< 0: unconditional; else a class table of num_classes + 1 (last = null)
   std::int64_t window = -1;         ///< attend to frames within ±window (−1: all frames)
+  /// Frame-causal attention: frame f attends only to frames <= f of its video (the
+  /// autoregressive baseline's causal variant, method.md §7). Off for Flowception.
+  bool causal = false;
   double rope_base = 10000.0;
   std::string name = "custom";
 

@@ -27,6 +27,7 @@
 #include "flowception/dit/layers/modulation.hpp"
 #include "flowception/dit/layers/rope.hpp"
 #include "flowception/algebra/host_algebra.hpp"
+#include "flowception/model/flop_count.hpp"
 #include "flowception/model/velocity_model.hpp"
 #include "flowception/random/stream.hpp"
 
@@ -40,13 +41,8 @@ struct ParameterInfo {
   enum class Init { xavier, normal002, zero } init = Init::zero;
 };
 
-/// Floating-point operations of one pass, counted from the shapes actually computed
-/// (multiply and add count as 2; element-wise work is not counted).
-struct FlopCount {
-  double attention = 0;  ///< QKᵀ and P·V products (and their backward)
-  double other = 0;      ///< every linear layer
-  double total() const { return attention + other; }
-};
+/// Floating-point operations of one pass, counted from the shapes actually computed.
+using flowception::FlopCount;
 
 /// What the DiT reads: a packed batch of videos (see ModelInput in model/velocity_model.hpp).
 struct DitBatch {
@@ -360,6 +356,7 @@ class DiT {
           kf0 = std::max(fb, f - cfg_.window);
           kf1 = std::min(fe, f + cfg_.window + 1);
         }
+        if (cfg_.causal) kf1 = f + 1;
         for (std::ptrdiff_t q = f * tpf(); q < (f + 1) * tpf();) {
           const std::ptrdiff_t k0 = kf0 * tpf(), k1 = kf1 * tpf();
           auto* last = tiles_.empty() ? nullptr : &tiles_.back();

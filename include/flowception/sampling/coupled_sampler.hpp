@@ -17,8 +17,10 @@
 #include "flowception/algebra/host_algebra.hpp"
 #include "flowception/core/errors.hpp"
 #include "flowception/core/frame_kind.hpp"
+#include "flowception/model/flop_count.hpp"
 #include "flowception/model/velocity_model.hpp"
 #include "flowception/random/stream.hpp"
+#include "flowception/sampling/guided_model_call.hpp"
 #include "flowception/sampling/observer.hpp"
 #include "flowception/sampling/prompt.hpp"
 #include "flowception/schedule/kappa.hpp"
@@ -99,6 +101,7 @@ struct SampleResult {
   std::vector<SampledVideo<T>> videos;
   std::size_t model_calls = 0;  ///< calls of model.evaluate (one per solver stage)
   std::size_t steps = 0;        ///< global steps taken (at most 2N)
+  FlopCount flops;              ///< summed over model calls (zero for models that do not report FLOPs)
 };
 
 namespace detail {
@@ -134,6 +137,7 @@ class CoupledSampler {
     const std::size_t D = opts_.frame_dim;
     result_ = SampleResult<T>{};
     result_.videos.resize(prompts_.size());
+    call_ = {};
     m_ = 0;
     kind_.clear();
     ins_.clear();
@@ -492,77 +496,13 @@ class CoupledSampler {
     video.frames = alg_.download(scratch_);
   }
 
-  /// One guided or unguided model call; writes v and ℓ, checks sizes and finiteness, counts NFE.
+  /// One guided or unguided model call; writes v and ℓ, counts NFE and FLOPs.
   void evaluate(const Buffer& x, std::span<const double> t, Buffer& v_out, std::vector<double>& logr_out) {
-    const std::size_t n = kind_.size();
-    const std::size_t V = active_.size();
-    const std::size_t D = opts_.frame_dim;
-    const bool guided = opts_.guided();
-    const std::size_t rows = guided ? 2 * n : n;
-    const Buffer* frames = &x;
-    std::span<const double> times = t;
-    std::span<const FrameKind> kinds(kind_);
-    std::span<const std::size_t> offsets(offsets_);
-    std::span<const std::int64_t> conditions(conditions_);
-    drop_.assign(V, 0);
-    if (guided) {
-      // Conditional and unconditional halves in one packed call: videos 0..V−1 then V..2V−1.
-      g_rows_.resize(rows);
-      for (std::size_t r = 0; r < rows; ++r) g_rows_[r] = static_cast<std::int64_t>(r % n);
-      alg_.gather_frames(g_x_, x, g_rows_);
-      g_t_.assign(t.begin(), t.end());
-      g_t_.insert(g_t_.end(), t.begin(), t.end());
-      g_kind_.assign(kind_.begin(), kind_.end());
-      g_kind_.insert(g_kind_.end(), kind_.begin(), kind_.end());
-      g_off_.assign(offsets_.begin(), offsets_.end());
-      for (std::size_t a = 1; a <= V; ++a) g_off_.push_back(n + offsets_[a]);
-      g_cond_.assign(conditions_.begin(), conditions_.end());
-      g_cond_.insert(g_cond_.end(), conditions_.begin(), conditions_.end());
-      drop_.assign(2 * V, 0);
-      std::fill(drop_.begin() + static_cast<std::ptrdiff_t>(V), drop_.end(), 1);
-      frames = &g_x_;
-      times = g_t_;
-      kinds = g_kind_;
-      offsets = g_off_;
-      conditions = g_cond_;
-    }
-    alg_.resize(out_.velocity, rows, D);
-    out_.log_rate.assign(rows, 0.0);
-    ModelInput<Buffer> in{*frames, times, kinds, offsets, conditions, std::span<const std::uint8_t>(drop_)};
-    model_->evaluate(in, out_);
-    ++result_.model_calls;
+    const PackedView view{t, kind_, offsets_, conditions_};
+    call_(*model_, alg_, x, view, Guidance{opts_.velocity_guidance, opts_.insertion_guidance}, m_, v_out, logr_out);
+    result_.model_calls = call_.calls();
+    result_.flops = call_.flops();
     for (std::size_t a : active_) ++result_.videos[a].nfe;
-
-    detail::require<ModelOutputError>(alg_.frames(out_.velocity) == rows && alg_.dim(out_.velocity) == D,
-                                      "model returned a velocity of ", alg_.frames(out_.velocity), " frames × ",
-                                      alg_.dim(out_.velocity), ", expected ", rows, " × ", D);
-    detail::require<ModelOutputError>(out_.log_rate.size() == rows, "model returned ", out_.log_rate.size(),
-                                      " log-rates, expected ", rows);
-    if (auto bad = alg_.first_nonfinite_frame(out_.velocity))
-      throw ModelOutputError(detail::cat("flowception: model returned a non-finite (NaN/Inf) velocity for packed frame ",
-                                         *bad, " at global step ", m_, " (model time ", times[*bad], ")"));
-    for (std::size_t r = 0; r < rows; ++r)
-      if (!std::isfinite(out_.log_rate[r]))
-        throw ModelOutputError(detail::cat("flowception: model returned a non-finite (NaN/Inf) log-rate ",
-                                           out_.log_rate[r], " for packed frame ", r, " at global step ", m_));
-
-    logr_out.resize(n);
-    if (!guided) {
-      std::swap(v_out, out_.velocity);
-      std::copy(out_.log_rate.begin(), out_.log_rate.end(), logr_out.begin());
-      return;
-    }
-    const double w = opts_.velocity_guidance, g = opts_.insertion_guidance;
-    g_rows_.resize(n);
-    for (std::size_t r = 0; r < n; ++r) g_rows_[r] = static_cast<std::int64_t>(r);
-    alg_.gather_frames(v_out, out_.velocity, g_rows_);
-    for (std::size_t r = 0; r < n; ++r) g_rows_[r] = static_cast<std::int64_t>(n + r);
-    alg_.gather_frames(g_x_, out_.velocity, g_rows_);
-    g_coeff_.assign(n, w);
-    alg_.scale_frames(v_out, g_coeff_);
-    g_coeff_.assign(n, 1.0 - w);
-    alg_.axpy_frames(v_out, g_coeff_, g_x_);
-    for (std::size_t r = 0; r < n; ++r) logr_out[r] = g * out_.log_rate[r] + (1.0 - g) * out_.log_rate[n + r];
   }
 
   Model* model_;
@@ -586,14 +526,11 @@ class CoupledSampler {
   SampleResult<T> result_;
 
   // Workspaces reused across steps.
-  Buffer k1_, scratch_, g_x_;
+  GuidedModelCall<Model, Algebra> call_;
+  Buffer k1_, scratch_;
   StepperWorkspace<Algebra> ws_;
-  ModelOutput<Buffer> out_;
-  std::vector<double> t0_, t1_, log_rate_, stage_log_rate_, g_t_, g_coeff_;
-  std::vector<FrameKind> g_kind_;
-  std::vector<std::size_t> g_off_;
-  std::vector<std::int64_t> g_cond_, g_rows_, rows_;
-  std::vector<std::uint8_t> drop_;
+  std::vector<double> t0_, t1_, log_rate_, stage_log_rate_;
+  std::vector<std::int64_t> rows_;
   std::vector<std::size_t> new_rows_;
   std::vector<std::uint64_t> new_ids_;
   std::vector<Entry> plan_;

@@ -30,6 +30,7 @@ inline std::map<std::string, std::string> dit_config_metadata(const dit::DitConf
           {"dit.frequency_dim", std::to_string(c.frequency_dim)},
           {"dit.num_classes", std::to_string(c.num_classes)},
           {"dit.window", std::to_string(c.window)},
+          {"dit.causal", c.causal ? "1" : "0"},
           {"dit.rope_base", io::format_metadata_double(c.rope_base)}};
 }
 
@@ -50,6 +51,8 @@ inline dit::DitConfig dit_config_from_metadata(const io::SafetensorsFile& f) {
   c.frequency_dim = u("dit.frequency_dim");
   c.num_classes = u("dit.num_classes");
   c.window = f.metadata_i64("dit.window");
+  // Checkpoints written before the causal flag existed are bidirectional.
+  c.causal = f.has_metadata("dit.causal") && f.metadata_u64("dit.causal") != 0;
   c.rope_base = f.metadata_f64("dit.rope_base");
   try {
     c.validate();

@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <concepts>
 #include <cstdint>
 #include <limits>
 #include <numeric>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "flowception/core/errors.hpp"
@@ -68,6 +70,33 @@ struct TrainingSample {
   std::size_t visible() const { return source_index.size(); }
 };
 
+/// Checks a data video handed to a training-sample builder; returns its number of frames.
+template <class T>
+std::size_t check_training_video(std::span<const T> video, std::size_t dim) {
+  detail::require<ShapeError>(dim >= 1, "frame size must be >= 1, got ", dim);
+  detail::require<ShapeError>(!video.empty(), "empty video (0 frames) given to the training sampler");
+  detail::require<ShapeError>(video.size() % dim == 0, "video has ", video.size(),
+                              " values, not a whole number of frames of size ", dim);
+  for (std::size_t i = 0; i < video.size(); ++i)
+    detail::require<ShapeError>(std::isfinite(static_cast<double>(video[i])), "video has a non-finite value at frame ",
+                                i / dim, ", element ", i % dim);
+  return video.size() / dim;
+}
+
+// clang-format off
+/// Builds one training example from one data video; the trainer is generic over it so the
+/// Flowception sampler and the §7 baselines train through the same loop.
+/// | expression                                   | meaning                                     |
+/// | `b.template sample<float>(video, dim, i, c)` | TrainingSample<float> for sample number i   |
+/// | `b.method_name()`                            | "flowception", "full_sequence", ...          |
+template <class B>
+concept TrainingSampleBuilder = std::copy_constructible<B> && requires(
+    const B& b, std::span<const float> video, std::size_t dim, std::uint64_t i, std::int64_t c) {
+  { b.template sample<float>(video, dim, i, c) } -> std::same_as<TrainingSample<float>>;
+  { b.method_name() } -> std::convertible_to<std::string_view>;
+};
+// clang-format on
+
 template <KappaScheduler Kappa, TauDistribution Tau = UniformTau>
 class ExtendedTimeSampler {
  public:
@@ -78,20 +107,14 @@ class ExtendedTimeSampler {
 
   const TrainingSamplerOptions& options() const { return opts_; }
   const Kappa& kappa() const { return kappa_; }
+  static constexpr std::string_view method_name() { return "flowception"; }
 
   /// Builds the sample for data video `video` (L × dim, row-major), using random streams
   /// derived from (seed, sample_index). `task` overrides the mixture when given.
   template <class T>
   TrainingSample<T> sample(std::span<const T> video, std::size_t dim, std::uint64_t sample_index,
                            std::int64_t condition = kNoCondition, const Task* task = nullptr) const {
-    detail::require<ShapeError>(dim >= 1, "frame size must be >= 1, got ", dim);
-    detail::require<ShapeError>(!video.empty(), "empty video (0 frames) given to the training sampler");
-    detail::require<ShapeError>(video.size() % dim == 0, "video has ", video.size(),
-                                " values, not a whole number of frames of size ", dim);
-    for (std::size_t i = 0; i < video.size(); ++i)
-      detail::require<ShapeError>(std::isfinite(static_cast<double>(video[i])), "video has a non-finite value at frame ",
-                                  i / dim, ", element ", i % dim);
-    const std::size_t L = video.size() / dim;
+    const std::size_t L = check_training_video(video, dim);
     const std::uint64_t base = random::derive_stream(random::derive_stream(opts_.seed, 0x7261696eULL), sample_index);
     random::Stream rng(opts_.seed, base);
 
@@ -238,29 +261,10 @@ class ExtendedTimeSampler {
         choose_rest(wanted - have, 1);
         return;
       }
-      case Task::interpolation: {
-        std::vector<std::uint8_t> key(L, 0);
-        key[0] = 1;
-        key[L - 1] = 1;
-        std::size_t have = L == 1 ? 1 : 2;
-        std::vector<std::size_t> pool;
-        for (std::size_t i = 1; i + 1 < L; ++i) pool.push_back(i);
-        for (std::size_t k = 0; have < opts_.interpolation_keyframes && k < pool.size(); ++k, ++have) {
-          const std::size_t j = k + static_cast<std::size_t>(rng.below(pool.size() - k));
-          std::swap(pool[k], pool[j]);
-          key[pool[k]] = 1;
-        }
-        for (std::size_t i = 0; i < L; ++i)
-          if (key[i]) kinds[i] = FrameKind::active_context;
-        kinds[L - 1] = FrameKind::passive_context;
+      case Task::interpolation:
+      case Task::continuation:
+        mark_task_context(task, L, opts_.interpolation_keyframes, rng, kinds);
         return;
-      }
-      case Task::continuation: {
-        const std::size_t prefix = L <= 1 ? 1 : 1 + static_cast<std::size_t>(rng.below(L - 1));
-        for (std::size_t i = 0; i + 1 < prefix; ++i) kinds[i] = FrameKind::passive_context;
-        kinds[prefix - 1] = FrameKind::active_context;
-        return;
-      }
     }
   }
 
@@ -268,5 +272,7 @@ class ExtendedTimeSampler {
   TrainingSamplerOptions opts_;
   Tau tau_;
 };
+
+static_assert(TrainingSampleBuilder<ExtendedTimeSampler<LinearKappa>>);
 
 }  // namespace flowception

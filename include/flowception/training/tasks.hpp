@@ -4,9 +4,13 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <utility>
 #include <string_view>
+#include <vector>
 
 #include "flowception/core/errors.hpp"
+#include "flowception/core/frame_kind.hpp"
 #include "flowception/random/stream.hpp"
 
 namespace flowception {
@@ -57,5 +61,44 @@ struct TaskMixture {
     return Task::unconditional;
   }
 };
+
+/// Marks the context frames of a task in `kinds` (one entry per data frame, L >= 1), as §5 says:
+/// image-to-video: frame 0 active; interpolation: frame 0, frame L − 1 (passive) and up to
+/// keyframes − 2 further frames drawn uniformly; continuation: a prefix of 1..L−1 frames drawn
+/// uniformly, passive except its last (active). Unconditional marks nothing.
+inline void mark_task_context(Task task, std::size_t L, std::size_t keyframes, random::Stream& rng,
+                              std::vector<FrameKind>& kinds) {
+  detail::require(L >= 1 && kinds.size() == L, "mark_task_context needs one kind per frame of a non-empty video");
+  switch (task) {
+    case Task::unconditional:
+      return;
+    case Task::image_to_video:
+      kinds[0] = FrameKind::active_context;
+      return;
+    case Task::interpolation: {
+      std::vector<std::uint8_t> key(L, 0);
+      key[0] = 1;
+      key[L - 1] = 1;
+      std::size_t have = L == 1 ? 1 : 2;
+      std::vector<std::size_t> pool;
+      for (std::size_t i = 1; i + 1 < L; ++i) pool.push_back(i);
+      for (std::size_t k = 0; have < keyframes && k < pool.size(); ++k, ++have) {
+        const std::size_t j = k + static_cast<std::size_t>(rng.below(pool.size() - k));
+        std::swap(pool[k], pool[j]);
+        key[pool[k]] = 1;
+      }
+      for (std::size_t i = 0; i < L; ++i)
+        if (key[i]) kinds[i] = FrameKind::active_context;
+      kinds[L - 1] = FrameKind::passive_context;
+      return;
+    }
+    case Task::continuation: {
+      const std::size_t prefix = L <= 1 ? 1 : 1 + static_cast<std::size_t>(rng.below(L - 1));
+      for (std::size_t i = 0; i + 1 < prefix; ++i) kinds[i] = FrameKind::passive_context;
+      kinds[prefix - 1] = FrameKind::active_context;
+      return;
+    }
+  }
+}
 
 }  // namespace flowception
