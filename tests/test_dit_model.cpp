@@ -297,3 +297,40 @@ TEST(DitModel, RunsInsideTheSampler) {
     for (float x : v.frames) ASSERT_TRUE(std::isfinite(x));
   }
 }
+
+// FLOPs against values computed by hand for test_config() (C 2, 4×6 frames, patch 2 → P = 8
+// values per patch, 6 patches + 1 rate token = 7 tokens per frame; H = 12, 2 heads, depth 2,
+// MLP 24, frequency 8) on one video of F = 2 frames, N = 14 tokens. Multiply-adds (×2 = FLOPs):
+//   patch embedding   N·P·H            = 14·8·12          =  1344
+//   time MLP          F·(8·H + H·H)    = 2·(96 + 144)     =   480
+//   per block: adaLN  F·H·6H           = 2·12·72          =  1728
+//              qkv    N·H·3H           = 14·12·36         =  6048
+//              proj   N·H·H            = 14·144           =  2016
+//              MLP    2·N·H·24         = 2·14·12·24       =  8064   (×2 blocks: 35712)
+//   final adaLN       F·H·2H           = 2·12·24          =   576
+//   final linear      N·H·P            = 14·12·8          =  1344
+//   rate head         F·(H·H + H)      = 2·156            =   312
+//   total 39768 multiply-adds → 79536 FLOPs. Attention: each block does QKᵀ and P·V over
+//   14 × 14 token pairs of width 12: 2 blocks · 2 products · 2 · 196 · 12 = 18816.
+// Backward: dX and dW of every linear layer (2 × forward) except dX of the patch embedding and
+// of the first time-MLP layer (1344 + 2·8·12 = 1536 multiply-adds): 4·39768 − 2·1536 = 156000;
+// attention recomputes QKᵀ and forms dV, dP, dQ, dK: 2 · 5 · 2 · 196 · 12 = 47040.
+TEST(DitModel, FlopCountsMatchHandComputedValues) {
+  const auto cfg = test_config();
+  DiT<double> m(cfg, 1);
+  auto b = make_batch(cfg, {2}, 1);
+  run(m, b);
+  EXPECT_EQ(m.forward_flops().other, 79536.0);
+  EXPECT_EQ(m.forward_flops().attention, 18816.0);
+  EXPECT_EQ(m.backward_flops().other, 156000.0);
+  EXPECT_EQ(m.backward_flops().attention, 47040.0);
+  // Frame-causal: frame 0's 7 queries see 7 keys, frame 1's see 14: 147 pairs → 14112.
+  DiT<double> causal(test_config(-1, 0, true), 1);
+  run(causal, b);
+  EXPECT_EQ(causal.forward_flops().attention, 14112.0);
+  EXPECT_EQ(causal.forward_flops().other, 79536.0);
+  // Two packed videos of 2 and 1 frames: pairs 14·14 + 7·7 = 245 → 2·2·2·245·12 = 23520.
+  auto b2 = make_batch(cfg, {2, 1}, 1);
+  run(m, b2);
+  EXPECT_EQ(m.forward_flops().attention, 23520.0);
+}

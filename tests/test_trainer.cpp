@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "flowception/train/trainer.hpp"
+#include "support/expect_error.hpp"
 
 using namespace flowception;
 namespace fs = std::filesystem;
@@ -55,7 +56,7 @@ train::TrainerOptions options() {
   return o;
 }
 
-using TrainerT = train::Trainer<ColourVideos, LinearKappa>;
+using TrainerT = train::Trainer<ColourVideos, ExtendedTimeSampler<LinearKappa>>;
 
 ExtendedTimeSampler<LinearKappa> sampler() {
   TrainingSamplerOptions s;
@@ -149,5 +150,49 @@ TEST(Trainer, CheckpointRoundTripAndRejections) {
   dit::DiT<float> m2(small_config(), 1);
   TrainerT s2(m2, data, sampler(), opt);
   EXPECT_THROW(s2.load_checkpoint(dir / "c.safetensors"), ConfigError);
+  fs::remove_all(dir);
+}
+
+// The §7 baselines train through the same loop: their loss falls (stated factor 0.7 over 150
+// steps), the trainer sums the FLOPs of every pass, and checkpoints record the method and
+// FLOPs so a resumed run continues both and a checkpoint of another method is refused.
+TEST(Trainer, BaselinesTrainThroughTheSameLoopAndCountFlops) {
+  ColourVideos data;
+  const auto dir = temp_dir("fc_trainer_baselines");
+  BaselineTrainingOptions bo;
+  bo.seed = 5;
+  auto run = [&](auto builder, const char* name) {
+    SCOPED_TRACE(name);
+    dit::DiT<float> model(small_config(), 1);
+    train::Trainer<ColourVideos, decltype(builder)> t(model, data, builder, options());
+    double first = 0, last = 0, flops = 0, attention = 0;
+    const int steps = 150;
+    for (int i = 0; i < steps; ++i) {
+      const auto s = t.step();
+      EXPECT_EQ(s.rate_frames, 0u);
+      EXPECT_EQ(s.rate_loss, 0.0);
+      flops += s.flops.total();
+      attention += s.flops.attention;
+      if (i < 20) first += s.loss / 20;
+      if (i >= steps - 20) last += s.loss / 20;
+    }
+    EXPECT_LT(last, 0.7 * first) << "first " << first << " last " << last;
+    EXPECT_DOUBLE_EQ(t.flops_done().total(), flops);
+    EXPECT_DOUBLE_EQ(t.flops_done().attention, attention);
+    t.save_checkpoint(dir / (std::string(name) + ".safetensors"));
+    dit::DiT<float> again(small_config(), 1);
+    train::Trainer<ColourVideos, decltype(builder)> r(again, data, builder, options());
+    r.load_checkpoint(dir / (std::string(name) + ".safetensors"));
+    EXPECT_EQ(r.flops_done().total(), t.flops_done().total());
+    return flops / steps;
+  };
+  const double fs = run(FullSequenceTrainingSampler<>(bo), "full_sequence");
+  const double ar = run(AutoregressiveTrainingSampler<>(bo), "autoregressive");
+  // The autoregressive sample holds k + 1 <= L frames, the full-sequence one all L.
+  EXPECT_LT(ar, fs);
+  dit::DiT<float> model(small_config(), 1);
+  TrainerT fc(model, data, sampler(), options());
+  fc_test::expect_error<ConfigError>([&] { fc.load_checkpoint(dir / "full_sequence.safetensors"); },
+                                     "trained with method 'full_sequence', not 'flowception'");
   fs::remove_all(dir);
 }

@@ -22,6 +22,7 @@
 #include "flowception/io/safetensors.hpp"
 #include "flowception/train/checkpoint.hpp"
 #include "flowception/train/optimizer.hpp"
+#include "flowception/baselines/baseline_training.hpp"
 #include "flowception/training.hpp"
 
 namespace flowception::train {
@@ -73,10 +74,12 @@ concept VideoDataSet = requires(const D d, std::size_t i) {
   { d.video(i) } -> std::convertible_to<data::Video>;
 };
 
-template <VideoDataSet DataSet, KappaScheduler Kappa, TauDistribution Tau = UniformTau>
+/// Trains with any training-sample builder: the extended-time sampler of §3 (Flowception) or a
+/// baseline of §7 (baselines/baseline_training.hpp); the method's name goes into checkpoints.
+template <VideoDataSet DataSet, TrainingSampleBuilder Builder>
 class Trainer {
  public:
-  Trainer(dit::DiT<float>& model, const DataSet& data, ExtendedTimeSampler<Kappa, Tau> sampler, TrainerOptions opts)
+  Trainer(dit::DiT<float>& model, const DataSet& data, Builder sampler, TrainerOptions opts)
       : model_(&model), data_(&data), sampler_(std::move(sampler)), opts_(opts), adam_(opts.adam), ema_(opts.ema_decay) {
     opts_.validate();
     detail::require(data.size() >= 1, "the training data set is empty");
@@ -89,6 +92,9 @@ class Trainer {
   }
 
   std::int64_t steps_done() const { return adam_.step_count(); }
+  /// FLOPs of every forward and backward pass so far (restored with a checkpoint).
+  const FlopCount& flops_done() const { return flops_done_; }
+  const Builder& builder() const { return sampler_; }
   const Ema& ema() const { return ema_; }
   const TrainerOptions& options() const { return opts_; }
 
@@ -155,6 +161,7 @@ class Trainer {
     s.rate_frames = loss.rate_frames;
     const auto f = model_->forward_flops(), b = model_->backward_flops();
     s.flops = {f.attention + b.attention, f.other + b.other};
+    flops_done_ += s.flops;
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return s;
   }
@@ -172,6 +179,9 @@ class Trainer {
     meta["train.seed"] = std::to_string(opts_.seed);
     meta["train.batch_videos"] = std::to_string(opts_.batch_videos);
     meta["rng.next_sample"] = std::to_string(static_cast<std::uint64_t>(adam_.step_count()) * opts_.batch_videos);
+    meta["train.method"] = std::string(sampler_.method_name());
+    meta["train.flops_attention"] = io::format_metadata_double(flops_done_.attention);
+    meta["train.flops_other"] = io::format_metadata_double(flops_done_.other);
     for (auto& [key, value] : extra) meta[key] = value;
     io::save_safetensors(path, tensors, meta);
   }
@@ -190,8 +200,14 @@ class Trainer {
     detail::require<ConfigError>(f.metadata_u64("train.batch_videos") == opts_.batch_videos && f.metadata_u64("train.seed") == opts_.seed,
                                  path.string(), " was written with another seed or batch size; resuming would not "
                                  "continue the same run");
+    const std::string method = f.has_metadata("train.method") ? f.metadata_string("train.method") : "flowception";
+    detail::require<ConfigError>(method == sampler_.method_name(), path.string(), " was trained with method '", method,
+                                 "', not '", sampler_.method_name(), "'");
     std::vector<float> params;
     read_parameters(f, *model_, "model.", params);
+    flops_done_ = {};
+    if (f.has_metadata("train.flops_attention"))
+      flops_done_ = {f.metadata_f64("train.flops_attention"), f.metadata_f64("train.flops_other")};
     ema_.load_state(f, "ema.");
     adam_.load_state(f, "optimizer.");
     model_->parameters() = std::move(params);
@@ -200,7 +216,8 @@ class Trainer {
  private:
   dit::DiT<float>* model_;
   const DataSet* data_;
-  ExtendedTimeSampler<Kappa, Tau> sampler_;
+  Builder sampler_;
+  FlopCount flops_done_;
   TrainerOptions opts_;
   AdamW adam_;
   Ema ema_;
