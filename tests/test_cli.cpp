@@ -164,3 +164,62 @@ TEST_F(Cli, BadFlagsGiveUsageErrors) {
     EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
   }
 }
+
+// The §7 baselines through the same program: --method trains them (the autoregressive one with
+// causal attention by default), sampling reads the method from the checkpoint, needs --length
+// (or, in eval, the data's lengths), and refuses interpolation; --flop-budget stops a run.
+TEST_F(Cli, BaselinesTrainSampleAndEvaluate) {
+  const std::string small = " --data shapes --model tiny --depth 1 --width 32 --heads 2 --batch 2 --quiet --save-every 0";
+  for (std::string method : {"full_sequence", "autoregressive"}) {
+    SCOPED_TRACE(method);
+    const auto tdir = dir / ("train_" + method);
+    auto r = run("train" + small + " --steps 2 --method " + method + " --out " + tdir.string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    const auto tj = read_json(tdir / "run.json");
+    EXPECT_EQ(tj["config"]["method"], method);
+    EXPECT_EQ(tj["config"]["causal"].get<bool>(), method == "autoregressive");
+    const std::string ck = " --checkpoint " + (tdir / "checkpoint.safetensors").string() + " --steps 2 --count 2 --quiet";
+    const auto out = dir / ("sample_" + method);
+    r = run("sample" + ck + " --length 5 --out " + out.string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    expect_sample_files(out, 2);
+    const auto j = read_json(out / "run.json");
+    EXPECT_EQ(j["method"], method);
+    EXPECT_EQ(j["lengths"], nlohmann::json({5, 5}));
+    EXPECT_GT(j["flops"]["total"].get<double>(), 0.0);
+    // Heun, 2 steps: 4 calls per round; one round (full-sequence) or one per frame.
+    EXPECT_EQ(j["nfe"][0].get<int>(), method == "full_sequence" ? 4 : 5 * 4);
+    r = run("sample" + ck + " --out " + (dir / "nolength").string());
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.output.find("cannot choose the length of its videos: give --length"), std::string::npos) << r.output;
+    r = run("interpolate" + ck + " --length 6 --data shapes --out " + (dir / "interp_b").string());
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.output.find("interpolation needs Flowception"), std::string::npos) << r.output;
+    const auto ev = dir / ("eval_" + method);
+    r = run("eval" + ck + " --data shapes --data-videos 20 --out " + ev.string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    const auto ej = read_json(ev / "run.json");
+    EXPECT_TRUE(ej["scores"].contains("legal_fraction_by_frame"));
+    const auto src = data::CrossingShapes{0};
+    for (const auto& L : ej["lengths"]) {  // drawn from the lengths of the first 20 data videos
+      bool seen = false;
+      for (std::size_t i = 0; i < 20; ++i) seen = seen || src.video(i).length() == L.get<std::size_t>();
+      EXPECT_TRUE(seen) << L;
+    }
+  }
+  const auto bdir = dir / "budget";
+  auto r = run("train" + small + " --flop-budget 1e8 --out " + bdir.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto bj = read_json(bdir / "run.json");
+  EXPECT_TRUE(bj["flop_budget_reached"].get<bool>());
+  EXPECT_GE(bj["run_flops_total"].get<double>(), 1e8);
+  // It stops at the first step that reaches the budget: one step fewer had not reached it.
+  const int steps = bj["steps_done"].get<int>();
+  ASSERT_GT(steps, 1);
+  r = run("train" + small + " --steps " + std::to_string(steps - 1) + " --out " + (dir / "budget_less").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_LT(read_json(dir / "budget_less" / "run.json")["run_flops_total"].get<double>(), 1e8);
+  r = run("train" + small + " --steps 1 --method diffusion --out " + (dir / "bad").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("diffusion"), std::string::npos);
+}

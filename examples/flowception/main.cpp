@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include <flowception/baselines.hpp>
 #include <flowception/data/crossing_shapes.hpp>
 #include <flowception/data/rotating_ring.hpp>
 #include <flowception/dit/model.hpp>
@@ -105,6 +106,7 @@ struct SampleFlags {
   bool no_ema = false;
   bool quiet = false;
   std::size_t gif_scale = 0;
+  std::size_t length = 0;  // baselines: frames per video (0: drawn from the data's lengths where known)
 };
 
 void add_sample_flags(CLI::App* app, SampleFlags& f) {
@@ -133,6 +135,9 @@ void add_sample_flags(CLI::App* app, SampleFlags& f) {
   app->add_flag("--no-ema", f.no_ema, "use the trained weights instead of the EMA weights");
   app->add_flag("--quiet", f.quiet, "no progress bar");
   app->add_option("--gif-scale", f.gif_scale, "GIF upscaling (0: automatic)");
+  app->add_option("--length", f.length,
+                  "baseline checkpoints (full_sequence, autoregressive): frames per video; eval draws them from "
+                  "the data's lengths when not given");
 }
 
 TimeGrid make_grid(const std::string& g, std::size_t n) {
@@ -161,7 +166,7 @@ json sample_flags_json(const SampleFlags& f) {
           {"kappa", f.kappa}, {"solver", f.solver}, {"shift", f.shift}, {"jump", f.jump}, {"rule", f.rule},
           {"target_length", f.target_length}, {"anchored", !f.unanchored}, {"cfg", f.cfg},
           {"insertion_guidance", f.insertion_guidance}, {"class", f.class_label}, {"n_start", f.n_start},
-          {"max_frames", f.max_frames}, {"cap", f.cap}, {"window", f.window}, {"ema", !f.no_ema}};
+          {"max_frames", f.max_frames}, {"cap", f.cap}, {"window", f.window}, {"ema", !f.no_ema}, {"length", f.length}};
 }
 
 // ---- Outputs ----------------------------------------------------------------------------------
@@ -170,10 +175,33 @@ struct Generated {
   std::vector<data::Video> videos;  // pixels in [0, 1] (clamped for display only)
   SampleResult<float> raw;
   double seconds = 0;
+  std::string method = "flowception";
 };
 
+/// The training method recorded in a checkpoint (files from before baselines existed: flowception).
+std::string checkpoint_method(const std::string& path) {
+  const auto f = io::load_safetensors(path);
+  return f.has_metadata("train.method") ? f.metadata_string("train.method") : "flowception";
+}
+
+/// Baselines cannot choose their length: --length, else a draw from the data's lengths keyed by
+/// (seed, video), else an error that says so.
+std::vector<std::size_t> baseline_lengths(const SampleFlags& f, std::size_t count, const std::vector<std::size_t>* data_lengths,
+                                          const std::string& method) {
+  std::vector<std::size_t> out(count, f.length);
+  if (f.length > 0) return out;
+  detail::require(data_lengths && !data_lengths->empty(), "the ", method,
+                  " baseline cannot choose the length of its videos: give --length");
+  for (std::size_t v = 0; v < count; ++v) {
+    random::Stream rng(f.seed, random::derive_stream(0x6c656e67ULL, v));
+    out[v] = (*data_lengths)[static_cast<std::size_t>(rng.below(data_lengths->size()))];
+  }
+  return out;
+}
+
 /// Samples `prompts` with the checkpoint's model and the flags; frames back in pixel units.
-Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts) {
+Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
+                      const std::vector<std::size_t>* data_lengths = nullptr) {
   auto model = train::load_model(f.checkpoint, !f.no_ema);
   if (f.window != -2) {
     auto cfg = model.config();
@@ -200,9 +228,52 @@ Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts) 
   for (auto& p : prompts)
     for (auto& fr : p.frames)
       for (auto& x : fr.values) x = px.to_model(x);
-  fc_cli::ProgressBar bar("sample", static_cast<double>(2 * f.steps), !f.quiet);
   Generated g;
+  g.method = checkpoint_method(f.checkpoint);
   const auto t0 = std::chrono::steady_clock::now();
+  if (g.method != "flowception") {
+    detail::require(g.method == "full_sequence" || g.method == "autoregressive", f.checkpoint,
+                    " was trained with an unknown method '", g.method, "'");
+    const bool ar = g.method == "autoregressive";
+    const auto lengths = baseline_lengths(f, prompts.size(), data_lengths, g.method);
+    // Keep the prompt's context frames (e.g. the image of image-to-video); the baseline adds
+    // the generated frames itself (autoregressive) or as noise frames up to the length.
+    std::vector<Prompt<float>> base(prompts.size());
+    for (std::size_t v = 0; v < prompts.size(); ++v) {
+      base[v].condition = prompts[v].condition;
+      for (auto& fr : prompts[v].frames) {
+        if (fr.kind == FrameKind::generated) continue;
+        detail::require(fr.kind == FrameKind::active_context || base[v].frames.empty(), "the ", g.method,
+                        " baseline takes only a prefix of given frames (image-to-video); interpolation needs Flowception");
+        base[v].frames.push_back(fr);
+      }
+      detail::require(lengths[v] > base[v].frames.size(), "--length ", lengths[v], " leaves no frame to generate after ",
+                      base[v].frames.size(), " given frames");
+      if (!ar) base[v].frames.resize(lengths[v]);
+    }
+    BaselineSamplerOptions bo{make_grid(f.grid, f.steps)};
+    bo.frame_dim = cfg.frame_dim();
+    bo.shift = TimeShift(f.shift);
+    bo.velocity_guidance = f.cfg;
+    bo.max_frames = f.max_frames;
+    bo.seed = f.seed;
+    std::size_t total_steps = f.steps;
+    if (ar) {
+      std::size_t rounds = 0;
+      for (std::size_t v = 0; v < base.size(); ++v) rounds = std::max(rounds, lengths[v] - base[v].frames.size());
+      total_steps *= rounds;
+    }
+    fc_cli::ProgressBar bar("sample", static_cast<double>(total_steps), !f.quiet);
+    with_solver(f.solver, [&](auto solver) {
+      BaselineSampler sampler(model, ar ? BaselineMethod::autoregressive : BaselineMethod::full_sequence, solver, bo, base,
+                              ar ? lengths : std::vector<std::size_t>{});
+      while (!sampler.done())
+        sampler.step([&](const StepReport& r) { bar.update(static_cast<double>(r.step + 1), g.method); });
+      bar.finish(static_cast<double>(sampler.step_index()));
+      g.raw = sampler.take_result();
+    });
+  } else {
+  fc_cli::ProgressBar bar("sample", static_cast<double>(2 * f.steps), !f.quiet);
   with_solver(f.solver, [&](auto solver) {
     CoupledSampler sampler(model, AnyKappa::from_name(f.kappa), solver, o, prompts);
     while (!sampler.done()) {
@@ -215,6 +286,7 @@ Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts) 
     bar.finish(static_cast<double>(sampler.step_index()));
     g.raw = sampler.take_result();
   });
+  }
   g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (const auto& v : g.raw.videos) {
     data::Video out{cfg.channels, cfg.height, cfg.width, v.frames, -1};
@@ -268,6 +340,8 @@ json write_outputs(const fs::path& dir, const Generated& g, const SampleFlags& f
   io::write_contact_sheet_png(dir / "contact_sheet.png", std::span<const io::VideoView>(views));
   json run = {{"command", command},
               {"config", sample_flags_json(f)},
+              {"method", g.method},
+              {"flops", {{"attention", g.raw.flops.attention}, {"other", g.raw.flops.other}, {"total", g.raw.flops.total()}}},
               {"model_calls", g.raw.model_calls},
               {"steps", g.raw.steps},
               {"lengths", lengths},
@@ -308,7 +382,13 @@ struct TrainFlags {
   std::string resume;
   std::size_t save_every = 200;
   bool quiet = false;
+  std::string method = "flowception";
+  std::string ar_attention = "causal";
+  double flop_budget = 0;  // stop once the run has spent this many training FLOPs (0: no budget)
 };
+
+template <class Builder>
+int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler);
 
 int cmd_train(const TrainFlags& f) {
   const DataSource data = open_data(f.data);
@@ -321,8 +401,10 @@ int cmd_train(const TrainFlags& f) {
   if (f.heads) cfg.heads = f.heads;
   cfg.num_classes = f.classes;
   cfg.window = f.window;
+  cfg.causal = f.method == "autoregressive" && f.ar_attention == "causal";
   cfg.validate();
-  dit::DiT<float> model(cfg, f.seed);
+  detail::require(f.flop_budget >= 0 && std::isfinite(f.flop_budget), "--flop-budget must be >= 0, got ", f.flop_budget);
+  detail::require(f.flop_budget > 0 || f.steps > 0, "--steps must be >= 1");
 
   TrainingSamplerOptions so;
   so.n_start = f.n_start;
@@ -331,7 +413,20 @@ int cmd_train(const TrainFlags& f) {
   detail::require(f.tasks.size() == 4, "--tasks needs 4 weights: unconditional,i2v,interpolation,continuation");
   so.tasks = TaskMixture{f.tasks[0], f.tasks[1], f.tasks[2], f.tasks[3]};
   so.seed = f.seed;
-  ExtendedTimeSampler<AnyKappa, AnyTau> sampler(AnyKappa::from_name(f.kappa), so, AnyTau::from_name(f.tau));
+  BaselineTrainingOptions bo;
+  bo.shift = so.shift;
+  bo.tasks = so.tasks;
+  bo.seed = f.seed;
+  if (f.method == "full_sequence")
+    return train_with(f, cfg, data, FullSequenceTrainingSampler<AnyTau>(bo, AnyTau::from_name(f.tau)));
+  if (f.method == "autoregressive")
+    return train_with(f, cfg, data, AutoregressiveTrainingSampler<AnyTau>(bo, AnyTau::from_name(f.tau)));
+  return train_with(f, cfg, data, ExtendedTimeSampler<AnyKappa, AnyTau>(AnyKappa::from_name(f.kappa), so, AnyTau::from_name(f.tau)));
+}
+
+template <class Builder>
+int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler) {
+  dit::DiT<float> model(cfg, f.seed);
   train::TrainerOptions to;
   to.batch_videos = f.batch;
   to.lr = f.cosine ? train::LrSchedule::cosine(f.lr, static_cast<std::int64_t>(f.warmup),
@@ -343,7 +438,7 @@ int cmd_train(const TrainFlags& f) {
   to.rate_loss_weight = f.rate_weight;
   to.class_dropout = f.class_dropout;
   to.seed = f.seed;
-  train::Trainer<DataSource, AnyKappa, AnyTau> trainer(model, data, sampler, to);
+  train::Trainer<DataSource, Builder> trainer(model, data, sampler, to);
   if (!f.resume.empty()) trainer.load_checkpoint(f.resume);
 
   fs::create_directories(f.out);
@@ -355,13 +450,15 @@ int cmd_train(const TrainFlags& f) {
                  {"cosine", f.cosine}, {"weight_decay", f.weight_decay}, {"clip", f.clip}, {"ema", f.ema},
                  {"rate_weight", f.rate_weight}, {"class_dropout", f.class_dropout}, {"seed", f.seed},
                  {"kappa", f.kappa}, {"tau", f.tau}, {"n_start", f.n_start}, {"anchored", !f.unanchored},
-                 {"shift", f.shift}, {"tasks", f.tasks}, {"resume", f.resume}, {"threads", dit::CpuBackend::threads()}};
+                 {"shift", f.shift}, {"tasks", f.tasks}, {"resume", f.resume}, {"threads", dit::CpuBackend::threads()},
+                 {"method", f.method}, {"causal", cfg.causal}, {"flop_budget", f.flop_budget}};
   std::map<std::string, std::string> meta{{"train.config", config.dump()}};
   fc_cli::ProgressBar bar("train", static_cast<double>(f.steps), !f.quiet);
   double smooth = 0, flops = 0, attention_flops = 0;
+  bool budget_reached = false;
   json log = json::array();
   const auto start = std::chrono::steady_clock::now();
-  while (trainer.steps_done() < static_cast<std::int64_t>(f.steps)) {
+  while (f.flop_budget > 0 || trainer.steps_done() < static_cast<std::int64_t>(f.steps)) {
     const auto s = trainer.step();
     smooth = s.step == 1 ? s.loss : 0.98 * smooth + 0.02 * s.loss;
     flops += s.flops.total();
@@ -374,6 +471,10 @@ int cmd_train(const TrainFlags& f) {
                      {"grad_norm", s.grad_norm}, {"lr", s.lr}, {"frames", s.frames}, {"tokens", s.tokens}});
     if (f.save_every && s.step % static_cast<std::int64_t>(f.save_every) == 0) trainer.save_checkpoint(ckpt, meta);
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (f.flop_budget > 0 && trainer.flops_done().total() >= f.flop_budget) {
+      budget_reached = true;
+      break;
+    }
     if (f.time_limit > 0 && elapsed >= f.time_limit) {
       if (!f.quiet) std::fprintf(stderr, "\ntime limit %.0f s reached after %lld steps\n", f.time_limit, static_cast<long long>(s.step));
       break;
@@ -383,6 +484,7 @@ int cmd_train(const TrainFlags& f) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   json run = {{"command", "train"}, {"config", config}, {"steps_done", trainer.steps_done()}, {"seconds", seconds},
               {"final_loss_smoothed", smooth}, {"train_flops", flops}, {"attention_flops", attention_flops},
+              {"run_flops_total", trainer.flops_done().total()}, {"flop_budget_reached", budget_reached},
               {"checkpoint", ckpt.string()}, {"log", log}};
   io::write_file_atomically(fs::path(f.out) / "run.json", run.dump(2));
   std::printf("trained %lld steps in %.1f s (%.2f GFLOP/s); loss %.4f; checkpoint %s\n",
@@ -441,13 +543,13 @@ int cmd_interpolate(const SampleFlags& f, const ConditionFlags& c) {
 
 int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count) {
   const DataSource data = open_data(df);
-  std::vector<Prompt<float>> prompts(f.count, Prompt<float>::unconditional(f.n_start, f.class_label));
-  const auto g = run_sampler(f, prompts);
-  // Data length histogram from data videos.
+  // Data length histogram from data videos (baselines draw their lengths from it).
   std::map<std::size_t, double> data_hist, gen_hist;
   const std::size_t n_data = std::min(data.size(), data_count);
   std::vector<std::size_t> data_lengths;
   for (std::size_t i = 0; i < n_data; ++i) data_lengths.push_back(data.video(i).length());
+  std::vector<Prompt<float>> prompts(f.count, Prompt<float>::unconditional(f.n_start, f.class_label));
+  const auto g = run_sampler(f, prompts, &data_lengths);
   for (auto L : data_lengths) data_hist[L] += 1.0 / static_cast<double>(n_data);
   for (const auto& v : g.videos) gen_hist[v.length()] += 1.0 / static_cast<double>(g.videos.size());
   std::map<std::size_t, std::size_t> gen_counts;
@@ -459,8 +561,18 @@ int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count) 
   io::HtmlReport report;
   report.title = "flowception eval: " + df.data + " (" + std::to_string(f.count) + " videos)";
   using NF = io::NumberFormat;
+  // Drift: the fraction of legal frames at each frame index, pooled over the generated videos.
+  std::vector<double> legal_at, count_at;
+  auto add_drift = [&](const auto& per_frame) {
+    for (std::size_t t = 0; t < per_frame.size(); ++t) {
+      if (legal_at.size() <= t) legal_at.resize(t + 1, 0.0), count_at.resize(t + 1, 0.0);
+      legal_at[t] += per_frame[t] ? 1.0 : 0.0;
+      count_at[t] += 1.0;
+    }
+  };
   if (data.kind == "shapes") {
     const auto s = data::score_crossing_shapes(g.videos);
+    for (const auto& v : s.videos) add_drift(v.frame_legal);
     scores = {{"valid_fraction", s.valid_fraction}, {"legal_frame_fraction", s.legal_frame_fraction},
               {"constant_velocity_fraction", s.constant_velocity_fraction}, {"length_tv", s.length_tv},
               {"speed_length_agreement", s.speed_length_agreement}, {"implied_length_correlation", s.implied_length_correlation},
@@ -473,6 +585,7 @@ int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count) 
                      {"length TV vs data sample", tv, {NF::Style::fixed, 3}}};
   } else if (data.kind == "ring") {
     const auto s = data::score_rotating_ring(g.videos);
+    for (const auto& v : s.videos) add_drift(v.frame_valid);
     scores = {{"valid_frame_fraction", s.valid_frame_fraction}, {"consistent_fraction", s.consistent_fraction},
               {"fully_valid_fraction", s.fully_valid_fraction}, {"length_legal_fraction", s.length_legal_fraction},
               {"length_tv", s.length_tv}, {"length_tv_vs_data_sample", tv}};
@@ -485,6 +598,10 @@ int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count) 
     scores = {{"length_tv_vs_data", tv}};
     report.scores = {{"length TV vs data", tv, {NF::Style::fixed, 3}}};
   }
+  json drift = json::array();
+  for (std::size_t t = 0; t < legal_at.size(); ++t)
+    drift.push_back({{"frame", t}, {"videos", count_at[t]}, {"legal_fraction", legal_at[t] / count_at[t]}});
+  if (!drift.empty()) scores["legal_fraction_by_frame"] = drift;
   const auto run = write_outputs(f.out, g, f, "eval", {{"scores", scores}, {"data", df.data}, {"data_videos_for_histogram", n_data}});
   report.paragraphs = {"Checkpoint " + f.checkpoint + "; " + std::to_string(f.steps) + " steps, grid " + f.grid +
                            ", solver " + f.solver + ", kappa " + f.kappa + ", seed " + std::to_string(f.seed) + ".",
@@ -501,7 +618,10 @@ int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count) 
     report.images.push_back({name, "video " + std::to_string(i) + ": " + std::to_string(g.videos[i].length()) + " frames"});
   }
   io::write_html_report(fs::path(f.out) / "report.html", report);
-  std::printf("eval %s: %s\nreport: %s\n", df.data.c_str(), scores.dump().c_str(), (fs::path(f.out) / "report.html").c_str());
+  json headline = scores;
+  headline.erase("legal_fraction_by_frame");
+  std::printf("eval %s (%s): %s\nreport: %s\n", df.data.c_str(), g.method.c_str(), headline.dump().c_str(),
+              (fs::path(f.out) / "report.html").c_str());
   (void)run;
   return 0;
 }
@@ -514,7 +634,7 @@ int cmd_export(const std::string& checkpoint, const std::string& out, bool no_em
   meta["export.source"] = checkpoint;
   meta["export.weights"] = no_ema ? "trained" : "ema";
   const auto src = io::load_safetensors(checkpoint);
-  for (const char* key : {"train.config", "train.step"})
+  for (const char* key : {"train.config", "train.step", "train.method"})
     if (src.has_metadata(key)) meta[key] = src.metadata_string(key);
   io::save_safetensors(out, train::parameter_tensors(model, model.parameters(), "model."), meta);
   std::printf("exported %zu parameters (%s weights) to %s\n", model.parameter_count(), no_ema ? "trained" : "EMA",
@@ -560,6 +680,12 @@ int main(int argc, char** argv) {
   train->add_option("--resume", tf.resume, "continue a run from its checkpoint")->check(CLI::ExistingFile);
   train->add_option("--save-every", tf.save_every, "checkpoint every K steps (0: only at the end)")->capture_default_str();
   train->add_flag("--quiet", tf.quiet, "no progress bar");
+  train->add_option("--method", tf.method, "flowception | full_sequence | autoregressive (the §7 baselines)")
+      ->capture_default_str()->check(CLI::IsMember({"flowception", "full_sequence", "autoregressive"}));
+  train->add_option("--ar-attention", tf.ar_attention, "autoregressive: causal | bidirectional attention over the context")
+      ->capture_default_str()->check(CLI::IsMember({"causal", "bidirectional"}));
+  train->add_option("--flop-budget", tf.flop_budget,
+                    "train until this many FLOPs are spent (equal-compute comparisons; replaces --steps)");
 
   SampleFlags sf, if_, pf, ef;
   auto* sample = app.add_subcommand("sample", "sample unconditional (or class-conditional) videos");
