@@ -248,6 +248,16 @@ TEST(ExtendedTime, TauDistributionsAndResampling) {
   }
   EXPECT_NEAR(sum / 2000, 0.5, 0.02);  // sigmoid(N(0,1)) is symmetric about 1/2
   EXPECT_THROW(LogitNormalTau(0.0, 0.0), ConfigError);
+  // Insertion phase only: τ_g uniform on [0, 1) whatever τ_max (mean 1/2, sd of the mean 0.0065).
+  ExtendedTimeSampler below(LinearKappa{}, o, UniformBelowOneTau{});
+  sum = 0;
+  for (std::uint64_t i = 0; i < 2000; ++i) {
+    auto s = below.sample<double>(video, 1, i);
+    EXPECT_GE(s.tau_global, 0.0);
+    EXPECT_LT(s.tau_global, 1.0);
+    sum += s.tau_global;
+  }
+  EXPECT_NEAR(sum / 2000, 0.5, 0.03);
 }
 
 TEST(ExtendedTime, ReproducibleBits) {

@@ -237,6 +237,16 @@ class DiT {
   FlopCount forward_flops() const { return flops(false); }
   FlopCount backward_flops() const { return flops(true); }
 
+  struct PassFlops {
+    FlopCount forward, backward;
+  };
+  /// The FLOPs forward and backward would spend on batch `b`, from its shapes alone (nothing is
+  /// computed). It re-plans the model for `b`: run forward() again before calling backward().
+  PassFlops planned_flops(const DitBatch& b) {
+    prepare(b);
+    return {flops(false), flops(true)};
+  }
+
   /// Frames and tokens of the last forward pass.
   std::size_t frames() const { return static_cast<std::size_t>(F_); }
   std::size_t tokens() const { return static_cast<std::size_t>(N_); }

@@ -1,6 +1,7 @@
 // Distributions of the global extended time τ_g on [0, τ_max) (§3 step 3).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <concepts>
@@ -52,6 +53,18 @@ struct UniformTwoTau {
   std::string name() const { return "uniform_0_2"; }
 };
 static_assert(TauDistribution<UniformTwoTau>);
+
+/// Uniform on [0, min(τ_max, 1)): only the insertion phase, where the visible fraction of
+/// frames grows like κ(τ_g). The training-cost benchmark uses it for the paper's "one third of
+/// the attention FLOPs" argument (§3), which averages over τ_g in [0, 1).
+struct UniformBelowOneTau {
+  double sample(double tau_max, random::Stream& rng) const {
+    const double v = std::min(tau_max, 1.0) * rng.uniform();
+    return v;
+  }
+  std::string name() const { return "uniform_0_1"; }
+};
+static_assert(TauDistribution<UniformBelowOneTau>);
 
 /// Run-time choice among the three: uniform | logit_normal[:m,s] | uniform_0_2.
 class AnyTau {
