@@ -3,6 +3,8 @@
 // read back; bad flags must give usage errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -152,7 +154,7 @@ TEST_F(Cli, BadFlagsGiveUsageErrors) {
       {"sample" + common() + " --steps 0", "--steps"},
       {"sample" + common() + " --kappa wiggly", "unknown kappa 'wiggly'"},
       {"sample" + common() + " --grid spiral", "unknown grid 'spiral'"},
-      {"sample" + common() + " --rule hierarchical", "target_length"},
+      {"sample" + common() + " --rule hierarchical", "needs --target-length"},
       {"sample" + common() + " --shift -1", "time shift must be finite and > 0"},
       {"train --data nowhere --steps 1 --quiet", "unknown data 'nowhere'"},
       {"train --data npy:/nonexistent --steps 1 --quiet", "/nonexistent"},
@@ -222,4 +224,19 @@ TEST_F(Cli, BaselinesTrainSampleAndEvaluate) {
   r = run("train" + small + " --steps 1 --method diffusion --out " + (dir / "bad").string());
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("diffusion"), std::string::npos);
+}
+
+// Prescribed insertion rules in eval: each video's target length is drawn from the data's
+// lengths, and the rule then produces exactly that length.
+TEST_F(Cli, EvalWithPrescribedRuleDrawsTargetsFromTheData) {
+  const auto ev = dir / "eval_rule";
+  const auto r = run("eval --checkpoint " + ckpt() + " --steps 3 --count 3 --quiet --max-frames 64 --rule hierarchical "
+                     "--data shapes --data-videos 10 --out " + ev.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto j = read_json(ev / "run.json");
+  std::vector<std::size_t> data_lengths;
+  for (std::size_t i = 0; i < 10; ++i) data_lengths.push_back(data::CrossingShapes{0}.video(i).length());
+  ASSERT_EQ(j["lengths"].size(), 3u);
+  for (const auto& L : j["lengths"])
+    EXPECT_NE(std::find(data_lengths.begin(), data_lengths.end(), L.get<std::size_t>()), data_lengths.end()) << L;
 }

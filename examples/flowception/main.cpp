@@ -273,19 +273,46 @@ Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
       g.raw = sampler.take_result();
     });
   } else {
-  fc_cli::ProgressBar bar("sample", static_cast<double>(2 * f.steps), !f.quiet);
-  with_solver(f.solver, [&](auto solver) {
-    CoupledSampler sampler(model, AnyKappa::from_name(f.kappa), solver, o, prompts);
-    while (!sampler.done()) {
-      sampler.step([&](const StepReport& r) {
-        std::size_t frames = 0;
-        for (const auto& v : r.videos) frames += v.trace.length;
-        bar.update(static_cast<double>(r.step + 1), std::to_string(frames) + " frames in flight");
+    // Prescribed insertion rules need a target length; without --target-length each video draws
+    // one from the data's lengths, and videos of one target are sampled together.
+    std::vector<std::size_t> targets(prompts.size(), f.target_length);
+    if (o.rule != InsertionRule::learned && f.target_length == 0) {
+      detail::require(data_lengths && !data_lengths->empty(), "insertion rule '", f.rule,
+                      "' needs --target-length (or, in eval, the data's lengths)");
+      SampleFlags drawn = f;
+      drawn.length = 0;
+      targets = baseline_lengths(drawn, prompts.size(), data_lengths, "prescribed rule");
+    }
+    std::map<std::size_t, std::vector<std::size_t>> groups;
+    for (std::size_t v = 0; v < prompts.size(); ++v) groups[targets[v]].push_back(v);
+    g.raw.videos.resize(prompts.size());
+    fc_cli::ProgressBar bar("sample", static_cast<double>(2 * f.steps * groups.size()), !f.quiet);
+    std::size_t done_steps = 0, first = 0;
+    for (const auto& [target, members] : groups) {
+      SamplerOptions go = o;
+      go.target_length = target;
+      go.video_index_offset = first;  // videos are numbered in group order
+      first += members.size();
+      std::vector<Prompt<float>> part;
+      for (std::size_t v : members) part.push_back(prompts[v]);
+      with_solver(f.solver, [&](auto solver) {
+        CoupledSampler sampler(model, AnyKappa::from_name(f.kappa), solver, go, part);
+        while (!sampler.done()) {
+          sampler.step([&](const StepReport& r) {
+            std::size_t frames = 0;
+            for (const auto& v : r.videos) frames += v.trace.length;
+            bar.update(static_cast<double>(done_steps + r.step + 1), std::to_string(frames) + " frames in flight");
+          });
+        }
+        done_steps += sampler.step_index();
+        auto r = sampler.take_result();
+        for (std::size_t k = 0; k < members.size(); ++k) g.raw.videos[members[k]] = std::move(r.videos[k]);
+        g.raw.model_calls += r.model_calls;
+        g.raw.steps += r.steps;
+        g.raw.flops += r.flops;
       });
     }
-    bar.finish(static_cast<double>(sampler.step_index()));
-    g.raw = sampler.take_result();
-  });
+    bar.finish(static_cast<double>(done_steps));
   }
   g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (const auto& v : g.raw.videos) {
