@@ -73,7 +73,7 @@ def write_data(tmp, name, rows):
     return path
 
 
-HEAD = "set terminal pngcairo size 900,560 font 'sans,11'\nset grid\nset key top left\n"
+HEAD = "set terminal pngcairo size 900,560 font 'sans,11'\nset grid\nset key outside right\n"
 
 
 def training(data, out, tmp, md):
@@ -100,18 +100,19 @@ def training(data, out, tmp, md):
         cfg = "tiny" if which == "0" else "S"
         md.append(f"| {cfg} | {L} | {method} | {b['GFLOPs_expected']:.2f} | {b['attention_share']:.2f} | "
                   f"{ms(b):.1f} | {fr:.3f} | {ar:.3f} | {wr:.3f} |")
-        series.setdefault((cfg, method), []).append((L, fr, wr))
+        series.setdefault((cfg, method), []).append((L, fr, wr, ar))
     md.append("")
-    plots = []
-    for i, ((cfg, method), pts) in enumerate(sorted(series.items())):
-        if method == "full_sequence":
-            continue
-        f = write_data(tmp, f"train_{cfg}_{method}.dat", sorted(pts))
-        plots.append(f"'{f}' using 1:2 with linespoints lw 2 title '{cfg} {method.replace('_', ' ')}'")
-    gnuplot(HEAD + f"set output '{os.path.join(out, 'training_flops_ratio.png')}'\n"
-            "set title 'Training FLOPs per step relative to full-sequence (same videos, same run)'\n"
-            "set xlabel 'frames per video'\nset ylabel 'FLOPs / full-sequence FLOPs'\nset logscale x 2\n"
-            "set yrange [0:*]\n" + "plot " + ", ".join(plots) + "\n", "training_flops_ratio.png")
+    for col, what, png in [(2, "FLOPs", "training_flops_ratio.png"), (4, "attention FLOPs", "training_attention_ratio.png")]:
+        plots = []
+        for (cfg, method), pts in sorted(series.items()):
+            if method == "full_sequence":
+                continue
+            f = write_data(tmp, f"train_{cfg}_{method}.dat", sorted(pts))
+            plots.append(f"'{f}' using 1:{col} with linespoints lw 2 title '{cfg} {method.replace('_', ' ')}'")
+        gnuplot(HEAD.replace("900,560", "1100,560") + f"set output '{os.path.join(out, png)}'\n"
+                f"set title 'Training {what} per step relative to full-sequence (same videos, same run)'\n"
+                f"set xlabel 'frames per video'\nset ylabel '{what} / full-sequence {what}'\nset logscale x 2\n"
+                "set key outside right\nset yrange [0:*]\n" + "plot " + ", ".join(plots) + "\n", png)
 
 
 def sampling(data, out, tmp, md):
@@ -189,7 +190,7 @@ def evals(specs, out, tmp, md):
     md.append("### Trained models on the toy sets\n")
     md.append("| run | method | videos | valid | length TV | speed–length / consistent | legal lengths / frames |")
     md.append("|---|---|---|---|---|---|---|")
-    plots = []
+    plots = {}
     for spec in specs:
         if "=" not in spec:
             fail(f"--eval wants NAME=PATH, got '{spec}'")
@@ -198,24 +199,26 @@ def evals(specs, out, tmp, md):
             with open(path) as f:
                 run = json.load(f)
             s = run["scores"]
+            if "valid_fraction" in s:  # crossing shapes
+                row = (s["valid_fraction"], s["length_tv"], s["speed_length_agreement"], s["legal_frame_fraction"])
+            else:
+                row = (s["fully_valid_fraction"], s["length_tv"], s["consistent_fraction"], s["length_legal_fraction"])
         except (OSError, json.JSONDecodeError, KeyError) as e:
             fail(f"cannot read eval results {path}: {e}")
-        if "valid_fraction" in s:  # crossing shapes
-            row = (s["valid_fraction"], s["length_tv"], s["speed_length_agreement"], s["legal_frame_fraction"])
-        else:
-            row = (s["fully_valid_fraction"], s["length_tv"], s["consistent_fraction"], s["length_legal_fraction"])
         md.append(f"| {name} | {run.get('method', 'flowception')} | {len(run['lengths'])} | {row[0]:.1%} | {row[1]:.3f} | "
                   f"{row[2]:.1%} | {row[3]:.1%} |")
         drift = [(d["frame"], d["legal_fraction"], d["videos"]) for d in s.get("legal_fraction_by_frame", []) if d["videos"] >= 5]
         if drift:
-            f = write_data(tmp, f"drift_{len(plots)}.dat", drift)
-            plots.append(f"'{f}' using 1:2 with linespoints lw 2 title '{name.replace('_', ' ')}'")
+            data_set = re.sub(r"[^A-Za-z0-9_]", "_", str(run.get("data", "data")))
+            f = write_data(tmp, f"drift_{data_set}_{len(plots.get(data_set, []))}.dat", drift)
+            plots.setdefault(data_set, []).append(f"'{f}' using 1:2 with linespoints lw 2 title '{name.replace('_', ' ')}'")
     md.append("")
-    if plots:
-        gnuplot(HEAD + f"set output '{os.path.join(out, 'drift.png')}'\n"
-                "set title 'Drift: fraction of legal frames at each frame index (>= 5 videos)'\n"
+    for data_set, lines in sorted(plots.items()):
+        png = f"drift_{data_set}.png"
+        gnuplot(HEAD + f"set output '{os.path.join(out, png)}'\n"
+                f"set title 'Drift on {data_set}: fraction of legal frames at each frame index (>= 5 videos)'\n"
                 "set xlabel 'frame index'\nset ylabel 'legal fraction'\nset yrange [0:1.05]\nset key bottom left\n"
-                "plot " + ", ".join(plots) + "\n", "drift.png")
+                "plot " + ", ".join(lines) + "\n", png)
 
 
 def main():

@@ -16,7 +16,7 @@ execute_process(
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "plot_benchmarks.py failed (${rc}): ${out}${err}")
 endif()
-foreach(png training_flops_ratio sampling_flops sampling_time ablation_length_tv drift)
+foreach(png training_flops_ratio training_attention_ratio sampling_flops sampling_time ablation_length_tv drift_ring)
   if(NOT EXISTS "${OUT}/${png}.png")
     message(FATAL_ERROR "plot_benchmarks.py did not write ${png}.png")
   endif()

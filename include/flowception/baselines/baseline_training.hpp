@@ -55,7 +55,6 @@ double draw_baseline_time(const Tau& tau, const BaselineTrainingOptions& o, rand
 template <class T>
 void fill_baseline_row(TrainingSample<T>& out, std::size_t r, std::size_t i, FrameKind kind, double t_raw,
                        const BaselineTrainingOptions& o, std::uint64_t base, std::span<const T> video) {
-  const std::size_t dim = out.dim;
   out.source_index[r] = i;
   out.kinds[r] = kind;
   out.local_times[r] = is_context(kind) ? 1.0 : t_raw;
@@ -64,20 +63,8 @@ void fill_baseline_row(TrainingSample<T>& out, std::size_t r, std::size_t i, Fra
   out.counts[r] = 0.0;
   out.rate_mask[r] = 0;
   out.flow_mask[r] = is_context(kind) ? 0 : 1;
-  const std::uint64_t noise_stream = random::derive_stream(base, i);
-  const T* x1 = video.data() + i * dim;
-  T* x = out.inputs.data() + r * dim;
-  T* tgt = out.targets.data() + r * dim;
-  for (std::size_t e = 0; e < dim; ++e) {
-    if (is_context(kind)) {
-      x[e] = x1[e];
-      tgt[e] = T(0);
-      continue;
-    }
-    const double eps = random::normal_at(o.seed, noise_stream, e);
-    x[e] = static_cast<T>(t * static_cast<double>(x1[e]) + (1.0 - t) * eps);
-    tgt[e] = static_cast<T>(static_cast<double>(x1[e]) - eps);
-  }
+  write_training_row(video.data() + i * out.dim, out.dim, kind, t, o.seed, random::derive_stream(base, i),
+                     out.inputs.data() + r * out.dim, out.targets.data() + r * out.dim);
 }
 
 template <class T>

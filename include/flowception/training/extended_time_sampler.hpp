@@ -83,6 +83,24 @@ std::size_t check_training_video(std::span<const T> video, std::size_t dim) {
   return video.size() / dim;
 }
 
+/// One visible row of a training sample (§3 step 5): a context frame is copied clean (target
+/// unused, 0); a generated frame becomes x_t = t·x1 + (1 − t)·ε with target x1 − ε, ε drawn
+/// from the row's own noise stream so every row's noise is independent of the others.
+template <class T>
+void write_training_row(const T* x1, std::size_t dim, FrameKind kind, double t, std::uint64_t seed,
+                        std::uint64_t noise_stream, T* x, T* target) {
+  for (std::size_t e = 0; e < dim; ++e) {
+    if (is_context(kind)) {
+      x[e] = x1[e];
+      target[e] = T(0);
+      continue;
+    }
+    const double eps = random::normal_at(seed, noise_stream, e);
+    x[e] = static_cast<T>(t * static_cast<double>(x1[e]) + (1.0 - t) * eps);
+    target[e] = static_cast<T>(static_cast<double>(x1[e]) - eps);
+  }
+}
+
 // clang-format off
 /// Builds one training example from one data video; the trainer is generic over it so the
 /// Flowception sampler and the §7 baselines train through the same loop.
@@ -171,20 +189,8 @@ class ExtendedTimeSampler {
       out.local_times[r] = tau_i;
       const double t = is_context(kind) ? 1.0 : opts_.shift(std::clamp(tau_i, 0.0, 1.0));
       out.times[r] = t;
-      const std::uint64_t noise_stream = random::derive_stream(base, i);
-      const T* x1 = video.data() + i * dim;
-      T* x = out.inputs.data() + r * dim;
-      T* tgt = out.targets.data() + r * dim;
-      for (std::size_t e = 0; e < dim; ++e) {
-        if (is_context(kind)) {
-          x[e] = x1[e];
-          tgt[e] = T(0);
-          continue;
-        }
-        const double eps = random::normal_at(opts_.seed, noise_stream, e);
-        x[e] = static_cast<T>(t * static_cast<double>(x1[e]) + (1.0 - t) * eps);
-        tgt[e] = static_cast<T>(static_cast<double>(x1[e]) - eps);
-      }
+      write_training_row(video.data() + i * dim, dim, kind, t, opts_.seed, random::derive_stream(base, i),
+                         out.inputs.data() + r * dim, out.targets.data() + r * dim);
       out.flow_mask[r] = flows(kind, tau_i) ? 1 : 0;
       out.rate_mask[r] = rate_active(kind, tau_i, tau_g) ? 1 : 0;
       // k_r: data frames strictly between this visible frame and the next visible one
