@@ -57,12 +57,14 @@ void attention_forward(const AttentionShape<T>& sh, const std::vector<AttentionT
     CMap<T> Q(qkv + t.q_begin * ld + h * d, rows, d, Eigen::OuterStride<>(ld));
     CMap<T> K(qkv + t.k_begin * ld + sh.width + h * d, keys, d, Eigen::OuterStride<>(ld));
     CMap<T> V(qkv + t.k_begin * ld + 2 * sh.width + h * d, keys, d, Eigen::OuterStride<>(ld));
-    S.noalias() = (Q * K.transpose()) * scale;
+    // The scale is applied inside the exponential: a scaled product expression would make Eigen
+    // evaluate the product into a temporary and copy it.
+    S.noalias() = Q * K.transpose();
     thread_local Eigen::Array<T, Eigen::Dynamic, 1> inv;
     inv.resize(rows);
     for (std::ptrdiff_t r = 0; r < rows; ++r) {
-      const T m = S.row(r).maxCoeff();
-      S.row(r) = (S.row(r).array() - m).exp();
+      const T m = S.row(r).maxCoeff() * scale;  // scale > 0: the maximum of the scaled row
+      S.row(r) = (S.row(r).array() * scale - m).exp();
       const T l = S.row(r).sum();
       inv[r] = T(1) / l;
       lse[(t.q_begin + r) * H + h] = m + std::log(l);
@@ -99,17 +101,18 @@ void attention_backward(const AttentionShape<T>& sh, const std::vector<Attention
       MMap<T> dK(dqkv + t.k_begin * ld + sh.width + h * d, keys, d, Eigen::OuterStride<>(ld));
       MMap<T> dV(dqkv + t.k_begin * ld + 2 * sh.width + h * d, keys, d, Eigen::OuterStride<>(ld));
       P.resize(rows, keys);
-      P.noalias() = (Q * K.transpose()) * scale;
-      for (std::ptrdiff_t r = 0; r < rows; ++r) P.row(r) = (P.row(r).array() - lse[(t.q_begin + r) * H + h]).exp();
+      P.noalias() = Q * K.transpose();
+      for (std::ptrdiff_t r = 0; r < rows; ++r)
+        P.row(r) = (P.row(r).array() * scale - lse[(t.q_begin + r) * H + h]).exp();
       dV.noalias() += P.transpose() * dO;
       dP.resize(rows, keys);
       dP.noalias() = dO * V.transpose();
       for (std::ptrdiff_t r = 0; r < rows; ++r) {
         const T D = dO.row(r).dot(O.row(r));
-        dP.row(r) = P.row(r).array() * (dP.row(r).array() - D);  // dS
+        dP.row(r) = (P.row(r).array() * (dP.row(r).array() - D)) * scale;  // dS, times the scale of QKᵀ
       }
-      dQ.noalias() = (dP * K) * scale;
-      dK.noalias() += (dP.transpose() * Q) * scale;
+      dQ.noalias() = dP * K;
+      dK.noalias() += dP.transpose() * Q;
     }
   }, 2);
 }
