@@ -9,7 +9,11 @@ function(run)
   endif()
   message(STATUS "${out}")
 endfunction()
-set(consumer ${CMAKE_CURRENT_LIST_DIR}/consumer)
+# CONSUMER: the consumer project's folder name (default: consumer, the core alone).
+if(NOT DEFINED CONSUMER)
+  set(CONSUMER consumer)
+endif()
+set(consumer ${CMAKE_CURRENT_LIST_DIR}/${CONSUMER})
 if(MODE STREQUAL "find_package")
   run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/lib -DCMAKE_CXX_COMPILER=${CXX}
       -DFLOWCEPTION_BUILD_TESTS=OFF -DFLOWCEPTION_BUILD_EXAMPLES=OFF -DFLOWCEPTION_BUILD_BENCHMARKS=OFF
