@@ -133,7 +133,15 @@ TEST_F(Cli, InterpolateAndEvalAndExport) {
   ss << html.rdbuf();
   EXPECT_NE(ss.str().find("valid videos"), std::string::npos);
   EXPECT_NE(ss.str().find("<svg"), std::string::npos);
-  EXPECT_TRUE(read_json(ev / "run.json").contains("scores"));
+  const auto scores = read_json(ev / "run.json")["scores"];
+  ASSERT_TRUE(scores.contains("rate_calibration"));  // the model's rates against the length oracle
+  std::size_t calibrated = 0;
+  for (const auto& b : scores["rate_calibration"]) {
+    calibrated += b["samples"].get<std::size_t>();
+    EXPECT_GE(b["true_missing"].get<double>(), 0.0);
+    EXPECT_GT(b["oracle_missing"].get<double>(), 0.0);
+  }
+  EXPECT_GT(calibrated, 100u);  // of the 400 default samples, those with τ_g < 1
   r = run("export --checkpoint " + ckpt() + " --out " + (dir / "small.safetensors").string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_LT(fs::file_size(dir / "small.safetensors"), fs::file_size(ckpt()) / 3);
@@ -202,6 +210,7 @@ TEST_F(Cli, BaselinesTrainSampleAndEvaluate) {
     ASSERT_EQ(r.code, 0) << r.output;
     const auto ej = read_json(ev / "run.json");
     EXPECT_TRUE(ej["scores"].contains("legal_fraction_by_frame"));
+    EXPECT_FALSE(ej["scores"].contains("rate_calibration"));  // baselines have no trained rates
     const auto src = data::CrossingShapes{0};
     for (const auto& L : ej["lengths"]) {  // drawn from the lengths of the first 20 data videos
       bool seen = false;

@@ -27,6 +27,7 @@
 #include <flowception/io/npy.hpp>
 #include <flowception/io/png.hpp>
 #include <flowception/io/report.hpp>
+#include <flowception/oracles.hpp>
 #include <flowception/sampler.hpp>
 #include <flowception/train/trainer.hpp>
 
@@ -568,7 +569,40 @@ int cmd_interpolate(const SampleFlags& f, const ConditionFlags& c) {
   return 0;
 }
 
-int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count) {
+/// Rate calibration of a Flowception checkpoint on `count` data videos: the model's Σλ and Poisson
+/// NLL against the content-free length oracle of the data's length law and the true counts.
+json rate_calibration_json(const SampleFlags& f, const DataSource& data, const std::vector<std::size_t>& data_lengths,
+                           std::size_t count) {
+  const auto min_length = *std::min_element(data_lengths.begin(), data_lengths.end());
+  if (min_length < f.n_start || (!f.unanchored && f.n_start < 2)) return json();  // no oracle for this law
+  auto model = train::load_model(f.checkpoint, !f.no_ema);
+  const train::PixelScaling px;
+  std::vector<std::vector<float>> videos;
+  for (std::size_t i = 0; i < count; ++i) {
+    auto v = data.video(i % data.size());
+    for (auto& x : v.frames) x = px.to_model(x);
+    videos.push_back(std::move(v.frames));
+  }
+  TrainingSamplerOptions so;
+  so.n_start = f.n_start;
+  so.anchor_endpoints = !f.unanchored;
+  so.shift = TimeShift(f.shift);
+  so.seed = f.seed;
+  ExtendedTimeSampler<AnyKappa> sampler(AnyKappa::from_name(f.kappa), so);
+  LengthOracle<AnyKappa> oracle(LengthDistribution(data_lengths, std::vector<double>(data_lengths.size(), 1.0)),
+                                AnyKappa::from_name(f.kappa), f.n_start, !f.unanchored, TimeShift(f.shift));
+  const auto bins = rate_calibration(model, oracle, sampler, std::span<const std::vector<float>>(videos),
+                                     model.config().frame_dim(), 10);
+  json out = json::array();
+  for (const auto& b : bins)
+    if (b.samples > 0)
+      out.push_back(json{{"tau_begin", b.tau_begin}, {"tau_end", b.tau_end}, {"samples", b.samples},
+                         {"model_missing", b.model_missing}, {"oracle_missing", b.reference_missing},
+                         {"true_missing", b.true_missing}, {"model_nll", b.model_nll}, {"oracle_nll", b.reference_nll}});
+  return out;
+}
+
+int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count, std::size_t calibration_samples) {
   const DataSource data = open_data(df);
   // Data length histogram from data videos (baselines draw their lengths from it).
   std::map<std::size_t, double> data_hist, gen_hist;
@@ -625,6 +659,10 @@ int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count) 
     scores = {{"length_tv_vs_data", tv}};
     report.scores = {{"length TV vs data", tv, {NF::Style::fixed, 3}}};
   }
+  if (g.method == "flowception" && calibration_samples > 0) {
+    const json cal = rate_calibration_json(f, data, data_lengths, calibration_samples);
+    if (!cal.is_null()) scores["rate_calibration"] = cal;
+  }
   json drift = json::array();
   for (std::size_t t = 0; t < legal_at.size(); ++t)
     drift.push_back({{"frame", t}, {"videos", count_at[t]}, {"legal_fraction", legal_at[t] / count_at[t]}});
@@ -634,6 +672,18 @@ int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count) 
                            ", solver " + f.solver + ", kappa " + f.kappa + ", seed " + std::to_string(f.seed) + ".",
                        "Sampling took " + std::to_string(g.seconds) + " s for " + std::to_string(g.raw.model_calls) +
                            " model calls."};
+  if (scores.contains("rate_calibration")) {
+    std::string cal = "Rate calibration on training samples of the insertion phase (τ_g bin: expected missing frames "
+                      "model / content-free length oracle / true; Poisson NLL model / oracle):";
+    for (const auto& b : scores["rate_calibration"]) {
+      char line[200];
+      std::snprintf(line, sizeof line, " [%.1f, %.1f): %.2f / %.2f / %.2f; %.3f / %.3f;", b["tau_begin"].get<double>(),
+                    b["tau_end"].get<double>(), b["model_missing"].get<double>(), b["oracle_missing"].get<double>(),
+                    b["true_missing"].get<double>(), b["model_nll"].get<double>(), b["oracle_nll"].get<double>());
+      cal += line;
+    }
+    report.paragraphs.push_back(cal);
+  }
   io::HistogramComparison h;
   h.generated = gen_hist;
   h.data = data_hist;
@@ -647,6 +697,7 @@ int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count) 
   io::write_html_report(fs::path(f.out) / "report.html", report);
   json headline = scores;
   headline.erase("legal_fraction_by_frame");
+  headline.erase("rate_calibration");
   std::printf("eval %s (%s): %s\nreport: %s\n", df.data.c_str(), g.method.c_str(), headline.dump().c_str(),
               (fs::path(f.out) / "report.html").c_str());
   (void)run;
@@ -738,6 +789,10 @@ int main(int argc, char** argv) {
   add_sample_flags(eval, ef);
   add_data_flags(eval, edf);
   eval->add_option("--data-videos", eval_data, "data videos for the length histogram")->capture_default_str();
+  std::size_t calibration_samples = 400;
+  eval->add_option("--calibration-samples", calibration_samples,
+                   "training samples on which the model's rates are compared with the length oracle and the true "
+                   "counts (0: off)")->capture_default_str();
 
   std::string export_in, export_out;
   bool export_no_ema = false;
@@ -752,7 +807,7 @@ int main(int argc, char** argv) {
     if (*sample) return cmd_sample(sf);
     if (*i2v) return cmd_i2v(if_, ic);
     if (*interp) return cmd_interpolate(pf, pc);
-    if (*eval) return cmd_eval(ef, edf, eval_data);
+    if (*eval) return cmd_eval(ef, edf, eval_data, calibration_samples);
     if (*exp) return cmd_export(export_in, export_out, export_no_ema);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "flowception: error: %s\n", e.what());
