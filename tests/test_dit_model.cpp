@@ -32,6 +32,34 @@ DitConfig test_config(std::int64_t window = -1, std::size_t classes = 0, bool ca
   return c;
 }
 
+/// The rate-head and rotary options of method.md §6 on the small test model.
+struct HeadOptions {
+  RateHead head = RateHead::token;
+  bool length_aware = false;
+  bool single_patch = false;  ///< one 2×2 patch per frame, every rotary dimension on the frame axis
+  const char* name() const {
+    static thread_local std::string s;
+    s = std::string(rate_head_name(head)) + (length_aware ? "+length" : "") + (single_patch ? "+single_patch" : "");
+    return s.c_str();
+  }
+};
+const HeadOptions kHeadVariants[] = {{RateHead::token, false, false}, {RateHead::pooled, false, false},
+                                     {RateHead::token, true, false},  {RateHead::pooled, true, false},
+                                     {RateHead::pooled, true, true},  {RateHead::token, false, true}};
+
+DitConfig variant_config(const HeadOptions& o, std::int64_t window = -1, std::size_t classes = 0) {
+  DitConfig c = test_config(window, classes);
+  c.rate_head = o.head;
+  c.length_aware = o.length_aware;
+  if (o.single_patch) {
+    c.height = 2;
+    c.width = 2;
+    c.rope_frame_dims = c.head_dim();
+  }
+  c.validate();
+  return c;
+}
+
 struct Batch {
   std::vector<double> frames, times;
   std::vector<FrameKind> kinds;
@@ -333,4 +361,181 @@ TEST(DitModel, FlopCountsMatchHandComputedValues) {
   auto b2 = make_batch(cfg, {2, 1}, 1);
   run(m, b2);
   EXPECT_EQ(m.forward_flops().attention, 23520.0);
+}
+
+// The rate-head options (pooled patch tokens instead of a rate token; the length-aware
+// embedding of n, i and n − 1 − i) and every rotary dimension on the frame axis, each against
+// the naive reference, a finite-difference gradient check, the identity at initialisation, and
+// packed-equals-alone.
+TEST(DitModel, RateHeadVariantsMatchNaiveReference) {
+  for (const auto& o : kHeadVariants) {
+    SCOPED_TRACE(o.name());
+    const auto cfg = variant_config(o, 1, 2);
+    DiT<double> m(cfg, 1);
+    randomize(m, 5);
+    auto b = make_batch(cfg, {4, 1, 3}, 2);
+    auto out = run(m, b);
+    const auto ref = fc_ref::dit_forward(cfg, fc_ref::Params(m), b.frames, b.view());
+    for (std::size_t i = 0; i < out.v.size(); ++i) ASSERT_NEAR(out.v[i], ref.velocity[i], 1e-10) << i;
+    for (std::size_t i = 0; i < out.l.size(); ++i) ASSERT_NEAR(out.l[i], ref.log_rate[i], 1e-10) << i;
+  }
+}
+
+TEST(DitModel, RateHeadVariantsGradientCheck) {
+  for (const auto& o : kHeadVariants) {
+    SCOPED_TRACE(o.name());
+    const auto cfg = variant_config(o, -1, 2);
+    DiT<double> m(cfg, 1);
+    randomize(m, 9, 0.25);
+    auto b = make_batch(cfg, {3, 2}, 4);
+    random::Stream rng(11, 12);
+    std::vector<double> wv(b.frames.size()), wl(b.times.size());
+    for (auto& x : wv) x = rng.normal();
+    for (auto& x : wl) x = rng.normal();
+    auto loss = [&]() {
+      auto out = run(m, b);
+      double s = 0;
+      for (std::size_t i = 0; i < wv.size(); ++i) s += wv[i] * out.v[i];
+      for (std::size_t i = 0; i < wl.size(); ++i) s += wl[i] * out.l[i];
+      return s;
+    };
+    loss();
+    m.zero_grad();
+    m.backward(wv.data(), wl.data());
+    const auto grad = m.gradients();
+    const double h = 1e-6;
+    bool saw_length_embed = false;
+    for (const auto& p : m.parameter_table()) {
+      const std::size_t stride = std::max<std::size_t>(1, p.size / 6);
+      saw_length_embed = saw_length_embed || p.name.find("length_embed") != std::string::npos;
+      for (std::size_t k = 0; k < p.size; k += stride) {
+        double& w = m.parameters()[p.offset + k];
+        const double keep = w;
+        w = keep + h;
+        const double lp = loss();
+        w = keep - h;
+        const double lm = loss();
+        w = keep;
+        const double fd = (lp - lm) / (2 * h);
+        ASSERT_NEAR(grad[p.offset + k], fd, 1e-5 * std::max(1.0, std::fabs(fd))) << p.name << "[" << k << "]";
+      }
+    }
+    EXPECT_EQ(saw_length_embed, o.length_aware);
+    // The length embedding's gradient is not identically zero (it does reach the parameters).
+    if (o.length_aware) {
+      double norm = 0;
+      for (const auto& p : m.parameter_table())
+        if (p.name == "rate_head.length_embed.weight")
+          for (std::size_t k = 0; k < p.size; ++k) norm += std::fabs(grad[p.offset + k]);
+      EXPECT_GT(norm, 1e-6);
+    }
+  }
+}
+
+TEST(DitModel, RateHeadVariantsStartAsIdentityWithUnitRate) {
+  for (const auto& o : kHeadVariants) {
+    SCOPED_TRACE(o.name());
+    const auto cfg = variant_config(o);
+    DiT<double> m(cfg, 7);
+    auto b = make_batch(cfg, {3, 2}, 1);
+    auto out = run(m, b);
+    for (double v : out.v) EXPECT_EQ(v, 0.0);
+    for (double l : out.l) EXPECT_EQ(l, 0.0);  // λ = 1 at initialisation
+    // Switching the length embedding on changes nothing at initialisation, even with a trained
+    // rate head: its weights start at zero.
+    if (o.length_aware) {
+      auto plain = cfg;
+      plain.length_aware = false;
+      DiT<double> a(cfg, 7), z(plain, 7);
+      for (auto* model : {&a, &z})
+        for (const auto& p : model->parameter_table())
+          if (p.name.rfind("rate_head.2", 0) == 0) {
+            random::Stream r2(3, std::hash<std::string>{}(p.name));
+            for (std::size_t k = 0; k < p.size; ++k) model->parameters()[p.offset + k] = r2.normal();
+          }
+      auto oa = run(a, b), oz = run(z, b);
+      for (std::size_t i = 0; i < oa.l.size(); ++i) ASSERT_EQ(oa.l[i], oz.l[i]);
+      EXPECT_NE(oa.l[0], 0.0);
+    }
+  }
+}
+
+TEST(DitModel, RateHeadVariantsPackedBatchEqualsVideosAlone) {
+  for (const auto& o : kHeadVariants) {
+    SCOPED_TRACE(o.name());
+    const auto cfg = variant_config(o, -1, 3);
+    DiT<double> m(cfg, 1);
+    randomize(m, 8);
+    auto packed = make_batch(cfg, {3, 1, 4}, 5);
+    auto all = run(m, packed);
+    const std::size_t D = cfg.frame_dim();
+    for (std::size_t v = 0; v < 3; ++v) {
+      Batch alone;
+      const std::size_t fb = packed.offsets[v], fe = packed.offsets[v + 1];
+      alone.frames.assign(packed.frames.begin() + fb * D, packed.frames.begin() + fe * D);
+      alone.times.assign(packed.times.begin() + fb, packed.times.begin() + fe);
+      alone.kinds.assign(packed.kinds.begin() + fb, packed.kinds.begin() + fe);
+      alone.offsets = {0, fe - fb};
+      alone.conditions = {packed.conditions[v]};
+      alone.drop = {packed.drop[v]};
+      auto out = run(m, alone);
+      for (std::size_t i = 0; i < out.v.size(); ++i) ASSERT_NEAR(out.v[i], all.v[fb * D + i], 1e-12);
+      for (std::size_t i = 0; i < out.l.size(); ++i) ASSERT_NEAR(out.l[i], all.l[fb + i], 1e-12);
+    }
+  }
+}
+
+// The length-aware head sees the count and the place. With every block gate at zero the blocks
+// are the identity, so a frame's pooled rate depends only on its own content, time and kind,
+// plus, when length-aware, on (n, i, n − 1 − i): the same frame gets the same rate in a video of
+// 3 and of 4 frames, and at the first and the last place, exactly when the option is off.
+TEST(DitModel, LengthAwareHeadDependsOnCountAndPlace) {
+  for (bool aware : {false, true}) {
+    SCOPED_TRACE(aware ? "length-aware" : "plain");
+    const auto cfg = variant_config({RateHead::pooled, aware, false});
+    DiT<double> m(cfg, 1);
+    randomize(m, 3);
+    for (const auto& p : m.parameter_table())
+      if (p.name.find("adaLN") != std::string::npos && p.name.rfind("blocks.", 0) == 0)
+        std::fill_n(m.parameters().begin() + static_cast<std::ptrdiff_t>(p.offset), p.size, 0.0);
+    auto b3 = make_batch(cfg, {3}, 4);
+    for (auto& k : b3.kinds) k = FrameKind::generated;
+    const std::size_t D = cfg.frame_dim();
+    auto b4 = b3;  // frame 0 repeated at the end: a video of 4 whose last frame equals its first
+    b4.frames.insert(b4.frames.end(), b3.frames.begin(), b3.frames.begin() + static_cast<std::ptrdiff_t>(D));
+    b4.times.push_back(b3.times[0]);
+    b4.kinds.push_back(b3.kinds[0]);
+    b4.offsets = {0, 4};
+    auto o3 = run(m, b3), o4 = run(m, b4);
+    if (aware) {
+      EXPECT_GT(std::fabs(o3.l[0] - o4.l[0]), 1e-6);  // n = 3 vs n = 4
+      EXPECT_GT(std::fabs(o4.l[0] - o4.l[3]), 1e-6);  // first vs last place
+    } else {
+      EXPECT_NEAR(o3.l[0], o4.l[0], 1e-12);
+      EXPECT_NEAR(o4.l[0], o4.l[3], 1e-12);
+    }
+  }
+}
+
+// Pooled rate head on the FLOP test model: 6 tokens a frame instead of 7, so on F = 2 frames
+// (N = 12) the token-sized terms shrink: patch embedding 12·8·12 = 1152, per block qkv 5184,
+// proj 1728, MLP 6912 (blocks: 2·(1728 + 5184 + 1728 + 6912) = 31104), final linear 1152; time
+// MLP 480, final adaLN 576 and rate head 312 are per frame. Total 34776 multiply-adds → 69552
+// FLOPs; attention 2·2·2·144·12 = 13824. The length embedding adds F·96·H = 2304 multiply-adds
+// forward (4608 FLOPs) and the same backward (dW only).
+TEST(DitModel, FlopCountsOfRateHeadVariants) {
+  auto cfg = test_config();
+  cfg.rate_head = RateHead::pooled;
+  DiT<double> m(cfg, 1);
+  auto b = make_batch(cfg, {2}, 1);
+  run(m, b);
+  EXPECT_EQ(m.forward_flops().other, 69552.0);
+  EXPECT_EQ(m.forward_flops().attention, 13824.0);
+  cfg.length_aware = true;
+  DiT<double> la(cfg, 1);
+  run(la, b);
+  EXPECT_EQ(la.forward_flops().other, 69552.0 + 4608.0);
+  DiT<double> plain(test_config(), 1);
+  run(plain, b);
+  EXPECT_EQ(la.backward_flops().other - m.backward_flops().other, 4608.0);
 }

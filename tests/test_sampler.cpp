@@ -137,12 +137,42 @@ TEST(GaussianOracleSampling, ReproducesMeanAndVarianceIncludingLateFrames) {
   ASSERT_GT(late, 2000u);
   auto check = [&](double s, double s2, std::size_t k, const char* what) {
     const double m = s / k, var = s2 / k - m * m;
-    // Elements are independent N(μ, σ²) up to RK4 error (~1e-6): 5 sigma of mean and variance.
+    // Elements are independent N(μ, σ²) up to the solver's error (RK4, with the default Euler
+    // step on each frame's last step: ~1e-3 here): 5 sigma of mean and variance.
     EXPECT_NEAR(m, mu, 5 * sigma / std::sqrt(k)) << what;
     EXPECT_NEAR(var, sigma * sigma, 5 * sigma * sigma * std::sqrt(2.0 / k)) << what;
   };
   check(sum, sum2, n, "all frames");
   check(lsum, lsum2, late, "frames inserted after s = 1/2");
+}
+
+// ---- The final step: no stage at t = 1 ---------------------------------------------------------
+
+// Data N(μ, σ²) with σ = 1e-3: nearly a point mass, whose exact velocity (μ − x)/(1 − t) is
+// singular at t = 1; the oracle's velocity swings from about (μ − x)/(1 − t) to v(x, 1) = x over
+// the last 1e-3 of time, which a trained model never sees (the velocity loss never trains t = 1).
+// With the default Euler last step every frame lands within a few σ of μ; the plain Heun and RK4
+// steps evaluate the model at t = 1 and miss by orders of magnitude more.
+TEST(FinalStep, EulerLastStepOnNearSingularOracle) {
+  const double mu = 0.4, sigma = 1e-3;
+  const auto P = LengthDistribution::uniform({4});
+  LengthOracle<LinearKappa, GaussianContentOracle> model(P, LinearKappa{}, 2, true, TimeShift{},
+                                                          GaussianContentOracle(mu, sigma));
+  auto worst_error = [&](auto stepper) {
+    auto r = sample(model, LinearKappa{}, stepper, options(TimeGrid::uniform(20), 8, 3), unconditional<double>(20, 2));
+    double worst = 0;
+    for (const auto& v : r.videos)
+      for (double x : v.frames) worst = std::max(worst, std::fabs(x - mu));
+    return worst;
+  };
+  const double heun = worst_error(Heun{}), heun_full = worst_error(Heun{FinalStep::full});
+  const double rk4 = worst_error(RungeKutta4{}), rk4_full = worst_error(RungeKutta4{FinalStep::full});
+  const double euler = worst_error(Euler{});
+  EXPECT_LT(heun, 6 * sigma) << heun;
+  EXPECT_LT(rk4, 6 * sigma) << rk4;
+  EXPECT_LT(euler, 6 * sigma) << euler;
+  EXPECT_GT(heun_full, 10 * heun) << heun_full << " vs " << heun;
+  EXPECT_GT(rk4_full, 10 * rk4) << rk4_full << " vs " << rk4;
 }
 
 // ---- Per-frame clocks: every frame integrates exactly its own [0, 1] -------------------------

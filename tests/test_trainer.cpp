@@ -142,7 +142,8 @@ TEST(Trainer, CheckpointRoundTripAndRejections) {
     o.load_checkpoint(dir / "c.safetensors");
     FAIL();
   } catch (const ShapeError& e) {
-    EXPECT_NE(std::string(e.what()).find("different DiT configuration"), std::string::npos);
+    // The message names the differing field and both values.
+    EXPECT_NE(std::string(e.what()).find("depth: 3 vs 2"), std::string::npos) << e.what();
   }
   // Another seed: resuming would not continue the same run.
   auto opt = options();
@@ -194,5 +195,62 @@ TEST(Trainer, BaselinesTrainThroughTheSameLoopAndCountFlops) {
   TrainerT fc(model, data, sampler(), options());
   fc_test::expect_error<ConfigError>([&] { fc.load_checkpoint(dir / "full_sequence.safetensors"); },
                                      "trained with method 'full_sequence', not 'flowception'");
+  fs::remove_all(dir);
+}
+
+// The rate-head and rotary options are stored in checkpoints and round-trip; a checkpoint written
+// before they existed (no such metadata) loads as the model it was (rate token, no length
+// embedding, 3-D rotary split); a value that is not one of the options is refused by name.
+TEST(Trainer, CheckpointsStoreTheRateHeadOptions) {
+  const auto dir = temp_dir("fc_trainer_options");
+  auto cfg = small_config();
+  cfg.rate_head = dit::RateHead::pooled;
+  cfg.length_aware = true;
+  cfg.height = cfg.width = cfg.patch = 2;
+  cfg.rope_frame_dims = cfg.head_dim();
+  cfg.validate();
+  dit::DiT<float> model(cfg, 1);
+  // Weights and configuration, as `flowception export` writes them.
+  auto meta = train::dit_config_metadata(cfg);
+  meta["format"] = train::kCheckpointFormat;
+  io::save_safetensors(dir / "o.safetensors", train::parameter_tensors(model, model.parameters(), "model."), meta);
+  auto back = train::load_model(dir / "o.safetensors");
+  EXPECT_EQ(back.config().difference(cfg), "");
+  EXPECT_EQ(back.parameters(), model.parameters());
+  EXPECT_EQ(back.config().tokens_per_frame(), 1u);
+
+  // An old checkpoint: the same keys minus the new ones.
+  auto old_cfg = small_config();
+  dit::DiT<float> old_model(old_cfg, 2);
+  auto old_meta = train::dit_config_metadata(old_cfg);
+  old_meta["format"] = train::kCheckpointFormat;
+  for (const char* k : {"dit.rope_frame_dims", "dit.rate_head", "dit.length_aware"}) old_meta.erase(k);
+  io::save_safetensors(dir / "old.safetensors", train::parameter_tensors(old_model, old_model.parameters(), "model."),
+                       old_meta);
+  auto old_back = train::load_model(dir / "old.safetensors");
+  EXPECT_EQ(old_back.config().rate_head, dit::RateHead::token);
+  EXPECT_FALSE(old_back.config().length_aware);
+  EXPECT_EQ(old_back.config().rope_frame_dims, 0u);
+  EXPECT_EQ(old_back.parameters(), old_model.parameters());
+
+  // Bad values are refused with the key's name.
+  auto bad = meta;
+  bad["dit.rate_head"] = "mean";
+  io::save_safetensors(dir / "bad.safetensors", train::parameter_tensors(model, model.parameters(), "model."), bad);
+  fc_test::expect_error<IoError>([&] { train::load_model(dir / "bad.safetensors"); }, "rate head 'mean'");
+  bad = meta;
+  bad["dit.length_aware"] = "yes";
+  io::save_safetensors(dir / "bad2.safetensors", train::parameter_tensors(model, model.parameters(), "model."), bad);
+  fc_test::expect_error<IoError>([&] { train::load_model(dir / "bad2.safetensors"); }, "dit.length_aware");
+  bad = meta;
+  bad["dit.rope_frame_dims"] = "6";  // head dim 16: leaves 10, not a multiple of 4
+  io::save_safetensors(dir / "bad3.safetensors", train::parameter_tensors(model, model.parameters(), "model."), bad);
+  fc_test::expect_error<IoError>([&] { train::load_model(dir / "bad3.safetensors"); }, "rope_frame_dims");
+  // A checkpoint of the plain model cannot be read as a length-aware one: its tensors are missing.
+  auto mismatched = old_meta;
+  mismatched["dit.length_aware"] = "1";
+  io::save_safetensors(dir / "mm.safetensors", train::parameter_tensors(old_model, old_model.parameters(), "model."),
+                       mismatched);
+  EXPECT_THROW(train::load_model(dir / "mm.safetensors"), IoError);
   fs::remove_all(dir);
 }

@@ -93,6 +93,7 @@ struct SampleFlags {
   std::uint64_t seed = 0;
   std::string kappa = "linear";
   std::string solver = "heun";
+  std::string final_step = "euler";
   double shift = 1.0;
   std::string jump = "poisson";
   std::string rule = "learned";
@@ -120,6 +121,10 @@ void add_sample_flags(CLI::App* app, SampleFlags& f) {
   app->add_option("--kappa", f.kappa, "linear | cubic | cosine | poly:P")->capture_default_str();
   app->add_option("--solver", f.solver, "euler | midpoint | heun | rk4")->capture_default_str()
       ->check(CLI::IsMember({"euler", "midpoint", "heun", "rk4"}));
+  app->add_option("--final-step", f.final_step,
+                  "a frame's last step (ending at t = 1): euler (default; the model is never evaluated at t = 1) | "
+                  "full (the solver's own stages)")
+      ->capture_default_str()->check(CLI::IsMember({"euler", "full"}));
   app->add_option("--shift", f.shift, "time shift s > 0 (1: none)")->capture_default_str();
   app->add_option("--jump", f.jump, "poisson | bernoulli")->capture_default_str()->check(CLI::IsMember({"poisson", "bernoulli"}));
   app->add_option("--rule", f.rule, "learned | random | hierarchical | left_to_right")->capture_default_str()
@@ -155,16 +160,17 @@ InsertionRule make_rule(const std::string& r) {
 }
 
 template <class F>
-void with_solver(const std::string& name, F&& f) {
+void with_solver(const std::string& name, const std::string& final_step, F&& f) {
+  const FinalStep fs = final_step == "full" ? FinalStep::full : FinalStep::euler;
   if (name == "euler") f(Euler{});
-  else if (name == "midpoint") f(Midpoint{});
-  else if (name == "rk4") f(RungeKutta4{});
-  else f(Heun{});
+  else if (name == "midpoint") f(Midpoint{fs});
+  else if (name == "rk4") f(RungeKutta4{fs});
+  else f(Heun{fs});
 }
 
 json sample_flags_json(const SampleFlags& f) {
   return {{"checkpoint", f.checkpoint}, {"count", f.count}, {"steps", f.steps}, {"grid", f.grid}, {"seed", f.seed},
-          {"kappa", f.kappa}, {"solver", f.solver}, {"shift", f.shift}, {"jump", f.jump}, {"rule", f.rule},
+          {"kappa", f.kappa}, {"solver", f.solver}, {"final_step", f.final_step}, {"shift", f.shift}, {"jump", f.jump}, {"rule", f.rule},
           {"target_length", f.target_length}, {"anchored", !f.unanchored}, {"cfg", f.cfg},
           {"insertion_guidance", f.insertion_guidance}, {"class", f.class_label}, {"n_start", f.n_start},
           {"max_frames", f.max_frames}, {"cap", f.cap}, {"window", f.window}, {"ema", !f.no_ema}, {"length", f.length}};
@@ -265,7 +271,7 @@ Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
       total_steps *= rounds;
     }
     fc_cli::ProgressBar bar("sample", static_cast<double>(total_steps), !f.quiet);
-    with_solver(f.solver, [&](auto solver) {
+    with_solver(f.solver, f.final_step, [&](auto solver) {
       BaselineSampler sampler(model, ar ? BaselineMethod::autoregressive : BaselineMethod::full_sequence, solver, bo, base,
                               ar ? lengths : std::vector<std::size_t>{});
       while (!sampler.done())
@@ -296,7 +302,7 @@ Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
       first += members.size();
       std::vector<Prompt<float>> part;
       for (std::size_t v : members) part.push_back(prompts[v]);
-      with_solver(f.solver, [&](auto solver) {
+      with_solver(f.solver, f.final_step, [&](auto solver) {
         CoupledSampler sampler(model, AnyKappa::from_name(f.kappa), solver, go, part);
         while (!sampler.done()) {
           sampler.step([&](const StepReport& r) {
@@ -392,6 +398,9 @@ struct TrainFlags {
   std::string model = "tiny";
   std::size_t patch = 4;
   std::size_t depth = 0, width = 0, heads = 0;
+  std::string rate_head = "token";
+  bool length_aware = false;
+  std::int64_t rope_frame_dims = -1;  // -1: every dimension on a 1×1 patch grid, else the 3-D split
   std::size_t classes = 0;
   std::int64_t window = -1;
   std::size_t steps = 1000;
@@ -427,6 +436,10 @@ int cmd_train(const TrainFlags& f) {
   if (f.depth) cfg.depth = f.depth;
   if (f.width) cfg.width_hidden = f.width;
   if (f.heads) cfg.heads = f.heads;
+  cfg.rate_head = dit::rate_head_from_name(f.rate_head);
+  cfg.length_aware = f.length_aware;
+  cfg.rope_frame_dims = f.rope_frame_dims >= 0 ? static_cast<std::size_t>(f.rope_frame_dims)
+                        : cfg.patch_tokens() == 1 ? cfg.head_dim() : 0;
   cfg.num_classes = f.classes;
   cfg.window = f.window;
   cfg.causal = f.method == "autoregressive" && f.ar_attention == "causal";
@@ -473,7 +486,9 @@ int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource&
   const fs::path ckpt = fs::path(f.out) / "checkpoint.safetensors";
   json config = {{"data", f.data.data}, {"data_seed", f.data.seed}, {"model", cfg.name}, {"patch", cfg.patch},
                  {"depth", cfg.depth}, {"width", cfg.width_hidden}, {"heads", cfg.heads}, {"classes", cfg.num_classes},
-                 {"window", cfg.window}, {"parameters", model.parameter_count()}, {"steps", f.steps},
+                 {"window", cfg.window}, {"rate_head", dit::rate_head_name(cfg.rate_head)},
+                 {"length_aware", cfg.length_aware}, {"rope_frame_dims", cfg.rope_frame_dims},
+                 {"tokens_per_frame", cfg.tokens_per_frame()}, {"parameters", model.parameter_count()}, {"steps", f.steps},
                  {"time_limit", f.time_limit}, {"batch", f.batch}, {"lr", f.lr}, {"warmup", f.warmup},
                  {"cosine", f.cosine}, {"weight_decay", f.weight_decay}, {"clip", f.clip}, {"ema", f.ema},
                  {"rate_weight", f.rate_weight}, {"class_dropout", f.class_dropout}, {"seed", f.seed},
@@ -483,16 +498,21 @@ int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource&
   std::map<std::string, std::string> meta{{"train.config", config.dump()}};
   fc_cli::ProgressBar bar("train", static_cast<double>(f.steps), !f.quiet);
   double smooth = 0, flops = 0, attention_flops = 0;
-  bool budget_reached = false;
+  std::size_t videos = 0;
+  bool budget_reached = false, first_step = true;
   json log = json::array();
   const auto start = std::chrono::steady_clock::now();
   while (f.flop_budget > 0 || trainer.steps_done() < static_cast<std::int64_t>(f.steps)) {
     const auto s = trainer.step();
-    smooth = s.step == 1 ? s.loss : 0.98 * smooth + 0.02 * s.loss;
+    smooth = first_step ? s.loss : 0.98 * smooth + 0.02 * s.loss;  // from this segment's first loss
+    first_step = false;
     flops += s.flops.total();
     attention_flops += s.flops.attention;
-    char extra[128];
-    std::snprintf(extra, sizeof extra, "loss %.4f (v %.3f r %.3f) lr %.2e", smooth, s.velocity_loss, s.rate_loss, s.lr);
+    videos += s.videos;
+    const double so_far = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    char extra[160];
+    std::snprintf(extra, sizeof extra, "loss %.4f (v %.3f r %.3f) lr %.2e  %.0f videos/s", smooth, s.velocity_loss,
+                  s.rate_loss, s.lr, so_far > 0 ? static_cast<double>(videos) / so_far : 0.0);
     bar.update(static_cast<double>(s.step), extra);
     if (s.step % 10 == 0)
       log.push_back({{"step", s.step}, {"loss", s.loss}, {"velocity", s.velocity_loss}, {"rate", s.rate_loss},
@@ -511,12 +531,15 @@ int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource&
   trainer.save_checkpoint(ckpt, meta);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   json run = {{"command", "train"}, {"config", config}, {"steps_done", trainer.steps_done()}, {"seconds", seconds},
+              {"videos", videos}, {"videos_per_second", seconds > 0 ? static_cast<double>(videos) / seconds : 0.0},
+              {"videos_seen_total", static_cast<std::uint64_t>(trainer.steps_done()) * f.batch},
               {"final_loss_smoothed", smooth}, {"train_flops", flops}, {"attention_flops", attention_flops},
               {"run_flops_total", trainer.flops_done().total()}, {"flop_budget_reached", budget_reached},
               {"checkpoint", ckpt.string()}, {"log", log}};
   io::write_file_atomically(fs::path(f.out) / "run.json", run.dump(2));
-  std::printf("trained %lld steps in %.1f s (%.2f GFLOP/s); loss %.4f; checkpoint %s\n",
-              static_cast<long long>(trainer.steps_done()), seconds, flops / seconds * 1e-9, smooth, ckpt.string().c_str());
+  std::printf("trained %lld steps in %.1f s (%.2f GFLOP/s, %.0f videos/s); loss %.4f; checkpoint %s\n",
+              static_cast<long long>(trainer.steps_done()), seconds, flops / seconds * 1e-9,
+              seconds > 0 ? static_cast<double>(videos) / seconds : 0.0, smooth, ckpt.string().c_str());
   return 0;
 }
 
@@ -712,7 +735,8 @@ int cmd_export(const std::string& checkpoint, const std::string& out, bool no_em
   meta["export.source"] = checkpoint;
   meta["export.weights"] = no_ema ? "trained" : "ema";
   const auto src = io::load_safetensors(checkpoint);
-  for (const char* key : {"train.config", "train.step", "train.method"})
+  for (const char* key : {"train.config", "train.step", "train.method", "train.batch_videos", "train.flops_attention",
+                          "train.flops_other"})
     if (src.has_metadata(key)) meta[key] = src.metadata_string(key);
   io::save_safetensors(out, train::parameter_tensors(model, model.parameters(), "model."), meta);
   std::printf("exported %zu parameters (%s weights) to %s\n", model.parameter_count(), no_ema ? "trained" : "EMA",
@@ -735,6 +759,13 @@ int main(int argc, char** argv) {
   train->add_option("--depth", tf.depth, "override the depth");
   train->add_option("--width", tf.width, "override the width");
   train->add_option("--heads", tf.heads, "override the heads");
+  train->add_option("--rate-head", tf.rate_head, "token: a rate token per frame | pooled: the mean of the frame's patch tokens")
+      ->capture_default_str()->check(CLI::IsMember({"token", "pooled"}));
+  train->add_flag("--length-aware", tf.length_aware,
+                  "the rate head also sees the visible-frame count n and the frame's place among the n frames");
+  train->add_option("--rope-frame-dims", tf.rope_frame_dims,
+                    "rotary dimensions of the frame axis per head (default: all of them when a frame is one patch, "
+                    "else the 3-D split)");
   train->add_option("--classes", tf.classes, "class-conditional with this many classes (0: unconditional)");
   train->add_option("--window", tf.window, "attention window ±K frames (-1: all)")->capture_default_str();
   train->add_option("--steps", tf.steps, "optimisation steps")->capture_default_str()->check(CLI::PositiveNumber);

@@ -118,7 +118,8 @@ inline Output dit_forward(const flowception::dit::DitConfig& cfg, const Params& 
                           const flowception::dit::DitBatch& b) {
   using flowception::FrameKind;
   const std::size_t F = b.offsets.back(), H = cfg.width_hidden, gh = cfg.grid_h(), gw = cfg.grid_w();
-  const std::size_t p = cfg.patch, C = cfg.channels, Tp = gh * gw, tpf = Tp + 1, N = F * tpf;
+  const bool token_head = cfg.rate_head == flowception::dit::RateHead::token;
+  const std::size_t p = cfg.patch, C = cfg.channels, Tp = gh * gw, tpf = Tp + (token_head ? 1 : 0), N = F * tpf;
   // Token embedding.
   Mat x = zeros(N, H);
   std::vector<std::size_t> frame_of(N), video_of_frame(F);
@@ -230,7 +231,30 @@ inline Output dit_forward(const flowception::dit::DitConfig& cfg, const Params& 
             res.velocity[f * cfg.frame_dim() + (ch * cfg.height + gy * p + py) * cfg.width + gx * p + px] =
                 out[f * tpf + t][(ch * p + py) * p + px];
     }
-    const Mat rin{nf[f * tpf + Tp]};
+    // Rate head input: the rate token, or the mean of the frame's patch tokens; plus the
+    // length embedding of (n, i, n − 1 − i) when length-aware.
+    Mat rin = zeros(1, H);
+    for (std::size_t o = 0; o < H; ++o) {
+      if (token_head) {
+        rin[0][o] = nf[f * tpf + Tp][o];
+      } else {
+        for (std::size_t t = 0; t < Tp; ++t) rin[0][o] += nf[f * tpf + t][o] / static_cast<double>(Tp);
+      }
+    }
+    if (cfg.length_aware) {
+      const std::size_t v = video_of_frame[f], E = flowception::dit::DitConfig::kLengthEmbedDim;
+      const double n = static_cast<double>(b.offsets[v + 1] - b.offsets[v]);
+      const double i = static_cast<double>(f - b.offsets[v]);
+      std::vector<double> feat;
+      for (double q : {n, i, n - 1 - i})
+        for (int trig = 0; trig < 2; ++trig)
+          for (std::size_t k = 0; k < E / 2; ++k) {
+            const double a = q * std::exp(-std::log(10000.0) * static_cast<double>(k) / static_cast<double>(E / 2));
+            feat.push_back(trig == 0 ? std::cos(a) : std::sin(a));
+          }
+      const Mat le = linear(Mat{feat}, P["rate_head.length_embed.weight"], P["rate_head.length_embed.bias"], H);
+      for (std::size_t o = 0; o < H; ++o) rin[0][o] += le[0][o];
+    }
     const Mat r1 = map(linear(rin, P["rate_head.0.weight"], P["rate_head.0.bias"], H), silu);
     res.log_rate[f] = linear(r1, P["rate_head.2.weight"], P["rate_head.2.bias"], 1)[0][0];
   }

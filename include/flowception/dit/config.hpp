@@ -4,10 +4,24 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "flowception/core/errors.hpp"
 
 namespace flowception::dit {
+
+/// What the log-rate head reads (method.md §6).
+enum class RateHead {
+  token,   ///< a learned rate token appended to each frame's patch tokens (P + 1 tokens a frame)
+  pooled,  ///< the mean of the frame's own patch tokens after the last block (P tokens a frame)
+};
+
+inline const char* rate_head_name(RateHead h) { return h == RateHead::pooled ? "pooled" : "token"; }
+inline RateHead rate_head_from_name(const std::string& s) {
+  if (s == "token") return RateHead::token;
+  if (s == "pooled") return RateHead::pooled;
+  throw ConfigError(detail::cat("flowception: DiT rate head '", s, "' is not one of: token, pooled"));
+}
 
 struct DitConfig {
   std::size_t channels = 3, height = 16, width = 16;  ///< frame C×H×W
@@ -21,12 +35,25 @@ struct DitConfig {
   /// autoregressive baseline's causal variant, method.md §7). Off for Flowception.
   bool causal = false;
   double rope_base = 10000.0;
+  /// Rotary dimensions of the frame axis per head (0: the 3-D split, rows and columns getting
+  /// equal even shares of about a third each). When a frame is a single patch, row and column
+  /// positions are constant, so the frame axis may take every dimension (head_dim).
+  std::size_t rope_frame_dims = 0;
+  RateHead rate_head = RateHead::token;
+  /// Length-aware rate head: the rate head's input also gets an embedding of the video's
+  /// visible-frame count n and of the frame's place i among them (i and n − 1 − i), so the
+  /// content-free law P(L | n, s) is exactly representable.
+  bool length_aware = false;
+  /// Sinusoidal dimensions per embedded integer (n, i, n − 1 − i) of the length-aware head.
+  static constexpr std::size_t kLengthEmbedDim = 32;
   std::string name = "custom";
 
   std::size_t grid_h() const { return height / patch; }
   std::size_t grid_w() const { return width / patch; }
   std::size_t patch_tokens() const { return grid_h() * grid_w(); }
-  std::size_t tokens_per_frame() const { return patch_tokens() + 1; }  ///< + the rate token
+  /// Patch tokens, plus the rate token when the rate head has one.
+  std::size_t tokens_per_frame() const { return patch_tokens() + (rate_head == RateHead::token ? 1 : 0); }
+  std::size_t length_features() const { return length_aware ? 3 * kLengthEmbedDim : 0; }
   std::size_t patch_dim() const { return channels * patch * patch; }
   std::size_t frame_dim() const { return channels * height * width; }
   std::size_t head_dim() const { return width_hidden / heads; }
@@ -34,6 +61,7 @@ struct DitConfig {
   /// Rotary dimensions per axis (frame, row, column); each even, summing to head_dim.
   std::size_t rope_dim(int axis) const {
     const std::size_t hd = head_dim();
+    if (rope_frame_dims > 0) return axis == 0 ? rope_frame_dims : (hd - rope_frame_dims) / 2;
     const std::size_t spatial = 2 * ((hd / 3) / 2);  // rows and columns get the same even share
     return axis == 0 ? hd - 2 * spatial : spatial;
   }
@@ -46,10 +74,47 @@ struct DitConfig {
     detail::require(width_hidden % heads == 0, "DiT width ", width_hidden, " is not divisible by heads ", heads);
     detail::require(head_dim() % 2 == 0 && head_dim() >= 6, "DiT head dimension ", head_dim(),
                     " must be even and >= 6 for 3-D rotary positions");
+    detail::require(rope_frame_dims == 0 || (rope_frame_dims % 2 == 0 && rope_frame_dims <= head_dim() &&
+                                             (head_dim() - rope_frame_dims) % 4 == 0),
+                    "DiT rope_frame_dims ", rope_frame_dims, " must be even, at most the head dimension ", head_dim(),
+                    ", and leave a multiple of 4 for rows and columns");
+    detail::require(rope_frame_dims != head_dim() || patch_tokens() == 1, "DiT rope_frame_dims = head dimension ",
+                    head_dim(), " leaves no rotary dimension for patch rows and columns; it needs one patch per frame (",
+                    grid_h(), "x", grid_w(), " patches here)");
     detail::require(rope_dim(0) % 2 == 0 && rope_dim(0) >= 2, "DiT rotary split of head dim ", head_dim(), " is invalid");
     detail::require(mlp_ratio >= 1 && frequency_dim >= 2 && frequency_dim % 2 == 0, "DiT mlp_ratio/frequency_dim invalid");
     detail::require(window >= -1, "DiT attention window must be -1 (all) or >= 0, got ", window);
     detail::require(rope_base > 1.0, "DiT rope_base must be > 1");
+  }
+
+  /// The first field in which `other` differs, as "field: mine vs other" (empty when equal).
+  std::string difference(const DitConfig& o) const {
+    auto str = [](const auto& v) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(v)>, RateHead>) return std::string(rate_head_name(v));
+      else if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) return v;
+      else return detail::cat(v);
+    };
+    std::string out;
+    auto cmp = [&](const char* name, const auto& a, const auto& b) {
+      if (out.empty() && !(a == b)) out = detail::cat(name, ": ", str(a), " vs ", str(b));
+    };
+    cmp("channels", channels, o.channels);
+    cmp("height", height, o.height);
+    cmp("width", width, o.width);
+    cmp("patch", patch, o.patch);
+    cmp("depth", depth, o.depth);
+    cmp("width_hidden", width_hidden, o.width_hidden);
+    cmp("heads", heads, o.heads);
+    cmp("mlp_ratio", mlp_ratio, o.mlp_ratio);
+    cmp("frequency_dim", frequency_dim, o.frequency_dim);
+    cmp("num_classes", num_classes, o.num_classes);
+    cmp("window", window, o.window);
+    cmp("causal", causal, o.causal);
+    cmp("rope_base", rope_base, o.rope_base);
+    cmp("rope_frame_dims", rope_frame_dims, o.rope_frame_dims);
+    cmp("rate_head", rate_head, o.rate_head);
+    cmp("length_aware", length_aware, o.length_aware);
+    return out;
   }
 
   /// Sizes of §6: tiny (4, 128, 4) for tests and demos; S (12, 384, 6) and B (12, 768, 12) after DiT.

@@ -3,7 +3,9 @@
 // through Backend::parallel_for. It is a VelocityModel over HostFrames<T>.
 //
 // Token layout of a packed batch: frame f (global index over all videos) owns token rows
-// [f·(P+1), (f+1)·(P+1)): its P patch tokens in raster order, then its rate token.
+// [f·(P+1), (f+1)·(P+1)): its P patch tokens in raster order, then its rate token. With the
+// pooled rate head there is no rate token: rows [f·P, (f+1)·P), and the rate head reads the mean
+// of the frame's patch tokens.
 #pragma once
 
 #include <algorithm>
@@ -112,10 +114,11 @@ class DiT {
     });
     x_.resize(static_cast<std::size_t>(N * Hd));
     layers::linear_forward<Backend>(N, P, Hd, patches_.data(), p(pe_w_), static_cast<const T*>(nullptr), x_.data());
+    const bool token_head = cfg_.rate_head == RateHead::token;
     Backend::parallel_for(F, [&](std::ptrdiff_t f) {
       for (std::ptrdiff_t t = 0; t < tpf(); ++t) {
         T* row = x_.data() + (f * tpf() + t) * Hd;
-        const T* add = t < Tp ? p(pe_b_) : p(rate_token_);
+        const T* add = t < Tp ? p(pe_b_) : p(rate_token_);  // t == Tp only with a rate token
         if (t < Tp)
           for (std::ptrdiff_t i = 0; i < Hd; ++i) row[i] += add[i];
         else
@@ -154,9 +157,30 @@ class DiT {
     Backend::parallel_for(F, [&](std::ptrdiff_t f) {
       layers::unpatchify(geo, out_.data() + f * tpf() * P, P, velocity + f * geo.frame_dim());
     });
+    // Rate-head input: the normalised rate token, or the mean of the frame's normalised patch
+    // tokens; plus, when length-aware, the embedding of (n, i, n − 1 − i).
     rin_.resize(static_cast<std::size_t>(F * Hd));
-    for (std::ptrdiff_t f = 0; f < F; ++f)
-      std::copy_n(nf_.data() + (f * tpf() + Tp) * Hd, Hd, rin_.data() + f * Hd);
+    if (token_head) {
+      for (std::ptrdiff_t f = 0; f < F; ++f)
+        std::copy_n(nf_.data() + (f * tpf() + Tp) * Hd, Hd, rin_.data() + f * Hd);
+    } else {
+      const T inv = T(1) / static_cast<T>(Tp);
+      Backend::parallel_for(F, [&](std::ptrdiff_t f) {
+        T* dst = rin_.data() + f * Hd;
+        std::fill(dst, dst + Hd, T(0));
+        for (std::ptrdiff_t t = 0; t < Tp; ++t) {
+          const T* row = nf_.data() + (f * tpf() + t) * Hd;
+          for (std::ptrdiff_t i = 0; i < Hd; ++i) dst[i] += row[i];
+        }
+        for (std::ptrdiff_t i = 0; i < Hd; ++i) dst[i] *= inv;
+      });
+    }
+    if (cfg_.length_aware) {
+      const std::ptrdiff_t LF = static_cast<std::ptrdiff_t>(cfg_.length_features());
+      lemb_.resize(rin_.size());
+      layers::linear_forward<Backend>(F, LF, Hd, lfeat_.data(), p(len_w_), p(len_b_), lemb_.data());
+      for (std::size_t i = 0; i < rin_.size(); ++i) rin_[i] += lemb_[i];
+    }
     r1_.resize(rin_.size());
     ra_.resize(rin_.size());
     layers::linear_forward<Backend>(F, Hd, Hd, rin_.data(), p(r1_w_), p(r1_b_), r1_.data());
@@ -191,9 +215,25 @@ class DiT {
     dnf_.resize(x_.size());
     layers::modulate_backward<Backend>(F, Hd, nf_.data(), fmod_.data() + Hd, 2 * Hd, frame_token_begin_.data(),
                                        dmf_.data(), dnf_.data(), dfmod_.data(), dfmod_.data() + Hd);
-    for (std::ptrdiff_t f = 0; f < F; ++f) {
-      T* row = dnf_.data() + (f * tpf() + Tp) * Hd;
-      for (std::ptrdiff_t i = 0; i < Hd; ++i) row[i] += drin_[f * Hd + i];
+    if (cfg_.rate_head == RateHead::token) {
+      for (std::ptrdiff_t f = 0; f < F; ++f) {
+        T* row = dnf_.data() + (f * tpf() + Tp) * Hd;
+        for (std::ptrdiff_t i = 0; i < Hd; ++i) row[i] += drin_[f * Hd + i];
+      }
+    } else {
+      const T inv = T(1) / static_cast<T>(Tp);
+      Backend::parallel_for(F, [&](std::ptrdiff_t f) {
+        const T* src = drin_.data() + f * Hd;
+        for (std::ptrdiff_t t = 0; t < Tp; ++t) {
+          T* row = dnf_.data() + (f * tpf() + t) * Hd;
+          for (std::ptrdiff_t i = 0; i < Hd; ++i) row[i] += inv * src[i];
+        }
+      });
+    }
+    if (cfg_.length_aware) {
+      const std::ptrdiff_t LF = static_cast<std::ptrdiff_t>(cfg_.length_features());
+      layers::linear_backward<Backend>(F, LF, Hd, lfeat_.data(), p(len_w_), drin_.data(), static_cast<T*>(nullptr),
+                                       g(len_w_), g(len_b_));
     }
     dx_.resize(x_.size());
     layers::layernorm_backward<Backend>(N, Hd, nf_.data(), rstdf_.data(), dnf_.data(), dx_.data());
@@ -262,7 +302,7 @@ class DiT {
   std::ptrdiff_t hd() const { return static_cast<std::ptrdiff_t>(cfg_.width_hidden); }
   std::ptrdiff_t pd() const { return static_cast<std::ptrdiff_t>(cfg_.patch_dim()); }
   std::ptrdiff_t tp() const { return static_cast<std::ptrdiff_t>(cfg_.patch_tokens()); }
-  std::ptrdiff_t tpf() const { return tp() + 1; }
+  std::ptrdiff_t tpf() const { return static_cast<std::ptrdiff_t>(cfg_.tokens_per_frame()); }
   layers::PatchGeometry geometry() const {
     return {static_cast<std::ptrdiff_t>(cfg_.channels), static_cast<std::ptrdiff_t>(cfg_.height),
             static_cast<std::ptrdiff_t>(cfg_.width), static_cast<std::ptrdiff_t>(cfg_.patch)};
@@ -283,7 +323,7 @@ class DiT {
     const std::size_t H = cfg_.width_hidden, P = cfg_.patch_dim(), M = cfg_.mlp_hidden();
     pe_w_ = add("patch_embed.weight", {P, H}, I::xavier);
     pe_b_ = add("patch_embed.bias", {H}, I::zero);
-    rate_token_ = add("rate_token", {H}, I::normal002);
+    if (cfg_.rate_head == RateHead::token) rate_token_ = add("rate_token", {H}, I::normal002);
     t1_w_ = add("time_mlp.0.weight", {cfg_.frequency_dim, H}, I::normal002);
     t1_b_ = add("time_mlp.0.bias", {H}, I::zero);
     t2_w_ = add("time_mlp.2.weight", {H, H}, I::normal002);
@@ -313,6 +353,11 @@ class DiT {
     r1_b_ = add("rate_head.0.bias", {H}, I::zero);
     r2_w_ = add("rate_head.2.weight", {H, 1}, I::zero);
     r2_b_ = add("rate_head.2.bias", {1}, I::zero);
+    if (cfg_.length_aware) {
+      // Zero-initialised: switching the option on does not change the model at initialisation.
+      len_w_ = add("rate_head.length_embed.weight", {cfg_.length_features(), H}, I::zero);
+      len_b_ = add("rate_head.length_embed.bias", {H}, I::zero);
+    }
     params_.assign(table_.back().offset + table_.back().size, T(0));
     grads_.assign(params_.size(), T(0));
   }
@@ -336,6 +381,7 @@ class DiT {
     class_index_.resize(static_cast<std::size_t>(F_));
     positions_.resize(static_cast<std::size_t>(N_));
     tiles_.clear();
+    lfeat_.resize(static_cast<std::size_t>(F_) * cfg_.length_features());
     const double gh = static_cast<double>(cfg_.grid_h()), gw = static_cast<double>(cfg_.grid_w());
     for (std::size_t v = 0; v < videos; ++v) {
       const auto fb = static_cast<std::ptrdiff_t>(b.offsets[v]), fe = static_cast<std::ptrdiff_t>(b.offsets[v + 1]);
@@ -354,6 +400,15 @@ class DiT {
         class_index_[f] = cls;
         frame_token_begin_[f] = f * tpf();
         const double fi = b.first_frame_position + static_cast<double>(f - fb);
+        if (cfg_.length_aware) {
+          // Sinusoids of the integers n, i and n − 1 − i (timestep_embedding embeds 1000·t).
+          const std::ptrdiff_t E = static_cast<std::ptrdiff_t>(DitConfig::kLengthEmbedDim);
+          const double n = static_cast<double>(fe - fb), i = static_cast<double>(f - fb);
+          T* row = lfeat_.data() + f * 3 * E;
+          layers::timestep_embedding(n / 1000.0, E, row);
+          layers::timestep_embedding(i / 1000.0, E, row + E);
+          layers::timestep_embedding((n - 1.0 - i) / 1000.0, E, row + 2 * E);
+        }
         for (std::ptrdiff_t t = 0; t < tpf(); ++t) {
           const std::ptrdiff_t r = f * tpf() + t;
           token_frame_[r] = static_cast<std::int32_t>(f);
@@ -395,7 +450,10 @@ class DiT {
     // for the first layers of the graph, whose input gradient is not needed.
     double lin = N * P * H + F * (FD * H + H * H) + L * (F * H * 6 * H + N * H * 3 * H + N * H * H + 2 * N * H * M) +
                  F * H * 2 * H + N * H * P + F * (H * H + H);
-    double lin_no_dx = N * P * H + F * FD * H;  // patch embedding and the first time-MLP layer
+    const double LF = static_cast<double>(cfg_.length_features());
+    lin += F * LF * H;
+    // Patch embedding, the first time-MLP layer and the length embedding: no input gradient.
+    double lin_no_dx = N * P * H + F * FD * H + F * LF * H;
     double pairs = 0;  // Σ over tiles of query rows × keys
     for (const auto& t : tiles_) pairs += static_cast<double>(t.q_end - t.q_begin) * static_cast<double>(t.k_end - t.k_begin);
     FlopCount c;
@@ -508,7 +566,7 @@ class DiT {
   std::vector<ParameterInfo> table_;
   std::vector<T> params_, grads_;
   std::size_t pe_w_{}, pe_b_{}, rate_token_{}, t1_w_{}, t1_b_{}, t2_w_{}, t2_b_{}, kind_emb_{}, class_emb_{};
-  std::size_t f_ada_w_{}, f_ada_b_{}, out_w_{}, out_b_{}, r1_w_{}, r1_b_{}, r2_w_{}, r2_b_{};
+  std::size_t f_ada_w_{}, f_ada_b_{}, out_w_{}, out_b_{}, r1_w_{}, r1_b_{}, r2_w_{}, r2_b_{}, len_w_{}, len_b_{};
   std::vector<BlockIndex> bidx_;
 
   // Structure of the last batch.
@@ -520,7 +578,8 @@ class DiT {
   layers::RopeTable<T> rope_;
 
   // Activations kept for backward, and gradient scratch; reused across calls.
-  std::vector<T> patches_, x_, temb_, h1_, a1_, c_, sc_, fmod_, nf_, rstdf_, mf_, out_, rin_, r1_, ra_, ell_;
+  std::vector<T> patches_, x_, temb_, h1_, a1_, c_, sc_, fmod_, nf_, rstdf_, mf_, out_, rin_, r1_, ra_, ell_, lfeat_,
+      lemb_;
   std::vector<BlockCache> blocks_;
   std::vector<T> dell_, dra_, dr1_, drin_, dout_, dmf_, dfmod_, dnf_, dx_, dsc_, dc_, da1_, dh1_, dmod_, dbuf_, dbuf2_,
       dbig_, dqkv_;

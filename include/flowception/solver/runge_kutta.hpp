@@ -2,6 +2,13 @@
 // interval [t0_f, t1_f] of model time; a multi-stage method evaluates the model once per stage
 // on the whole frozen sequence at per-frame stage times t0_f + c_i·(t1_f − t0_f) <= t1_f <= 1.
 // Frames with t0_f == t1_f (context, finished) have zero coefficients and do not move.
+//
+// A frame's last step ends at t = 1, where the velocity loss never trains the model (clean data
+// has no noise left to remove, and for data without density the exact velocity is singular
+// there). By default that step is an Euler step for every method (FinalStep::euler, as
+// diffusers' Heun scheduler does at σ = 0): no stage of it evaluates the model at t = 1, and
+// while the other frames take their stages the finishing frame is shown at (x, t0).
+// FinalStep::full keeps the plain multi-stage step.
 #pragma once
 
 #include <array>
@@ -23,6 +30,13 @@ struct StepperWorkspace {
   typename Algebra::buffer state;                ///< X + Σ a_ij·dt·k_j
   std::vector<double> stage_times;
   std::vector<double> coeff;
+  std::vector<unsigned char> euler;  ///< per frame: this step is its final Euler step
+};
+
+/// What a multi-stage method does on the step that ends a frame at t = 1 (see above).
+enum class FinalStep {
+  euler,  ///< an Euler step: the model is never evaluated at t = 1 (default)
+  full,   ///< the method's own stages, the last of which may evaluate the model at t = 1
 };
 
 namespace detail {
@@ -62,9 +76,11 @@ class ExplicitRungeKutta {
   static constexpr int stages = Stages;
   static constexpr int order = Order;
 
-  constexpr explicit ExplicitRungeKutta(ButcherTableau<Stages, Order> tab) : tab_(tab) {}
+  constexpr explicit ExplicitRungeKutta(ButcherTableau<Stages, Order> tab, FinalStep final_step = FinalStep::euler)
+      : tab_(tab), final_step_(final_step) {}
   std::string name() const { return tab_.name; }
   const ButcherTableau<Stages, Order>& tableau() const { return tab_; }
+  FinalStep final_step() const { return final_step_; }
 
   template <class System, FrameAlgebra Algebra>
   void step(System& sys, Algebra& alg, typename Algebra::buffer& x, std::span<const double> t0,
@@ -75,22 +91,29 @@ class ExplicitRungeKutta {
     ws.stages.resize(Stages > 1 ? Stages - 1 : 0);
     ws.stage_times.resize(n);
     ws.coeff.resize(n);
+    ws.euler.assign(n, 0);
+    if (Stages > 1 && final_step_ == FinalStep::euler)
+      for (std::size_t f = 0; f < n; ++f) ws.euler[f] = t1[f] >= 1.0 && t0[f] < t1[f];
     auto k = [&](int i) -> const typename Algebra::buffer& { return i == 0 ? k1 : ws.stages[i - 1]; };
     for (int i = 1; i < Stages; ++i) {
       alg.copy(ws.state, x);
       for (int j = 0; j < i; ++j) {
         if (tab_.a[i][j] == 0.0) continue;
-        for (std::size_t f = 0; f < n; ++f) ws.coeff[f] = tab_.a[i][j] * (t1[f] - t0[f]);
+        for (std::size_t f = 0; f < n; ++f) ws.coeff[f] = ws.euler[f] ? 0.0 : tab_.a[i][j] * (t1[f] - t0[f]);
         alg.axpy_frames(ws.state, ws.coeff, k(j));
       }
-      for (std::size_t f = 0; f < n; ++f) ws.stage_times[f] = stage_time(t0[f], t1[f], tab_.c[i]);
+      for (std::size_t f = 0; f < n; ++f) ws.stage_times[f] = ws.euler[f] ? t0[f] : stage_time(t0[f], t1[f], tab_.c[i]);
       alg.resize(ws.stages[i - 1], n, alg.dim(x));
       sys(ws.state, std::span<const double>(ws.stage_times), ws.stages[i - 1]);
     }
     for (int i = 0; i < Stages; ++i) {
-      if (tab_.b[i] == 0.0) continue;
-      for (std::size_t f = 0; f < n; ++f) ws.coeff[f] = tab_.b[i] * (t1[f] - t0[f]);
-      alg.axpy_frames(x, ws.coeff, k(i));
+      bool any = false;
+      for (std::size_t f = 0; f < n; ++f) {
+        const double b = ws.euler[f] ? (i == 0 ? 1.0 : 0.0) : tab_.b[i];
+        ws.coeff[f] = b * (t1[f] - t0[f]);
+        any = any || ws.coeff[f] != 0.0;
+      }
+      if (any) alg.axpy_frames(x, ws.coeff, k(i));
     }
   }
 
@@ -103,6 +126,7 @@ class ExplicitRungeKutta {
 
  private:
   ButcherTableau<Stages, Order> tab_;
+  FinalStep final_step_;
 };
 
 /// Forward Euler (order 1).
@@ -111,19 +135,22 @@ struct Euler : ExplicitRungeKutta<1, 1> {
 };
 /// Explicit midpoint (order 2).
 struct Midpoint : ExplicitRungeKutta<2, 2> {
-  constexpr Midpoint() : ExplicitRungeKutta({{0.0, 0.5}, {{{0.0, 0.0}, {0.5, 0.0}}}, {0.0, 1.0}, "midpoint"}) {}
+  constexpr explicit Midpoint(FinalStep final_step = FinalStep::euler)
+      : ExplicitRungeKutta({{0.0, 0.5}, {{{0.0, 0.0}, {0.5, 0.0}}}, {0.0, 1.0}, "midpoint"}, final_step) {}
 };
 /// Heun's method, the explicit trapezoid (order 2).
 struct Heun : ExplicitRungeKutta<2, 2> {
-  constexpr Heun() : ExplicitRungeKutta({{0.0, 1.0}, {{{0.0, 0.0}, {1.0, 0.0}}}, {0.5, 0.5}, "heun"}) {}
+  constexpr explicit Heun(FinalStep final_step = FinalStep::euler)
+      : ExplicitRungeKutta({{0.0, 1.0}, {{{0.0, 0.0}, {1.0, 0.0}}}, {0.5, 0.5}, "heun"}, final_step) {}
 };
 /// The classic fourth-order Runge–Kutta method.
 struct RungeKutta4 : ExplicitRungeKutta<4, 4> {
-  constexpr RungeKutta4()
+  constexpr explicit RungeKutta4(FinalStep final_step = FinalStep::euler)
       : ExplicitRungeKutta({{0.0, 0.5, 0.5, 1.0},
                             {{{0.0, 0.0, 0.0, 0.0}, {0.5, 0.0, 0.0, 0.0}, {0.0, 0.5, 0.0, 0.0}, {0.0, 0.0, 1.0, 0.0}}},
                             {1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0},
-                            "rk4"}) {}
+                            "rk4"},
+                           final_step) {}
 };
 
 static_assert(PerFrameStepper<Euler>);

@@ -31,7 +31,10 @@ inline std::map<std::string, std::string> dit_config_metadata(const dit::DitConf
           {"dit.num_classes", std::to_string(c.num_classes)},
           {"dit.window", std::to_string(c.window)},
           {"dit.causal", c.causal ? "1" : "0"},
-          {"dit.rope_base", io::format_metadata_double(c.rope_base)}};
+          {"dit.rope_base", io::format_metadata_double(c.rope_base)},
+          {"dit.rope_frame_dims", std::to_string(c.rope_frame_dims)},
+          {"dit.rate_head", dit::rate_head_name(c.rate_head)},
+          {"dit.length_aware", c.length_aware ? "1" : "0"}};
 }
 
 inline dit::DitConfig dit_config_from_metadata(const io::SafetensorsFile& f) {
@@ -54,7 +57,16 @@ inline dit::DitConfig dit_config_from_metadata(const io::SafetensorsFile& f) {
   // Checkpoints written before the causal flag existed are bidirectional.
   c.causal = f.has_metadata("dit.causal") && f.metadata_u64("dit.causal") != 0;
   c.rope_base = f.metadata_f64("dit.rope_base");
+  // Checkpoints written before these options existed have a rate token, no length embedding
+  // and the 3-D rotary split: absent keys mean exactly that model.
+  if (f.has_metadata("dit.rope_frame_dims")) c.rope_frame_dims = u("dit.rope_frame_dims");
   try {
+    if (f.has_metadata("dit.rate_head")) c.rate_head = dit::rate_head_from_name(f.metadata_string("dit.rate_head"));
+    if (f.has_metadata("dit.length_aware")) {
+      const std::string la = f.metadata_string("dit.length_aware");
+      detail::require(la == "0" || la == "1", "dit.length_aware must be 0 or 1, got '", la, "'");
+      c.length_aware = la == "1";
+    }
     c.validate();
   } catch (const ConfigError& e) {
     throw IoError(detail::cat("flowception: ", f.source(), " holds an invalid DiT configuration: ", e.what()));

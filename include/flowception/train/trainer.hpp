@@ -191,12 +191,13 @@ class Trainer {
     const auto f = io::load_safetensors(path);
     const auto cfg = dit_config_from_metadata(f);
     const auto& mine = model_->config();
-    detail::require<ShapeError>(cfg.channels == mine.channels && cfg.height == mine.height && cfg.width == mine.width &&
-                                    cfg.patch == mine.patch && cfg.depth == mine.depth &&
-                                    cfg.width_hidden == mine.width_hidden && cfg.heads == mine.heads &&
-                                    cfg.num_classes == mine.num_classes,
-                                path.string(), " holds a different DiT configuration (", cfg.name, ") than the model (",
-                                mine.name, ")");
+    // Every field but the name and the attention window (a sampling-time choice) must agree.
+    auto theirs = cfg;
+    theirs.name = mine.name;
+    theirs.window = mine.window;
+    const std::string diff = mine.difference(theirs);
+    detail::require<ShapeError>(diff.empty(), path.string(), " holds another DiT configuration than the model being "
+                                "trained; ", diff, " (model vs checkpoint)");
     detail::require<ConfigError>(f.metadata_u64("train.batch_videos") == opts_.batch_videos && f.metadata_u64("train.seed") == opts_.seed,
                                  path.string(), " was written with another seed or batch size; resuming would not "
                                  "continue the same run");
