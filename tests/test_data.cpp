@@ -241,6 +241,26 @@ TEST(RotatingRing, CorruptedVideosAreFlagged) {
   // Histogram {17: 0.2, 20: 0.8} against uniform on 15..30: TV = 0.2 + (0.8 - 0.25) = 0.75.
   EXPECT_NEAR(agg.length_tv, 0.75, 1e-12);
 
+  // Diagnostics: best rotations, the authors' rotation-sequence rule and the rotation steps.
+  for (std::size_t t = 0; t < 20; ++t) EXPECT_EQ(gs.frame_rotation[t], static_cast<int>((2 * t) % 8)) << t;
+  EXPECT_TRUE(gs.rotation_sequence);
+  EXPECT_FALSE(rs.rotation_sequence);          // frame 7 one cell too far
+  EXPECT_FALSE(data::score_ring_video(skipped).rotation_sequence);
+  EXPECT_TRUE(os.rotation_sequence);           // another ramp in frame 9, right rotation
+  EXPECT_FALSE(ns.rotation_sequence);          // an invalid frame
+  EXPECT_GT(os.frame_common_rms[9], 0.05);     // ... but off the video's common ramp
+  EXPECT_LT(os.frame_common_rms[8], os.frame_common_rms[9]);
+  EXPECT_DOUBLE_EQ(agg.rotation_sequence_fraction, 0.6);  // good, short17, other_ramp
+  EXPECT_DOUBLE_EQ(agg.frame0_unrotated_fraction, 1.0);
+  // Steps of stride 2 everywhere except around frame 7 of `rotated` (2 → 3, 7 → 1) and the
+  // pairs touching the invalid frame 4 of `noisy` (not counted).
+  std::size_t pairs = 0;
+  for (auto c : agg.rotation_steps) pairs += c;
+  EXPECT_EQ(pairs, 19u + 19u + 17u + 16u + 19u);
+  EXPECT_EQ(agg.rotation_steps[3], 1u);
+  EXPECT_EQ(agg.rotation_steps[1], 1u);
+  EXPECT_EQ(agg.rotation_steps[2], pairs - 2);
+
   // Generated videos with clearly distinct colours: a wrongly rotated frame is always caught.
   const data::RotatingRing ring{99};
   int checked = 0;

@@ -37,20 +37,24 @@ struct HeadOptions {
   RateHead head = RateHead::token;
   bool length_aware = false;
   bool single_patch = false;  ///< one 2×2 patch per frame, every rotary dimension on the frame axis
+  bool length_conditioning = false;
   const char* name() const {
     static thread_local std::string s;
-    s = std::string(rate_head_name(head)) + (length_aware ? "+length" : "") + (single_patch ? "+single_patch" : "");
+    s = std::string(rate_head_name(head)) + (length_aware ? "+length" : "") + (single_patch ? "+single_patch" : "") +
+        (length_conditioning ? "+length_conditioning" : "");
     return s.c_str();
   }
 };
-const HeadOptions kHeadVariants[] = {{RateHead::token, false, false}, {RateHead::pooled, false, false},
-                                     {RateHead::token, true, false},  {RateHead::pooled, true, false},
-                                     {RateHead::pooled, true, true},  {RateHead::token, false, true}};
+const HeadOptions kHeadVariants[] = {{RateHead::token, false, false},       {RateHead::pooled, false, false},
+                                     {RateHead::token, true, false},        {RateHead::pooled, true, false},
+                                     {RateHead::pooled, true, true},        {RateHead::token, false, true},
+                                     {RateHead::token, false, false, true}, {RateHead::pooled, true, true, true}};
 
 DitConfig variant_config(const HeadOptions& o, std::int64_t window = -1, std::size_t classes = 0) {
   DitConfig c = test_config(window, classes);
   c.rate_head = o.head;
   c.length_aware = o.length_aware;
+  c.length_conditioning = o.length_conditioning;
   if (o.single_patch) {
     c.height = 2;
     c.width = 2;
@@ -407,7 +411,8 @@ TEST(DitModel, RateHeadVariantsGradientCheck) {
     bool saw_length_embed = false;
     for (const auto& p : m.parameter_table()) {
       const std::size_t stride = std::max<std::size_t>(1, p.size / 6);
-      saw_length_embed = saw_length_embed || p.name.find("length_embed") != std::string::npos;
+      saw_length_embed = saw_length_embed || p.name.find("length_embed") != std::string::npos ||
+                         p.name.find("length_cond") != std::string::npos;
       for (std::size_t k = 0; k < p.size; k += stride) {
         double& w = m.parameters()[p.offset + k];
         const double keep = w;
@@ -420,12 +425,12 @@ TEST(DitModel, RateHeadVariantsGradientCheck) {
         ASSERT_NEAR(grad[p.offset + k], fd, 1e-5 * std::max(1.0, std::fabs(fd))) << p.name << "[" << k << "]";
       }
     }
-    EXPECT_EQ(saw_length_embed, o.length_aware);
+    EXPECT_EQ(saw_length_embed, o.length_aware || o.length_conditioning);
     // The length embedding's gradient is not identically zero (it does reach the parameters).
-    if (o.length_aware) {
+    if (o.length_aware || o.length_conditioning) {
       double norm = 0;
       for (const auto& p : m.parameter_table())
-        if (p.name == "rate_head.length_embed.weight")
+        if (p.name == "rate_head.length_embed.weight" || p.name == "length_cond.weight")
           for (std::size_t k = 0; k < p.size; ++k) norm += std::fabs(grad[p.offset + k]);
       EXPECT_GT(norm, 1e-6);
     }
@@ -443,18 +448,20 @@ TEST(DitModel, RateHeadVariantsStartAsIdentityWithUnitRate) {
     for (double l : out.l) EXPECT_EQ(l, 0.0);  // λ = 1 at initialisation
     // Switching the length embedding on changes nothing at initialisation, even with a trained
     // rate head: its weights start at zero.
-    if (o.length_aware) {
+    if (o.length_aware || o.length_conditioning) {
       auto plain = cfg;
       plain.length_aware = false;
+      plain.length_conditioning = false;
       DiT<double> a(cfg, 7), z(plain, 7);
       for (auto* model : {&a, &z})
         for (const auto& p : model->parameter_table())
-          if (p.name.rfind("rate_head.2", 0) == 0) {
+          if (p.name.rfind("rate_head.2", 0) == 0 || p.name.rfind("final.linear", 0) == 0) {
             random::Stream r2(3, std::hash<std::string>{}(p.name));
             for (std::size_t k = 0; k < p.size; ++k) model->parameters()[p.offset + k] = r2.normal();
           }
       auto oa = run(a, b), oz = run(z, b);
       for (std::size_t i = 0; i < oa.l.size(); ++i) ASSERT_EQ(oa.l[i], oz.l[i]);
+      for (std::size_t i = 0; i < oa.v.size(); ++i) ASSERT_EQ(oa.v[i], oz.v[i]);
       EXPECT_NE(oa.l[0], 0.0);
     }
   }

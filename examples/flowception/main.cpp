@@ -400,6 +400,7 @@ struct TrainFlags {
   std::size_t depth = 0, width = 0, heads = 0;
   std::string rate_head = "token";
   bool length_aware = false;
+  bool length_conditioning = false;
   std::int64_t rope_frame_dims = -1;  // -1: every dimension on a 1×1 patch grid, else the 3-D split
   std::size_t classes = 0;
   std::int64_t window = -1;
@@ -438,6 +439,7 @@ int cmd_train(const TrainFlags& f) {
   if (f.heads) cfg.heads = f.heads;
   cfg.rate_head = dit::rate_head_from_name(f.rate_head);
   cfg.length_aware = f.length_aware;
+  cfg.length_conditioning = f.length_conditioning;
   cfg.rope_frame_dims = f.rope_frame_dims >= 0 ? static_cast<std::size_t>(f.rope_frame_dims)
                         : cfg.patch_tokens() == 1 ? cfg.head_dim() : 0;
   cfg.num_classes = f.classes;
@@ -487,7 +489,8 @@ int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource&
   json config = {{"data", f.data.data}, {"data_seed", f.data.seed}, {"model", cfg.name}, {"patch", cfg.patch},
                  {"depth", cfg.depth}, {"width", cfg.width_hidden}, {"heads", cfg.heads}, {"classes", cfg.num_classes},
                  {"window", cfg.window}, {"rate_head", dit::rate_head_name(cfg.rate_head)},
-                 {"length_aware", cfg.length_aware}, {"rope_frame_dims", cfg.rope_frame_dims},
+                 {"length_aware", cfg.length_aware}, {"length_conditioning", cfg.length_conditioning},
+                 {"rope_frame_dims", cfg.rope_frame_dims},
                  {"tokens_per_frame", cfg.tokens_per_frame()}, {"parameters", model.parameter_count()}, {"steps", f.steps},
                  {"time_limit", f.time_limit}, {"batch", f.batch}, {"lr", f.lr}, {"warmup", f.warmup},
                  {"cosine", f.cosine}, {"weight_decay", f.weight_decay}, {"clip", f.clip}, {"ema", f.ema},
@@ -625,6 +628,45 @@ json rate_calibration_json(const SampleFlags& f, const DataSource& data, const s
   return out;
 }
 
+/// Where the ring's rotation goes wrong: the rotation change between consecutive frames (the data
+/// has 1, 2, 3 cells), the share of frames on their video's common fit by when they were inserted
+/// (start frames, then quarters of the insertion phase), and how often the start frames alone
+/// already follow one stride at their final places.
+json ring_diagnostics(const data::RingScore& s, const SampleResult<float>& raw, std::size_t steps) {
+  std::size_t pairs = 0;
+  for (auto c : s.rotation_steps) pairs += c;
+  json step_hist = json::array();
+  for (auto c : s.rotation_steps) step_hist.push_back(pairs ? static_cast<double>(c) / static_cast<double>(pairs) : 0.0);
+  const char* names[5] = {"start", "q1", "q2", "q3", "q4"};
+  std::array<double, 5> on{}, all{};
+  std::size_t start_agree = 0;
+  for (std::size_t i = 0; i < s.videos.size(); ++i) {
+    const auto& v = s.videos[i];
+    const auto& steps_of = raw.videos[i].insertion_step;
+    std::vector<std::size_t> start_frames;
+    for (std::size_t t = 0; t < v.length && t < steps_of.size(); ++t) {
+      if (raw.videos[i].kinds[t] != FrameKind::generated) continue;  // context frames are given
+      const std::size_t m = steps_of[t];
+      const std::size_t b = m == 0 ? 0 : 1 + std::min<std::size_t>(3, (m - 1) * 4 / std::max<std::size_t>(steps, 1));
+      all[b] += 1;
+      on[b] += v.frame_common_rms[t] <= 0.05 ? 1 : 0;
+      if (m == 0) start_frames.push_back(t);
+    }
+    bool agree = false;
+    for (std::size_t stride = 1; stride <= 3 && !agree; ++stride) {
+      bool ok = !start_frames.empty();
+      for (std::size_t t : start_frames) ok = ok && v.frame_valid[t] && v.frame_rotation[t] == static_cast<int>((t * stride) % 8);
+      agree = ok;
+    }
+    start_agree += agree ? 1 : 0;
+  }
+  json by_time = json::object();
+  for (int b = 0; b < 5; ++b) by_time[names[b]] = {{"frames", all[b]}, {"on_common_fit", all[b] > 0 ? on[b] / all[b] : 0.0}};
+  return {{"rotation_step_fraction", step_hist},
+          {"on_common_fit_by_insertion_time", by_time},
+          {"start_frames_on_one_stride", s.videos.empty() ? 0.0 : static_cast<double>(start_agree) / static_cast<double>(s.videos.size())}};
+}
+
 int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count, std::size_t calibration_samples) {
   const DataSource data = open_data(df);
   // Data length histogram from data videos (baselines draw their lengths from it).
@@ -672,7 +714,10 @@ int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count, 
     for (const auto& v : s.videos) add_drift(v.frame_valid);
     scores = {{"valid_frame_fraction", s.valid_frame_fraction}, {"consistent_fraction", s.consistent_fraction},
               {"fully_valid_fraction", s.fully_valid_fraction}, {"length_legal_fraction", s.length_legal_fraction},
-              {"length_tv", s.length_tv}, {"length_tv_vs_data_sample", tv}};
+              {"length_tv", s.length_tv}, {"length_tv_vs_data_sample", tv},
+              {"rotation_sequence_fraction", s.rotation_sequence_fraction},
+              {"frame0_unrotated_fraction", s.frame0_unrotated_fraction}};
+    scores["diagnostics"] = ring_diagnostics(s, g.raw, f.steps);
     report.scores = {{"valid frames", s.valid_frame_fraction, {NF::Style::percent, 1}},
                      {"consistent rotation", s.consistent_fraction, {NF::Style::percent, 1}},
                      {"fully valid videos", s.fully_valid_fraction, {NF::Style::percent, 1}},
@@ -721,6 +766,7 @@ int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count, 
   json headline = scores;
   headline.erase("legal_fraction_by_frame");
   headline.erase("rate_calibration");
+  headline.erase("diagnostics");
   std::printf("eval %s (%s): %s\nreport: %s\n", df.data.c_str(), g.method.c_str(), headline.dump().c_str(),
               (fs::path(f.out) / "report.html").c_str());
   (void)run;
@@ -763,6 +809,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::IsMember({"token", "pooled"}));
   train->add_flag("--length-aware", tf.length_aware,
                   "the rate head also sees the visible-frame count n and the frame's place among the n frames");
+  train->add_flag("--length-conditioning", tf.length_conditioning,
+                  "every frame's conditioning also gets the embedding of n and of its place among the n frames");
   train->add_option("--rope-frame-dims", tf.rope_frame_dims,
                     "rotary dimensions of the frame axis per head (default: all of them when a frame is one patch, "
                     "else the 3-D split)");

@@ -173,6 +173,25 @@ inline Output dit_forward(const flowception::dit::DitConfig& cfg, const Params& 
       for (std::size_t o = 0; o < H; ++o) c[f][o] += P["class_embed"][cls * H + o];
     }
   }
+  // The length features of frame f: sinusoids of n, i and n − 1 − i.
+  auto length_features = [&](std::size_t f) {
+    const std::size_t v = video_of_frame[f], E = flowception::dit::DitConfig::kLengthEmbedDim;
+    const double n = static_cast<double>(b.offsets[v + 1] - b.offsets[v]);
+    const double i = static_cast<double>(f - b.offsets[v]);
+    std::vector<double> feat;
+    for (double q : {n, i, n - 1 - i})
+      for (int trig = 0; trig < 2; ++trig)
+        for (std::size_t k = 0; k < E / 2; ++k) {
+          const double a = q * std::exp(-std::log(10000.0) * static_cast<double>(k) / static_cast<double>(E / 2));
+          feat.push_back(trig == 0 ? std::cos(a) : std::sin(a));
+        }
+    return feat;
+  };
+  if (cfg.length_conditioning)
+    for (std::size_t f = 0; f < F; ++f) {
+      const Mat lc = linear(Mat{length_features(f)}, P["length_cond.weight"], P["length_cond.bias"], H);
+      for (std::size_t o = 0; o < H; ++o) c[f][o] += lc[0][o];
+    }
   const Mat sc = map(c, silu);
   auto allowed = [&](std::size_t i, std::size_t j) {
     const std::size_t fi = frame_of[i], fj = frame_of[j];
@@ -242,17 +261,8 @@ inline Output dit_forward(const flowception::dit::DitConfig& cfg, const Params& 
       }
     }
     if (cfg.length_aware) {
-      const std::size_t v = video_of_frame[f], E = flowception::dit::DitConfig::kLengthEmbedDim;
-      const double n = static_cast<double>(b.offsets[v + 1] - b.offsets[v]);
-      const double i = static_cast<double>(f - b.offsets[v]);
-      std::vector<double> feat;
-      for (double q : {n, i, n - 1 - i})
-        for (int trig = 0; trig < 2; ++trig)
-          for (std::size_t k = 0; k < E / 2; ++k) {
-            const double a = q * std::exp(-std::log(10000.0) * static_cast<double>(k) / static_cast<double>(E / 2));
-            feat.push_back(trig == 0 ? std::cos(a) : std::sin(a));
-          }
-      const Mat le = linear(Mat{feat}, P["rate_head.length_embed.weight"], P["rate_head.length_embed.bias"], H);
+      const Mat le = linear(Mat{length_features(f)}, P["rate_head.length_embed.weight"],
+                            P["rate_head.length_embed.bias"], H);
       for (std::size_t o = 0; o < H; ++o) rin[0][o] += le[0][o];
     }
     const Mat r1 = map(linear(rin, P["rate_head.0.weight"], P["rate_head.0.bias"], H), silu);

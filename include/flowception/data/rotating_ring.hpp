@@ -22,6 +22,12 @@
 //    under that common fit is <= tolerance. The reported stride is the one with the smallest
 //    worst-frame RMS (and `max_frame_rms` that value). A per-frame rather than a whole-video RMS
 //    makes a single wrong frame count even in a 30-frame video.
+//  - Rotation sequence (diagnostic, the rule as the method's authors state it: frame 0 unrotated,
+//    one stride for the whole video): every frame is valid and its best rotation (the r of the
+//    validity fit) is (t·stride) mod 8 for one stride in {1, 2, 3}. Unlike consistent rotation it
+//    does not ask every frame to share one colour ramp.
+//  - Rotation steps (diagnostic): the change of best rotation between consecutive frames, mod 8,
+//    counted over all pairs of valid frames (the data has only 1, 2 and 3).
 //  - Length legal: the length is one of {15, 20, 25, 30}.
 //  - Fully valid: consistent rotation and legal length (a consistent video has only valid frames).
 // Aggregates are fractions in [0, 1] (×100 for percentages): valid frames over all frames of all
@@ -118,6 +124,9 @@ struct RingVideoScore {
   std::size_t length = 0;
   std::vector<bool> frame_valid;  // per frame: explained by some ramp and some rotation
   std::vector<double> frame_rms;  // per frame: best RMS over the 8 rotations
+  std::vector<int> frame_rotation;  // per frame: the rotation of that best fit (−1: not finite)
+  std::vector<double> frame_common_rms;  // per frame: RMS under the video's common fit (best stride)
+  bool rotation_sequence = false;  // every frame valid, best rotations (t·stride) mod 8 for one stride
   std::size_t valid_frames = 0;
   bool consistent_rotation = false;
   bool length_legal = false;
@@ -135,6 +144,9 @@ struct RingScore {
   double length_legal_fraction = 0.0;
   double length_tv = 0.0;
   std::map<std::size_t, std::size_t> length_histogram;
+  double rotation_sequence_fraction = 0.0;  ///< videos whose rotations follow one stride from 0
+  double frame0_unrotated_fraction = 0.0;   ///< videos whose frame 0 is valid with rotation 0
+  std::array<std::size_t, 8> rotation_steps{};  ///< consecutive valid frames: rotation change mod 8
 };
 
 namespace detail {
@@ -213,6 +225,8 @@ inline RingVideoScore score_ring_video(const Video& v, const RingScoreOptions& o
   s.length = T;
   s.frame_valid.assign(T, false);
   s.frame_rms.assign(T, std::numeric_limits<double>::infinity());
+  s.frame_rotation.assign(T, -1);
+  s.frame_common_rms.assign(T, std::numeric_limits<double>::infinity());
   bool all_finite = true;
   for (std::size_t t = 0; t < T; ++t) {
     if (!detail::frame_finite(v.frame(t), 27)) {
@@ -223,7 +237,11 @@ inline RingVideoScore score_ring_video(const Video& v, const RingScoreOptions& o
     for (std::size_t r = 0; r < 8; ++r) {
       std::array<double, 3> c1{}, c2{};
       detail::ring_fit(v, [r](std::size_t) { return r; }, t, t + 1, c1, c2);
-      best = std::min(best, std::sqrt(detail::ring_frame_sse(v.frame(t), c1, c2, r) / 27.0));
+      const double rms = std::sqrt(detail::ring_frame_sse(v.frame(t), c1, c2, r) / 27.0);
+      if (rms < best) {
+        best = rms;
+        s.frame_rotation[t] = static_cast<int>(r);
+      }
     }
     s.frame_rms[t] = best;
     s.frame_valid[t] = best <= opts.tolerance;
@@ -244,7 +262,17 @@ inline RingVideoScore score_ring_video(const Video& v, const RingScoreOptions& o
         s.c2 = c2;
       }
     }
+    for (std::size_t t = 0; t < T; ++t)
+      s.frame_common_rms[t] =
+          std::sqrt(detail::ring_frame_sse(v.frame(t), s.c1, s.c2, (t * s.stride) % 8) / 27.0);
     s.consistent_rotation = s.max_frame_rms <= opts.tolerance;
+    if (s.valid_frames == T) {
+      for (std::size_t stride = 1; stride <= 3 && !s.rotation_sequence; ++stride) {
+        bool ok = true;
+        for (std::size_t t = 0; t < T && ok; ++t) ok = s.frame_rotation[t] == static_cast<int>((t * stride) % 8);
+        s.rotation_sequence = ok;
+      }
+    }
   }
   for (std::size_t L : RotatingRing::legal_lengths) s.length_legal = s.length_legal || L == T;
   s.fully_valid = s.consistent_rotation && s.length_legal;
@@ -256,9 +284,14 @@ inline RingScore score_rotating_ring(std::span<const Video> videos, const RingSc
   detail::require(!videos.empty(), "rotating ring scorer: no videos to score");
   detail::require(opts.tolerance >= 0.0, "rotating ring scorer: tolerance must be >= 0, got ", opts.tolerance);
   RingScore out;
-  std::size_t frames = 0, valid_frames = 0, consistent = 0, fully = 0, legal = 0;
+  std::size_t frames = 0, valid_frames = 0, consistent = 0, fully = 0, legal = 0, sequence = 0, frame0 = 0;
   for (std::size_t i = 0; i < videos.size(); ++i) {
     RingVideoScore s = score_ring_video(videos[i], opts, i);
+    sequence += s.rotation_sequence ? 1 : 0;
+    frame0 += (s.length > 0 && s.frame_valid[0] && s.frame_rotation[0] == 0) ? 1 : 0;
+    for (std::size_t t = 1; t < s.length; ++t)
+      if (s.frame_valid[t - 1] && s.frame_valid[t])
+        ++out.rotation_steps[static_cast<std::size_t>((s.frame_rotation[t] - s.frame_rotation[t - 1] + 8) % 8)];
     frames += s.length;
     valid_frames += s.valid_frames;
     consistent += s.consistent_rotation ? 1 : 0;
@@ -272,6 +305,8 @@ inline RingScore score_rotating_ring(std::span<const Video> videos, const RingSc
   out.consistent_fraction = static_cast<double>(consistent) / n;
   out.fully_valid_fraction = static_cast<double>(fully) / n;
   out.length_legal_fraction = static_cast<double>(legal) / n;
+  out.rotation_sequence_fraction = static_cast<double>(sequence) / n;
+  out.frame0_unrotated_fraction = static_cast<double>(frame0) / n;
   out.length_tv = total_variation(RotatingRing::length_distribution(), out.length_histogram);
   return out;
 }

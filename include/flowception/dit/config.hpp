@@ -44,6 +44,10 @@ struct DitConfig {
   /// visible-frame count n and of the frame's place i among them (i and n − 1 − i), so the
   /// content-free law P(L | n, s) is exactly representable.
   bool length_aware = false;
+  /// Length-aware conditioning: the same embedding of (n, i, n − 1 − i) is also added to every
+  /// frame's conditioning vector c_f, so every block, and the velocity head, knows the frame's
+  /// place among the visible frames (rotary positions give only differences).
+  bool length_conditioning = false;
   /// Sinusoidal dimensions per embedded integer (n, i, n − 1 − i) of the length-aware head.
   static constexpr std::size_t kLengthEmbedDim = 32;
   std::string name = "custom";
@@ -53,7 +57,7 @@ struct DitConfig {
   std::size_t patch_tokens() const { return grid_h() * grid_w(); }
   /// Patch tokens, plus the rate token when the rate head has one.
   std::size_t tokens_per_frame() const { return patch_tokens() + (rate_head == RateHead::token ? 1 : 0); }
-  std::size_t length_features() const { return length_aware ? 3 * kLengthEmbedDim : 0; }
+  std::size_t length_features() const { return length_aware || length_conditioning ? 3 * kLengthEmbedDim : 0; }
   std::size_t patch_dim() const { return channels * patch * patch; }
   std::size_t frame_dim() const { return channels * height * width; }
   std::size_t head_dim() const { return width_hidden / heads; }
@@ -114,6 +118,7 @@ struct DitConfig {
     cmp("rope_frame_dims", rope_frame_dims, o.rope_frame_dims);
     cmp("rate_head", rate_head, o.rate_head);
     cmp("length_aware", length_aware, o.length_aware);
+    cmp("length_conditioning", length_conditioning, o.length_conditioning);
     return out;
   }
 

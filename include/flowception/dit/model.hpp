@@ -138,6 +138,12 @@ class DiT {
     layers::linear_forward<Backend>(F, Hd, Hd, a1_.data(), p(t2_w_), p(t2_b_), c_.data());
     layers::embedding_add(F, Hd, p(kind_emb_), kind_index_.data(), c_.data());
     if (cfg_.num_classes > 0) layers::embedding_add(F, Hd, p(class_emb_), class_index_.data(), c_.data());
+    if (cfg_.length_conditioning) {
+      const std::ptrdiff_t LF = static_cast<std::ptrdiff_t>(cfg_.length_features());
+      lcond_.resize(c_.size());
+      layers::linear_forward<Backend>(F, LF, Hd, lfeat_.data(), p(lc_w_), p(lc_b_), lcond_.data());
+      for (std::size_t i = 0; i < c_.size(); ++i) c_[i] += lcond_[i];
+    }
     layers::activation_forward<Backend, layers::Silu>(F * Hd, c_.data(), sc_.data());
 
     blocks_.resize(cfg_.depth);
@@ -256,6 +262,11 @@ class DiT {
     layers::activation_backward<Backend, layers::Silu>(F * Hd, c_.data(), dsc_.data(), dc_.data());
     layers::embedding_backward(F, Hd, kind_index_.data(), dc_.data(), g(kind_emb_));
     if (cfg_.num_classes > 0) layers::embedding_backward(F, Hd, class_index_.data(), dc_.data(), g(class_emb_));
+    if (cfg_.length_conditioning) {
+      const std::ptrdiff_t LF = static_cast<std::ptrdiff_t>(cfg_.length_features());
+      layers::linear_backward<Backend>(F, LF, Hd, lfeat_.data(), p(lc_w_), dc_.data(), static_cast<T*>(nullptr),
+                                       g(lc_w_), g(lc_b_));
+    }
     da1_.resize(a1_.size());
     layers::linear_backward<Backend>(F, Hd, Hd, a1_.data(), p(t2_w_), dc_.data(), da1_.data(), g(t2_w_), g(t2_b_));
     dh1_.resize(h1_.size());
@@ -330,6 +341,11 @@ class DiT {
     t2_b_ = add("time_mlp.2.bias", {H}, I::zero);
     kind_emb_ = add("kind_embed", {3, H}, I::normal002);
     if (cfg_.num_classes > 0) class_emb_ = add("class_embed", {cfg_.num_classes + 1, H}, I::normal002);
+    if (cfg_.length_conditioning) {
+      // Zero-initialised like the length embedding of the rate head.
+      lc_w_ = add("length_cond.weight", {cfg_.length_features(), H}, I::zero);
+      lc_b_ = add("length_cond.bias", {H}, I::zero);
+    }
     for (std::size_t l = 0; l < cfg_.depth; ++l) {
       const std::string b = "blocks." + std::to_string(l) + ".";
       BlockIndex bi{};
@@ -400,7 +416,7 @@ class DiT {
         class_index_[f] = cls;
         frame_token_begin_[f] = f * tpf();
         const double fi = b.first_frame_position + static_cast<double>(f - fb);
-        if (cfg_.length_aware) {
+        if (cfg_.length_features() > 0) {
           // Sinusoids of the integers n, i and n − 1 − i (timestep_embedding embeds 1000·t).
           const std::ptrdiff_t E = static_cast<std::ptrdiff_t>(DitConfig::kLengthEmbedDim);
           const double n = static_cast<double>(fe - fb), i = static_cast<double>(f - fb);
@@ -451,9 +467,10 @@ class DiT {
     double lin = N * P * H + F * (FD * H + H * H) + L * (F * H * 6 * H + N * H * 3 * H + N * H * H + 2 * N * H * M) +
                  F * H * 2 * H + N * H * P + F * (H * H + H);
     const double LF = static_cast<double>(cfg_.length_features());
-    lin += F * LF * H;
-    // Patch embedding, the first time-MLP layer and the length embedding: no input gradient.
-    double lin_no_dx = N * P * H + F * FD * H + F * LF * H;
+    const double length_layers = (cfg_.length_aware ? 1.0 : 0.0) + (cfg_.length_conditioning ? 1.0 : 0.0);
+    lin += length_layers * F * LF * H;
+    // Patch embedding, the first time-MLP layer and the length embeddings: no input gradient.
+    double lin_no_dx = N * P * H + F * FD * H + length_layers * F * LF * H;
     double pairs = 0;  // Σ over tiles of query rows × keys
     for (const auto& t : tiles_) pairs += static_cast<double>(t.q_end - t.q_begin) * static_cast<double>(t.k_end - t.k_begin);
     FlopCount c;
@@ -566,7 +583,8 @@ class DiT {
   std::vector<ParameterInfo> table_;
   std::vector<T> params_, grads_;
   std::size_t pe_w_{}, pe_b_{}, rate_token_{}, t1_w_{}, t1_b_{}, t2_w_{}, t2_b_{}, kind_emb_{}, class_emb_{};
-  std::size_t f_ada_w_{}, f_ada_b_{}, out_w_{}, out_b_{}, r1_w_{}, r1_b_{}, r2_w_{}, r2_b_{}, len_w_{}, len_b_{};
+  std::size_t f_ada_w_{}, f_ada_b_{}, out_w_{}, out_b_{}, r1_w_{}, r1_b_{}, r2_w_{}, r2_b_{}, len_w_{}, len_b_{}, lc_w_{},
+      lc_b_{};
   std::vector<BlockIndex> bidx_;
 
   // Structure of the last batch.
@@ -579,7 +597,7 @@ class DiT {
 
   // Activations kept for backward, and gradient scratch; reused across calls.
   std::vector<T> patches_, x_, temb_, h1_, a1_, c_, sc_, fmod_, nf_, rstdf_, mf_, out_, rin_, r1_, ra_, ell_, lfeat_,
-      lemb_;
+      lemb_, lcond_;
   std::vector<BlockCache> blocks_;
   std::vector<T> dell_, dra_, dr1_, drin_, dout_, dmf_, dfmod_, dnf_, dx_, dsc_, dc_, da1_, dh1_, dmod_, dbuf_, dbuf2_,
       dbig_, dqkv_;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,8 @@ inline std::map<std::string, std::string> dit_config_metadata(const dit::DitConf
           {"dit.rope_base", io::format_metadata_double(c.rope_base)},
           {"dit.rope_frame_dims", std::to_string(c.rope_frame_dims)},
           {"dit.rate_head", dit::rate_head_name(c.rate_head)},
-          {"dit.length_aware", c.length_aware ? "1" : "0"}};
+          {"dit.length_aware", c.length_aware ? "1" : "0"},
+          {"dit.length_conditioning", c.length_conditioning ? "1" : "0"}};
 }
 
 inline dit::DitConfig dit_config_from_metadata(const io::SafetensorsFile& f) {
@@ -62,10 +64,12 @@ inline dit::DitConfig dit_config_from_metadata(const io::SafetensorsFile& f) {
   if (f.has_metadata("dit.rope_frame_dims")) c.rope_frame_dims = u("dit.rope_frame_dims");
   try {
     if (f.has_metadata("dit.rate_head")) c.rate_head = dit::rate_head_from_name(f.metadata_string("dit.rate_head"));
-    if (f.has_metadata("dit.length_aware")) {
-      const std::string la = f.metadata_string("dit.length_aware");
-      detail::require(la == "0" || la == "1", "dit.length_aware must be 0 or 1, got '", la, "'");
-      c.length_aware = la == "1";
+    for (auto [key, field] : {std::pair{"dit.length_aware", &c.length_aware},
+                              std::pair{"dit.length_conditioning", &c.length_conditioning}}) {
+      if (!f.has_metadata(key)) continue;
+      const std::string v = f.metadata_string(key);
+      detail::require(v == "0" || v == "1", key, " must be 0 or 1, got '", v, "'");
+      *field = v == "1";
     }
     c.validate();
   } catch (const ConfigError& e) {
