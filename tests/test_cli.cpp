@@ -249,3 +249,47 @@ TEST_F(Cli, EvalWithPrescribedRuleDrawsTargetsFromTheData) {
   for (const auto& L : j["lengths"])
     EXPECT_NE(std::find(data_lengths.begin(), data_lengths.end(), L.get<std::size_t>()), data_lengths.end()) << L;
 }
+
+// `train --data X` with no other flag uses that data set's recipe (here for two steps), and the
+// sampling commands take κ, n_start and anchoring from the checkpoint unless given.
+TEST_F(Cli, DataSetRecipesAndCheckpointSamplingDefaults) {
+  const auto ring = dir / "ring";
+  auto r = run("train --data ring --steps 2 --batch 4 --quiet --out " + ring.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto cfg = read_json(ring / "run.json")["config"];
+  EXPECT_EQ(cfg["patch"], 3);
+  EXPECT_EQ(cfg["tokens_per_frame"], 1);
+  EXPECT_EQ(cfg["rate_head"], "pooled");
+  EXPECT_EQ(cfg["length_aware"], true);
+  EXPECT_EQ(cfg["length_conditioning"], true);
+  EXPECT_EQ(cfg["kappa"], "poly:5");
+  EXPECT_EQ(cfg["batch"], 4);  // given flags win
+  EXPECT_EQ(cfg["lr"], 1e-3);
+  const std::string ck = (ring / "checkpoint.safetensors").string();
+  r = run("sample --checkpoint " + ck + " --steps 3 --count 1 --max-frames 8 --quiet --out " + (dir / "rs").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto sc = read_json(dir / "rs" / "run.json")["config"];
+  EXPECT_EQ(sc["kappa"], "poly:5");
+  EXPECT_EQ(sc["n_start"], 3);
+  EXPECT_EQ(sc["shift"], 1.0);
+  EXPECT_EQ(sc["anchored"], true);
+  r = run("sample --checkpoint " + ck + " --kappa linear --n-start 2 --steps 3 --count 1 --max-frames 8 --quiet --out " +
+          (dir / "rs2").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  sc = read_json(dir / "rs2" / "run.json")["config"];
+  EXPECT_EQ(sc["kappa"], "linear");
+  EXPECT_EQ(sc["n_start"], 2);
+  // Crossing shapes on 8×8 frames: the shapes recipe (patch 4: 2×2 patches) and the task mixture.
+  r = run("train --data shapes:8 --steps 1 --batch 2 --depth 1 --width 32 --heads 2 --quiet --out " + (dir / "s8").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto s8 = read_json(dir / "s8" / "run.json")["config"];
+  EXPECT_EQ(s8["patch"], 4);
+  EXPECT_EQ(s8["tokens_per_frame"], 4);
+  EXPECT_EQ(s8["tasks"], nlohmann::json({0.5, 0.2, 0.2, 0.1}));
+  r = run("train --data shapes:7 --steps 1 --quiet --out " + (dir / "s7").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("frame side must be in [8, 64]"), std::string::npos) << r.output;
+  r = run("train --data shapes:8x --steps 1 --quiet --out " + (dir / "s7").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("'8x'"), std::string::npos) << r.output;
+}

@@ -488,6 +488,34 @@ TEST(CrossingShapes, EveryDataVideoScoresValidWithSpeedLengthAgreement) {
   EXPECT_TRUE(data::score_crossing_video(noisy).valid);
 }
 
+// Another frame side (8 × 8): the same definition with 16 replaced by 8. Every data video scores
+// valid and its length agrees with its speed; the lengths follow the exact law of that side and
+// are shorter than those of the 16 × 16 set.
+TEST(CrossingShapes, OtherFrameSidesKeepTheDefinition) {
+  for (std::size_t side : {8u, 12u}) {
+    SCOPED_TRACE(side);
+    const CrossingShapes cs{42, side};
+    const std::size_t n = 1500;
+    const auto videos = data::take(cs, n);
+    EXPECT_EQ(videos[0].height, side);
+    EXPECT_EQ(videos[0].width, side);
+    const data::CrossingScore s = data::score_crossing_shapes(videos);
+    EXPECT_EQ(s.valid_fraction, 1.0);
+    EXPECT_EQ(s.speed_length_agreement, 1.0);
+    std::map<std::size_t, std::size_t> hist;
+    for (const auto& v : videos) ++hist[v.length()];
+    const LengthDistribution P = CrossingShapes::length_distribution(side);
+    EXPECT_EQ(P.max_length(), CrossingShapes::max_length_for(side));
+    EXPECT_LT(P.max_length(), 40u);
+    EXPECT_LT(total_variation(P, hist), 0.07);
+    for (std::size_t i = 0; i < 50; ++i) {
+      const auto p = cs.params(i);
+      EXPECT_LE(p.offset + p.size, side);
+      EXPECT_EQ(p.length, CrossingShapes::length_for(p.size, p.speed, p.phase, side));
+    }
+  }
+}
+
 TEST(CrossingShapes, CorruptedVideosAreFlagged) {
   const CrossingShapes cs{8};
   // A video with at least 8 frames whose frames 1 and 2 differ.
@@ -621,7 +649,12 @@ TEST(CrossingShapes, CorruptedVideosAreFlagged) {
 TEST(CrossingShapes, ScorerRejectsWrongShapes) {
   expect_error<ConfigError>([] { data::score_crossing_shapes(std::vector<Video>{}); }, {"no videos"});
   Video v{3, 3, 3, std::vector<float>(27, 0.f), -1};
-  expect_error<ShapeError>([&] { data::score_crossing_shapes(std::vector<Video>{v}); }, {"video 0", "3x16x16"});
+  expect_error<ShapeError>([&] { data::score_crossing_shapes(std::vector<Video>{v}); }, {"video 0", "3xNxN", "[8, 64]"});
+  // Videos of different sides in one set.
+  expect_error<ShapeError>(
+      [&] { data::score_crossing_shapes(std::vector<Video>{CrossingShapes{1}.video(0), CrossingShapes{1, 8}.video(0)}); },
+      {"video 1", "8x8"});
+  expect_error<ConfigError>([] { (void)CrossingShapes{1, 7}.video(0); }, {"side", "[8, 64]", "got 7"});
   // A static shape has no implied length; a NaN frame is illegal.
   Video still = CrossingShapes{1}.video(0);
   for (std::size_t t = 1; t < still.length(); ++t) copy_frame(still, t, still, 0);

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -59,8 +60,17 @@ struct DataSource {
 
 DataSource open_data(const DataFlags& f) {
   DataSource d;
-  if (f.data == "shapes") {
+  if (f.data == "shapes" || f.data.rfind("shapes:", 0) == 0) {
     data::CrossingShapes g{f.seed};
+    if (f.data != "shapes") {
+      const std::string n = f.data.substr(7);
+      std::size_t side = 0;
+      const auto r = std::from_chars(n.data(), n.data() + n.size(), side);
+      detail::require(!n.empty() && r.ec == std::errc{} && r.ptr == n.data() + n.size(),
+                      "--data ", f.data, ": the frame side after 'shapes:' must be a whole number, got '", n, "'");
+      g.side = side;
+      data::CrossingShapes::check_side(side);
+    }
     d = {"shapes", f.size, [g](std::size_t i) { return g.video(i); }};
   } else if (f.data == "ring") {
     data::RotatingRing g{f.seed};
@@ -70,13 +80,14 @@ DataSource open_data(const DataFlags& f) {
         f.data.substr(4), f.labels.empty() ? std::nullopt : std::optional<fs::path>(f.labels)));
     d = {"npy", dir->videos.size(), [dir](std::size_t i) { return dir->videos[i]; }};
   } else {
-    throw ConfigError("flowception: unknown data '" + f.data + "' (shapes | ring | npy:DIR)");
+    throw ConfigError("flowception: unknown data '" + f.data + "' (shapes | shapes:N | ring | npy:DIR)");
   }
   return d;
 }
 
 void add_data_flags(CLI::App* app, DataFlags& f) {
-  app->add_option("--data", f.data, "shapes | ring | npy:DIR (a directory of T×H×W×C .npy videos)")->capture_default_str();
+  app->add_option("--data", f.data,
+                  "shapes (16×16 frames) | shapes:N (N×N frames) | ring | npy:DIR (a directory of T×H×W×C .npy videos)")->capture_default_str();
   app->add_option("--labels", f.labels, "for npy data: a text file of 'file label' lines");
   app->add_option("--data-seed", f.seed, "seed of the generated data sets")->capture_default_str();
   app->add_option("--data-size", f.size, "distinct generated videos to draw from")->capture_default_str()->check(CLI::PositiveNumber);
@@ -91,17 +102,18 @@ struct SampleFlags {
   std::size_t steps = 100;
   std::string grid = "end_dense:3";
   std::uint64_t seed = 0;
-  std::string kappa = "linear";
+  std::string kappa;  // empty: the checkpoint's training κ (linear when it records none)
   std::string solver = "heun";
   std::string final_step = "euler";
   double shift = 1.0;
+  std::optional<double> shift_flag;  // not given: the checkpoint's training shift (1 when it records none)
   std::string jump = "poisson";
   std::string rule = "learned";
   std::size_t target_length = 0;
   bool unanchored = false;
   double cfg = 1.0, insertion_guidance = 1.0;
   std::int64_t class_label = kNoCondition;
-  std::size_t n_start = 3;
+  std::size_t n_start = 0;  // 0: the checkpoint's training n_start (3 when it records none)
   std::size_t max_frames = 64;
   std::string cap = "truncate";
   std::int64_t window = -2;  // -2: keep the checkpoint's
@@ -118,23 +130,25 @@ void add_sample_flags(CLI::App* app, SampleFlags& f) {
   app->add_option("--steps", f.steps, "N: insertion-phase steps (the run takes up to 2N)")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--grid", f.grid, "uniform | end_dense:P")->capture_default_str();
   app->add_option("--seed", f.seed, "sampling seed")->capture_default_str();
-  app->add_option("--kappa", f.kappa, "linear | cubic | cosine | poly:P")->capture_default_str();
+  app->add_option("--kappa", f.kappa, "linear | cubic | cosine | poly:P (default: the one the checkpoint was trained with)");
   app->add_option("--solver", f.solver, "euler | midpoint | heun | rk4")->capture_default_str()
       ->check(CLI::IsMember({"euler", "midpoint", "heun", "rk4"}));
   app->add_option("--final-step", f.final_step,
                   "a frame's last step (ending at t = 1): euler (default; the model is never evaluated at t = 1) | "
                   "full (the solver's own stages)")
       ->capture_default_str()->check(CLI::IsMember({"euler", "full"}));
-  app->add_option("--shift", f.shift, "time shift s > 0 (1: none)")->capture_default_str();
+  app->add_option("--shift", f.shift_flag, "time shift s > 0 (1: none; default: the checkpoint's training shift)");
   app->add_option("--jump", f.jump, "poisson | bernoulli")->capture_default_str()->check(CLI::IsMember({"poisson", "bernoulli"}));
   app->add_option("--rule", f.rule, "learned | random | hierarchical | left_to_right")->capture_default_str()
       ->check(CLI::IsMember({"learned", "random", "hierarchical", "left_to_right"}));
   app->add_option("--target-length", f.target_length, "final length for prescribed insertion rules");
-  app->add_flag("--unanchored", f.unanchored, "prescribed rules: the last start frame does not end the video");
+  app->add_flag("--unanchored", f.unanchored,
+                "the last start frame does not end the video (default: as the checkpoint was trained)");
   app->add_option("--cfg", f.cfg, "velocity guidance w (1: off)")->capture_default_str();
   app->add_option("--insertion-guidance", f.insertion_guidance, "insertion guidance g (1: off)")->capture_default_str();
   app->add_option("--class", f.class_label, "class label for class-conditional models");
-  app->add_option("--n-start", f.n_start, "start frames")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--n-start", f.n_start, "start frames (default: the checkpoint's training n_start)")
+      ->check(CLI::PositiveNumber);
   app->add_option("--max-frames", f.max_frames, "length cap per video")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--cap", f.cap, "error | truncate: what the cap does")->capture_default_str()->check(CLI::IsMember({"error", "truncate"}));
   app->add_option("--window", f.window, "attention window ±K frames (-1: all; default: the checkpoint's)");
@@ -144,6 +158,31 @@ void add_sample_flags(CLI::App* app, SampleFlags& f) {
   app->add_option("--length", f.length,
                   "baseline checkpoints (full_sequence, autoregressive): frames per video; eval draws them from "
                   "the data's lengths when not given");
+}
+
+/// Sampling settings that must match training default to what the checkpoint was trained with
+/// (its train.config): κ, n_start, anchoring and the time shift. Flags given win.
+void resolve_sampling_defaults(SampleFlags& f) {
+  const auto file = io::load_safetensors(f.checkpoint);
+  json cfg = json::object();
+  if (file.has_metadata("train.config")) {
+    cfg = json::parse(file.metadata_string("train.config"), nullptr, /*allow_exceptions=*/false);
+    detail::require(cfg.is_object(), f.checkpoint, ": metadata 'train.config' is not a JSON object");
+  }
+  auto get = [&](const char* key, auto fallback) {
+    using V = decltype(fallback);
+    if (!cfg.contains(key)) return fallback;
+    try {
+      return cfg.at(key).template get<V>();
+    } catch (const json::exception&) {
+      throw IoError(detail::cat("flowception: ", f.checkpoint, ": train.config field '", key, "' has the wrong type"));
+    }
+  };
+  if (f.kappa.empty()) f.kappa = get("kappa", std::string("linear"));
+  if (f.n_start == 0) f.n_start = get("n_start", std::size_t{3});
+  f.shift = f.shift_flag ? *f.shift_flag : get("shift", 1.0);
+  TimeShift{f.shift};  // validates: finite and > 0
+  if (!f.unanchored) f.unanchored = !get("anchored", true);
 }
 
 TimeGrid make_grid(const std::string& g, std::size_t n) {
@@ -428,9 +467,64 @@ struct TrainFlags {
 template <class Builder>
 int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler);
 
-int cmd_train(const TrainFlags& f) {
+/// The training recipe of each data set: what `train --data X` uses for every flag of the recipe
+/// that is not given. ring and shapes are the recipes of the reference checkpoints in assets/
+/// (assets/README.md has the measurements behind them).
+struct Recipe {
+  std::string model = "tiny";
+  std::size_t patch = 4;
+  std::string rate_head = "pooled";
+  bool length_aware = true, length_conditioning = true;
+  std::string kappa = "poly:5";
+  std::size_t batch = 32, warmup = 200, steps = 100000;
+  double lr = 1e-3, ema = 0.999;
+  std::vector<double> tasks{1, 0, 0, 0};
+};
+
+Recipe recipe_for(const std::string& kind, const data::Video& first) {
+  Recipe r;
+  if (kind == "ring") {
+    r.patch = 3;  // one patch, hence one token, per 3×3 frame
+    r.batch = 64;
+  } else if (kind == "shapes") {
+    r.patch = 4;
+    r.batch = 32;
+    r.tasks = {0.5, 0.2, 0.2, 0.1};  // one model for sample, i2v, interpolation (and continuation)
+  } else {
+    // Other data: the largest of 4, 2, 1 that divides the frame.
+    r.patch = first.height % 4 == 0 && first.width % 4 == 0 ? 4 : first.height % 2 == 0 && first.width % 2 == 0 ? 2 : 1;
+  }
+  return r;
+}
+
+const char* kRecipeHelp =
+    "Defaults per data set (flags not given): ring: tiny, --patch 3, --batch 64; shapes[:N]: tiny, --patch 4, "
+    "--batch 32, --tasks 0.5,0.2,0.2,0.1; npy: tiny, --patch 4|2|1 (what divides the frame), --batch 32; all: "
+    "--rate-head pooled --length-aware --length-conditioning --kappa poly:5 --lr 1e-3 --warmup 200 --ema 0.999 "
+    "--steps 100000.";
+
+/// Fills every recipe flag that the command line did not give.
+void apply_recipe(TrainFlags& f, const CLI::App& cmd, const std::string& kind, const data::Video& first) {
+  const Recipe r = recipe_for(kind, first);
+  auto unset = [&](const char* flag) { return cmd.count(flag) == 0; };
+  if (unset("--model")) f.model = r.model;
+  if (unset("--patch")) f.patch = r.patch;
+  if (unset("--rate-head")) f.rate_head = r.rate_head;
+  if (unset("--length-aware")) f.length_aware = r.length_aware;
+  if (unset("--length-conditioning")) f.length_conditioning = r.length_conditioning;
+  if (unset("--kappa")) f.kappa = r.kappa;
+  if (unset("--batch")) f.batch = r.batch;
+  if (unset("--lr")) f.lr = r.lr;
+  if (unset("--warmup")) f.warmup = r.warmup;
+  if (unset("--ema")) f.ema = r.ema;
+  if (unset("--steps") && unset("--flop-budget")) f.steps = r.steps;
+  if (unset("--tasks")) f.tasks = r.tasks;
+}
+
+int cmd_train(TrainFlags f, const CLI::App& cmd) {
   const DataSource data = open_data(f.data);
   const data::Video first = data.video(0);
+  apply_recipe(f, cmd, data.kind, first);
   dit::DitConfig cfg = f.model == "S"   ? dit::DitConfig::small(first.channels, first.height, first.width, f.patch)
                        : f.model == "B" ? dit::DitConfig::base(first.channels, first.height, first.width, f.patch)
                                         : dit::DitConfig::tiny(first.channels, first.height, first.width, f.patch);
@@ -798,42 +892,47 @@ int main(int argc, char** argv) {
 
   TrainFlags tf;
   auto* train = app.add_subcommand("train", "train a DiT on a data set");
+  train->footer(kRecipeHelp);
   add_data_flags(train, tf.data);
   train->add_option("--out", tf.out, "output directory (checkpoint.safetensors, run.json)")->capture_default_str();
-  train->add_option("--model", tf.model, "tiny | S | B")->capture_default_str()->check(CLI::IsMember({"tiny", "S", "B"}));
-  train->add_option("--patch", tf.patch, "patch size")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--model", tf.model, "tiny | S | B (default: tiny)")->check(CLI::IsMember({"tiny", "S", "B"}));
+  train->add_option("--patch", tf.patch, "patch size (default: per data set, see below)")->check(CLI::PositiveNumber);
   train->add_option("--depth", tf.depth, "override the depth");
   train->add_option("--width", tf.width, "override the width");
   train->add_option("--heads", tf.heads, "override the heads");
-  train->add_option("--rate-head", tf.rate_head, "token: a rate token per frame | pooled: the mean of the frame's patch tokens")
-      ->capture_default_str()->check(CLI::IsMember({"token", "pooled"}));
-  train->add_flag("--length-aware", tf.length_aware,
+  train->add_option("--rate-head", tf.rate_head,
+                    "token: a rate token per frame | pooled: the mean of the frame's patch tokens (default: pooled)")
+      ->check(CLI::IsMember({"token", "pooled"}));
+  train->add_flag("--length-aware,!--no-length-aware", tf.length_aware,
                   "the rate head also sees the visible-frame count n and the frame's place among the n frames");
-  train->add_flag("--length-conditioning", tf.length_conditioning,
+  train->add_flag("--length-conditioning,!--no-length-conditioning", tf.length_conditioning,
                   "every frame's conditioning also gets the embedding of n and of its place among the n frames");
   train->add_option("--rope-frame-dims", tf.rope_frame_dims,
                     "rotary dimensions of the frame axis per head (default: all of them when a frame is one patch, "
                     "else the 3-D split)");
   train->add_option("--classes", tf.classes, "class-conditional with this many classes (0: unconditional)");
   train->add_option("--window", tf.window, "attention window ±K frames (-1: all)")->capture_default_str();
-  train->add_option("--steps", tf.steps, "optimisation steps")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--steps", tf.steps, "optimisation steps (default: 100000; --time-limit usually ends a run)")
+      ->check(CLI::PositiveNumber);
   train->add_option("--time-limit", tf.time_limit, "stop after this many seconds (0: none)")->capture_default_str();
-  train->add_option("--batch", tf.batch, "videos per step")->capture_default_str()->check(CLI::PositiveNumber);
-  train->add_option("--lr", tf.lr, "peak learning rate")->capture_default_str()->check(CLI::PositiveNumber);
-  train->add_option("--warmup", tf.warmup, "warm-up steps")->capture_default_str();
+  train->add_option("--batch", tf.batch, "videos per step (default: per data set)")->check(CLI::PositiveNumber);
+  train->add_option("--lr", tf.lr, "peak learning rate (default: 1e-3)")->check(CLI::PositiveNumber);
+  train->add_option("--warmup", tf.warmup, "warm-up steps (default: 200)");
   train->add_flag("--cosine", tf.cosine, "cosine decay to lr/10 at --steps");
   train->add_option("--weight-decay", tf.weight_decay, "AdamW weight decay")->capture_default_str();
   train->add_option("--clip", tf.clip, "gradient-norm clip (0: none)")->capture_default_str();
-  train->add_option("--ema", tf.ema, "EMA decay")->capture_default_str();
+  train->add_option("--ema", tf.ema, "EMA decay (default: 0.999)");
   train->add_option("--rate-weight", tf.rate_weight, "weight of the rate loss")->capture_default_str();
   train->add_option("--class-dropout", tf.class_dropout, "probability of dropping the label (for CFG)")->capture_default_str();
   train->add_option("--seed", tf.seed, "seed of initialisation and training draws")->capture_default_str();
-  train->add_option("--kappa", tf.kappa, "linear | cubic | cosine | poly:P")->capture_default_str();
+  train->add_option("--kappa", tf.kappa, "insertion scheduler: linear | cubic | cosine | poly:P (default: poly:5)");
   train->add_option("--tau", tf.tau, "uniform | logit_normal[:M,S] | uniform_0_2")->capture_default_str();
   train->add_option("--n-start", tf.n_start, "start frames")->capture_default_str()->check(CLI::PositiveNumber);
   train->add_flag("--unanchored", tf.unanchored, "the last frame is not a start frame");
   train->add_option("--shift", tf.shift, "time shift")->capture_default_str();
-  train->add_option("--tasks", tf.tasks, "task weights: unconditional i2v interpolation continuation")->expected(4)->delimiter(',');
+  train->add_option("--tasks", tf.tasks,
+                    "task weights: unconditional,i2v,interpolation,continuation (default: per data set)")
+      ->expected(4)->delimiter(',');
   train->add_option("--resume", tf.resume, "continue a run from its checkpoint")->check(CLI::ExistingFile);
   train->add_option("--save-every", tf.save_every, "checkpoint every K steps (0: only at the end)")->capture_default_str();
   train->add_flag("--quiet", tf.quiet, "no progress bar");
@@ -882,7 +981,9 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
-    if (*train) return cmd_train(tf);
+    if (*train) return cmd_train(tf, *train);
+    for (auto [cmd, flags] : {std::pair{sample, &sf}, std::pair{i2v, &if_}, std::pair{interp, &pf}, std::pair{eval, &ef}})
+      if (*cmd) resolve_sampling_defaults(*flags);
     if (*sample) return cmd_sample(sf);
     if (*i2v) return cmd_i2v(if_, ic);
     if (*interp) return cmd_interpolate(pf, pc);

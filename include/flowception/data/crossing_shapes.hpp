@@ -1,6 +1,9 @@
 // The crossing-shapes toy data set (length determined by content) and its scorer.
 //
-// Data. 16×16 RGB frames (C×H×W = 3×16×16), black background, one shape passing through.
+// Data. N×N RGB frames (C×H×W = 3×N×N; N = `side`, 16 by default, any N in [8, 64]), black
+// background, one shape passing through. The formulas below are written for N = 16; for another
+// side replace 16 by N and 15 by N − 1 (a smaller frame gives shorter videos, still a function of
+// the content: size, speed and phase).
 //  - Shapes are pixel templates on an s×s box, s in {5, 6, 7}; (dx, dy) in [0, s)^2 is a template
 //    pixel when
 //      square: always;
@@ -96,7 +99,7 @@ struct CrossingParams {
   std::size_t size = 5;              // template box side s, 5..7
   std::array<double, 3> colour{};   // each channel in [0.25, 1]
   Edge edge = Edge::left;            // the edge it enters through
-  std::size_t offset = 0;            // q: box position along the entry edge, 0..16-s
+  std::size_t offset = 0;            // q: box position along the entry edge, 0..N-s
   double speed = 1.0;                // v, pixels per frame
   double phase = 0.0;                // φ in [0, 1)
   std::size_t length = 0;            // L (computed by the generator from the above)
@@ -104,12 +107,22 @@ struct CrossingParams {
 
 struct CrossingShapes {
   std::uint64_t seed = 0;
+  std::size_t side = 16;  ///< frames are side × side pixels
 
-  static constexpr std::size_t channels = 3, height = 16, width = 16, frame_size = 3 * 16 * 16;
+  static constexpr std::size_t channels = 3;
+  static constexpr std::size_t default_side = 16, min_side = 8, max_side = 64;
   static constexpr std::size_t num_classes = 3;
   static constexpr std::size_t min_size = 5, max_size = 7;
   static constexpr double min_speed = 0.57, max_speed = 7.0;
-  static constexpr std::size_t min_length = 4, max_length = 40;
+  static constexpr std::size_t min_length = 4, max_length = 40;  ///< for the default side 16
+  /// The longest video of a side: the slowest, largest shape with phase 0.
+  static std::size_t max_length_for(std::size_t side) {
+    return length_for(max_size, min_speed, 0.0, side);
+  }
+  static void check_side(std::size_t side) {
+    detail::require(side >= min_side && side <= max_side, "crossing shapes: frame side must be in [", min_side, ", ",
+                    max_side, "] (larger than the largest shape), got ", side);
+  }
   static constexpr std::uint64_t kShapesTag = 0x73686170ULL;  // "shap"
 
   /// Whether (dx, dy) of the s×s box belongs to the template.
@@ -142,39 +155,43 @@ struct CrossingShapes {
     return std::floor(start_position(size, speed, phase) + speed * static_cast<double>(t));
   }
 
-  /// L = 1 + the first t at which floor(p0 + v·t) >= 16.
-  static std::size_t length_for(std::size_t size, double speed, double phase) {
+  /// L = 1 + the first t at which floor(p0 + v·t) >= N.
+  static std::size_t length_for(std::size_t size, double speed, double phase, std::size_t side = default_side) {
     detail::require(speed > 0.0 && std::isfinite(speed), "crossing shapes: speed must be > 0, got ", speed);
     std::size_t t = 0;
-    while (position(size, speed, phase, t) <= 15.0) ++t;
+    while (position(size, speed, phase, t) <= static_cast<double>(side) - 1.0) ++t;
     return t + 1;
   }
 
   /// The parameters of video i: a pure function of (seed, i).
   CrossingParams params(std::size_t i) const {
+    check_side(side);
     random::Stream rng(seed, random::derive_stream(kShapesTag, i));
     CrossingParams p;
     p.shape = static_cast<ShapeKind>(rng.below(3));
     p.size = min_size + static_cast<std::size_t>(rng.below(3));
     for (auto& c : p.colour) c = 0.25 + 0.75 * rng.uniform();
     p.edge = static_cast<Edge>(rng.below(4));
-    p.offset = static_cast<std::size_t>(rng.below(17 - p.size));
+    p.offset = static_cast<std::size_t>(rng.below(side + 1 - p.size));
     const double u_lo = 1.0 / max_speed, u_hi = 1.0 / min_speed;
     p.speed = 1.0 / (u_lo + (u_hi - u_lo) * rng.uniform());
     p.phase = rng.uniform();
-    p.length = length_for(p.size, p.speed, p.phase);
+    p.length = length_for(p.size, p.speed, p.phase, side);
     return p;
   }
 
-  Video video(std::size_t i) const { return render(params(i)); }
+  Video video(std::size_t i) const { return render(params(i), side); }
 
   /// Draws the video of `p` (p.length frames; the length is recomputed from speed, size and phase
   /// when p.length is 0).
-  static Video render(const CrossingParams& p) {
-    detail::require(p.size >= 1 && p.size <= 16, "crossing shapes: size must be in [1, 16], got ", p.size);
-    detail::require(p.offset + p.size <= 16, "crossing shapes: offset ", p.offset, " + size ", p.size, " exceeds 16");
-    const std::size_t L = p.length ? p.length : length_for(p.size, p.speed, p.phase);
-    Video v{channels, height, width, std::vector<float>(L * frame_size, 0.0f), static_cast<std::int64_t>(p.shape)};
+  static Video render(const CrossingParams& p, std::size_t side = default_side) {
+    check_side(side);
+    detail::require(p.size >= 1 && p.size <= side, "crossing shapes: size must be in [1, ", side, "], got ", p.size);
+    detail::require(p.offset + p.size <= side, "crossing shapes: offset ", p.offset, " + size ", p.size, " exceeds ",
+                    side);
+    const std::size_t L = p.length ? p.length : length_for(p.size, p.speed, p.phase, side);
+    const auto last = static_cast<std::ptrdiff_t>(side) - 1;
+    Video v{channels, side, side, std::vector<float>(L * channels * side * side, 0.0f), static_cast<std::int64_t>(p.shape)};
     const auto s = static_cast<std::ptrdiff_t>(p.size);
     for (std::size_t t = 0; t < L; ++t) {
       const auto a0 = static_cast<std::ptrdiff_t>(position(p.size, p.speed, p.phase, t));
@@ -182,13 +199,13 @@ struct CrossingShapes {
         for (std::ptrdiff_t dx = 0; dx < s; ++dx) {
           if (!covers(p.shape, p.size, static_cast<std::size_t>(dx), static_cast<std::size_t>(dy))) continue;
           const std::ptrdiff_t a = a0 + dx, b = static_cast<std::ptrdiff_t>(p.offset) + dy;
-          if (a < 0 || a > 15) continue;
+          if (a < 0 || a > last) continue;
           std::ptrdiff_t x = a, y = b;
           switch (p.edge) {
             case Edge::left: x = a, y = b; break;
-            case Edge::right: x = 15 - a, y = b; break;
+            case Edge::right: x = last - a, y = b; break;
             case Edge::top: x = b, y = a; break;
-            case Edge::bottom: x = b, y = 15 - a; break;
+            case Edge::bottom: x = b, y = last - a; break;
           }
           for (std::size_t c = 0; c < 3; ++c)
             v.at(t, c, static_cast<std::size_t>(y), static_cast<std::size_t>(x)) = static_cast<float>(p.colour[c]);
@@ -198,16 +215,17 @@ struct CrossingShapes {
   }
 
   /// The data's length law (see the header comment).
-  static LengthDistribution length_distribution() {
+  static LengthDistribution length_distribution(std::size_t side = default_side) {
+    check_side(side);
     const double u_lo = 1.0 / max_speed, u_hi = 1.0 / min_speed;
     constexpr std::size_t N = 60000;
-    std::vector<double> w(max_length + 2, 0.0);
+    std::vector<double> w(max_length_for(side) + 2, 0.0);
     for (std::size_t s = min_size; s <= max_size; ++s) {
       const double sd = static_cast<double>(s);
       for (std::size_t j = 0; j < N; ++j) {
         const double u = u_lo + (u_hi - u_lo) * (static_cast<double>(j) + 0.5) / static_cast<double>(N);
-        // X = (16 − p0)/v = (15 + s)·u − φ·min(1, (s − 1)·u) is uniform on (a − width, a].
-        const double a = (15.0 + sd) * u, width = std::min(1.0, (sd - 1.0) * u);
+        // X = (N − p0)/v = (N − 1 + s)·u − φ·min(1, (s − 1)·u) is uniform on (a − width, a].
+        const double a = (static_cast<double>(side) - 1.0 + sd) * u, width = std::min(1.0, (sd - 1.0) * u);
         for (double m = std::floor(a - width); m <= std::ceil(a); m += 1.0) {
           const double overlap = std::min(a, m) - std::max(a - width, m - 1.0);
           if (overlap <= 0.0) continue;
@@ -300,11 +318,10 @@ struct ShapeFrame {
   }
 };
 
-inline ShapeFrame analyse_shape_frame(const float* f, const CrossingScoreOptions& o) {
-  constexpr long N = 16;
-  constexpr std::size_t P = 256;
+inline ShapeFrame analyse_shape_frame(const float* f, const CrossingScoreOptions& o, long N) {
+  const std::size_t P = static_cast<std::size_t>(N * N);
   ShapeFrame r;
-  std::array<bool, P> on{};
+  std::vector<char> on(P, 0);
   long x0 = N, x1 = -1, y0 = N, y1 = -1;
   std::size_t count = 0;
   for (std::size_t i = 0; i < 3 * P; ++i)
@@ -435,8 +452,11 @@ inline double pearson(const std::vector<double>& a, const std::vector<double>& b
 
 inline void check_shapes_shape(const Video& v, std::size_t index) {
   validate_video(v, cat("crossing shapes scorer: video ", index));
-  require<ShapeError>(v.channels == 3 && v.height == 16 && v.width == 16, "crossing shapes scorer: video ", index,
-                      " has frames of C x H x W = ", v.channels, "x", v.height, "x", v.width, ", expected 3x16x16");
+  require<ShapeError>(v.channels == 3 && v.height == v.width && v.height >= CrossingShapes::min_side &&
+                          v.height <= CrossingShapes::max_side,
+                      "crossing shapes scorer: video ", index, " has frames of C x H x W = ", v.channels, "x", v.height,
+                      "x", v.width, ", expected 3xNxN with N in [", CrossingShapes::min_side, ", ",
+                      CrossingShapes::max_side, "]");
 }
 
 }  // namespace detail
@@ -453,8 +473,9 @@ inline CrossingVideoScore score_crossing_video(const Video& v, const CrossingSco
   std::vector<detail::ShapeFrame> frames;
   frames.reserve(T);
   std::vector<std::size_t> nonempty;
+  const long N = static_cast<long>(v.height);
   for (std::size_t t = 0; t < T; ++t) {
-    frames.push_back(detail::analyse_shape_frame(v.frame(t), opts));
+    frames.push_back(detail::analyse_shape_frame(v.frame(t), opts, N));
     const auto& f = frames.back();
     s.frame_empty[t] = f.finite && f.empty;
     if (!f.finite) continue;
@@ -518,7 +539,7 @@ inline CrossingVideoScore score_crossing_video(const Video& v, const CrossingSco
       s.one_shape = colour_same;
       const auto [ox, oy] = first_corner;
       const long sz = static_cast<long>(tpl.size);
-      s.starts_partly_entered = !frames[0].empty && (ox < 0 || oy < 0 || ox + sz > 16 || oy + sz > 16);
+      s.starts_partly_entered = !frames[0].empty && (ox < 0 || oy < 0 || ox + sz > N || oy + sz > N);
       if (nonempty.size() >= 2) {
         s.speed_estimated = true;
         s.vx = fx.v;
@@ -528,7 +549,8 @@ inline CrossingVideoScore score_crossing_video(const Video& v, const CrossingSco
           const double bx = std::floor(fx.p + fx.v * static_cast<double>(t));
           const double by = std::floor(fy.p + fy.v * static_cast<double>(t));
           const double sd = static_cast<double>(tpl.size);
-          if (bx + sd - 1.0 < 0.0 || bx > 15.0 || by + sd - 1.0 < 0.0 || by > 15.0) {
+          const double edge = static_cast<double>(N) - 1.0;
+          if (bx + sd - 1.0 < 0.0 || bx > edge || by + sd - 1.0 < 0.0 || by > edge) {
             s.implied_length = t + 1;
             break;
           }
@@ -549,9 +571,13 @@ inline CrossingScore score_crossing_shapes(std::span<const Video> videos, const 
                   "crossing shapes scorer: on_threshold must be > 0 and colour_tolerance >= 0, got ", opts.on_threshold,
                   " and ", opts.colour_tolerance);
   CrossingScore out;
+  detail::check_shapes_shape(videos[0], 0);
+  const std::size_t side = videos[0].height;  // every video must have this side (checked per video)
   std::size_t frames = 0, legal = 0, one = 0, cv = 0, valid = 0, agree = 0;
   std::vector<double> implied, actual, speed, actual_s;
   for (std::size_t i = 0; i < videos.size(); ++i) {
+    detail::require<ShapeError>(videos[i].height == side, "crossing shapes scorer: video ", i, " is ",
+                                videos[i].height, "x", videos[i].width, ", video 0 is ", side, "x", side);
     CrossingVideoScore s = score_crossing_video(videos[i], opts, i);
     frames += s.length;
     legal += s.legal_frames;
@@ -578,7 +604,7 @@ inline CrossingScore score_crossing_shapes(std::span<const Video> videos, const 
   out.speed_length_agreement = static_cast<double>(agree) / n;
   out.implied_length_correlation = detail::pearson(implied, actual);
   out.speed_length_correlation = detail::pearson(speed, actual_s);
-  out.length_tv = total_variation(CrossingShapes::length_distribution(), out.length_histogram);
+  out.length_tv = total_variation(CrossingShapes::length_distribution(side), out.length_histogram);
   return out;
 }
 
