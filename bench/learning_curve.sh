@@ -38,6 +38,10 @@ done
 [ -n "$out" ] || { echo "learning_curve.sh: --out DIR is required" >&2; exit 2; }
 [ -x "$bin" ] || { echo "learning_curve.sh: build first ($bin is missing): cmake --build build/release --target flowception_cli" >&2; exit 2; }
 train_flags=("$@")
+# Rerunning on an existing run folder: its recorded train flags unless others are given.
+if [ ${#train_flags[@]} -eq 0 ] && [ -f "$out/train_flags.txt" ]; then
+  mapfile -t train_flags < "$out/train_flags.txt"
+fi
 
 # The batch decides how many steps a budget of videos is; the data set is needed to evaluate.
 batch="" data=""

@@ -2,7 +2,8 @@
 // training samples, packing, forward, loss, backward, clipping, AdamW, EMA) with the ring recipe
 // of assets/README.md at batch 64, 256 and 512, beside the earlier design (a rate token per frame:
 // two tokens per 3×3 frame, the 3-D rotary split, linear κ). Counters: videos/s, GFLOP/s, tokens
-// per step. Threads follow OMP_NUM_THREADS; run it with 1 and with 2:
+// per step. Each configuration runs with one model (threads inside its products) and with one
+// replica per thread (each thread a share of the batch). Threads follow OMP_NUM_THREADS:
 //   OMP_NUM_THREADS=1 build/release/bench/ring_train_bench --benchmark_format=json --benchmark_out=ring1.json
 //   OMP_NUM_THREADS=2 build/release/bench/ring_train_bench --benchmark_format=json --benchmark_out=ring2.json
 #include <benchmark/benchmark.h>
@@ -23,7 +24,7 @@ struct Ring {
 
 // range(0): 0 = the ring recipe (pooled, length-aware head and conditioning, all rotary dimensions
 // on the frame axis, κ = s⁵); 1 = a rate token per frame, 3-D rotary split, linear κ.
-// range(1): videos per step.
+// range(1): videos per step; range(2): model replicas (0: one per thread).
 void BM_RingTrainStep(benchmark::State& state) {
   const bool recipe = state.range(0) == 0;
   auto cfg = dit::DitConfig::tiny(3, 3, 3, 3);
@@ -37,6 +38,8 @@ void BM_RingTrainStep(benchmark::State& state) {
   const Ring data;
   train::TrainerOptions to;
   to.batch_videos = static_cast<std::size_t>(state.range(1));
+  to.replicas = state.range(2) > 0 ? static_cast<std::size_t>(state.range(2))
+                                   : static_cast<std::size_t>(dit::CpuBackend::threads());
   to.lr = train::LrSchedule::constant(1e-3, 200);
   TrainingSamplerOptions so;
   so.seed = 1;
@@ -56,11 +59,12 @@ void BM_RingTrainStep(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
   state.counters["tokens"] = tokens / steps;
   state.counters["threads"] = dit::CpuBackend::threads();
+  state.counters["replicas"] = static_cast<double>(to.replicas);
   state.SetLabel(recipe ? "recipe (pooled, kappa s^5)" : "rate token, linear kappa");
 }
 
 BENCHMARK(BM_RingTrainStep)
-    ->ArgsProduct({{0, 1}, {64, 256, 512}})
+    ->ArgsProduct({{0, 1}, {64, 256, 512}, {1, 0}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(3.0);

@@ -458,6 +458,7 @@ struct TrainFlags {
   std::vector<double> tasks{1, 0, 0, 0};
   std::string resume;
   std::size_t save_every = 200;
+  std::size_t replicas = 0;  // 0: one per thread
   bool quiet = false;
   std::string method = "flowception";
   std::string ar_attention = "causal";
@@ -575,6 +576,7 @@ int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource&
   to.rate_loss_weight = f.rate_weight;
   to.class_dropout = f.class_dropout;
   to.seed = f.seed;
+  to.replicas = f.replicas ? f.replicas : static_cast<std::size_t>(std::max(1, dit::CpuBackend::threads()));
   train::Trainer<DataSource, Builder> trainer(model, data, sampler, to);
   if (!f.resume.empty()) trainer.load_checkpoint(f.resume);
 
@@ -590,7 +592,7 @@ int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource&
                  {"cosine", f.cosine}, {"weight_decay", f.weight_decay}, {"clip", f.clip}, {"ema", f.ema},
                  {"rate_weight", f.rate_weight}, {"class_dropout", f.class_dropout}, {"seed", f.seed},
                  {"kappa", f.kappa}, {"tau", f.tau}, {"n_start", f.n_start}, {"anchored", !f.unanchored},
-                 {"shift", f.shift}, {"tasks", f.tasks}, {"resume", f.resume}, {"threads", dit::CpuBackend::threads()},
+                 {"shift", f.shift}, {"tasks", f.tasks}, {"resume", f.resume}, {"threads", dit::CpuBackend::threads()}, {"replicas", to.replicas},
                  {"method", f.method}, {"causal", cfg.causal}, {"flop_budget", f.flop_budget}};
   std::map<std::string, std::string> meta{{"train.config", config.dump()}};
   fc_cli::ProgressBar bar("train", static_cast<double>(f.steps), !f.quiet);
@@ -934,6 +936,9 @@ int main(int argc, char** argv) {
                     "task weights: unconditional,i2v,interpolation,continuation (default: per data set)")
       ->expected(4)->delimiter(',');
   train->add_option("--resume", tf.resume, "continue a run from its checkpoint")->check(CLI::ExistingFile);
+  train->add_option("--replicas", tf.replicas,
+                    "model replicas, each on its own thread with a share of the batch (0: one per thread, "
+                    "OMP_NUM_THREADS); the step is the same up to the order of sums");
   train->add_option("--save-every", tf.save_every, "checkpoint every K steps (0: only at the end)")->capture_default_str();
   train->add_flag("--quiet", tf.quiet, "no progress bar");
   train->add_option("--method", tf.method, "flowception | full_sequence | autoregressive (the §7 baselines)")

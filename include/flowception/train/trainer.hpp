@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <exception>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +28,29 @@
 
 namespace flowception::train {
 
+namespace threading {
+
+/// f(i) for i in [0, n): on OpenMP threads when `parallel`, else in order. An exception thrown by
+/// any call is rethrown here, after the loop (none escapes a parallel region).
+template <class F>
+void parallel_or_serial(std::size_t n, bool parallel, const F& f) {
+  std::vector<std::exception_ptr> errors(n);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(dynamic, 1) if (parallel && n > 1)
+#endif
+  for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(n); ++i) {
+    try {
+      f(static_cast<std::size_t>(i));
+    } catch (...) {
+      errors[static_cast<std::size_t>(i)] = std::current_exception();
+    }
+  }
+  (void)parallel;
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+}  // namespace threading
+
 /// Pixels in [0, 1] are fed to the model as scale·pixel + offset (default [−1, 1]).
 struct PixelScaling {
   double scale = 2.0, offset = -1.0;
@@ -44,9 +68,16 @@ struct TrainerOptions {
   double class_dropout = 0.1;      ///< probability of training a labelled video unconditionally
   PixelScaling pixels{};
   std::uint64_t seed = 0;
+  /// Model replicas, each running forward and backward on a contiguous share of the batch (about
+  /// equal frame counts) on its own thread with single-threaded products; their gradients are
+  /// summed and the losses normalised by the counts of the whole batch, so a step equals the
+  /// one-replica step up to the order of floating-point sums. Small models on short videos keep
+  /// every thread busy this way, where threads inside each product would mostly wait.
+  std::size_t replicas = 1;
 
   void validate() const {
     detail::require(batch_videos >= 1, "batch_videos must be >= 1, got ", batch_videos);
+    detail::require(replicas >= 1 && replicas <= 256, "replicas must be in [1, 256], got ", replicas);
     lr.validate();
     adam.validate();
     detail::require(std::isfinite(grad_clip), "grad_clip must be finite, got ", grad_clip);
@@ -114,8 +145,9 @@ class Trainer {
     const std::int64_t k = adam_.step_count();  // samples k·B .. k·B + B − 1
     const std::size_t B = opts_.batch_videos;
     const auto& cfg = model_->config();
-    samples_.clear();
-    for (std::size_t b = 0; b < B; ++b) {
+    samples_.resize(B);
+    // Every sample is keyed by (seed, sample number): building them in parallel changes nothing.
+    threading::parallel_or_serial(B, opts_.replicas > 1, [&](std::size_t b) {
       const std::uint64_t sample = static_cast<std::uint64_t>(k) * B + b;
       random::Stream rng(opts_.seed, random::derive_stream(0x74726169ULL, sample));
       const std::size_t index = static_cast<std::size_t>(rng.below(data_->size()));
@@ -126,24 +158,75 @@ class Trainer {
       for (auto& x : v.frames) x = opts_.pixels.to_model(x);
       std::int64_t cond = kNoCondition;
       if (cfg.num_classes > 0 && v.label >= 0 && rng.uniform() >= opts_.class_dropout) cond = v.label;
-      samples_.push_back(sampler_.template sample<float>(v.frames, v.frame_size(), sample, cond));
+      samples_[b] = sampler_.template sample<float>(v.frames, v.frame_size(), sample, cond);
+    });
+    // Global counts first: every part's losses are means over the whole batch.
+    LossNormalisation norm;
+    std::size_t total_rows = 0;
+    for (const auto& smp : samples_) {
+      for (auto m : smp.flow_mask) norm.flowing_frames += m ? 1u : 0u;
+      for (auto m : smp.rate_mask) norm.rate_frames += m ? 1u : 0u;
+      total_rows += smp.times.size();
     }
-    const TrainingBatch<float> batch = pack(samples_);
-    const std::size_t F = batch.rows();
-    velocity_.resize(batch.inputs.size());
-    log_rate_.resize(F);
-    dit::DitBatch db{batch.times, batch.kinds, batch.offsets, batch.conditions, {}};
-    model_->forward(batch.inputs.data(), db, velocity_.data(), log_rate_.data());
-    const auto loss = flowception_loss<float>(batch, velocity_, log_rate_, opts_.rate_loss_weight);
-    model_->zero_grad();
-    model_->backward(loss.grad_velocity.data(), loss.grad_log_rate.data());
+    // Contiguous shares of about equal frame counts, one per replica.
+    const std::size_t R = std::min(opts_.replicas, B);
+    std::vector<std::size_t> cut{0};
+    std::size_t acc = 0;
+    for (std::size_t b = 0; b < B && cut.size() < R; ++b) {
+      acc += samples_[b].times.size();
+      if (acc * R >= cut.size() * total_rows && B - (b + 1) >= R - cut.size()) cut.push_back(b + 1);
+    }
+    while (cut.size() < R) cut.push_back(cut.back());  // (only when shares would be empty)
+    cut.push_back(B);
+    while (replicas_.size() + 1 < R) replicas_.emplace_back(cfg, 0);
+    parts_.resize(R);
+    threading::parallel_or_serial(R, R > 1, [&](std::size_t r) {
+      dit::DiT<float>& m = r == 0 ? *model_ : replicas_[r - 1];
+      if (r > 0) m.parameters() = model_->parameters();
+      Part& part = parts_[r];
+      part = Part{};
+      if (cut[r] == cut[r + 1]) {
+        m.zero_grad();
+        return;
+      }
+      const TrainingBatch<float> batch =
+          pack(std::span<const TrainingSample<float>>(samples_.data() + cut[r], cut[r + 1] - cut[r]));
+      part.velocity.resize(batch.inputs.size());
+      part.log_rate.resize(batch.rows());
+      dit::DitBatch db{batch.times, batch.kinds, batch.offsets, batch.conditions, {}};
+      m.forward(batch.inputs.data(), db, part.velocity.data(), part.log_rate.data());
+      part.loss = flowception_loss<float>(batch, part.velocity, part.log_rate, opts_.rate_loss_weight, norm);
+      m.zero_grad();
+      m.backward(part.loss.grad_velocity.data(), part.loss.grad_log_rate.data());
+      const auto f = m.forward_flops(), bw = m.backward_flops();
+      part.flops = {f.attention + bw.attention, f.other + bw.other};
+      part.tokens = m.tokens();
+      part.frames = batch.rows();
+    });
+    LossResult<float> loss;
+    TrainStepStats s;
+    for (std::size_t r = 0; r < R; ++r) {
+      const Part& part = parts_[r];
+      loss.total += part.loss.total;
+      loss.velocity += part.loss.velocity;
+      loss.rate += part.loss.rate;
+      s.flops += part.flops;
+      s.tokens += part.tokens;
+      s.frames += part.frames;
+      if (r > 0) {
+        auto& g = model_->gradients();
+        const auto& gr = replicas_[r - 1].gradients();
+        for (std::size_t i = 0; i < g.size(); ++i) g[i] += gr[i];
+      }
+    }
+    loss.flowing_frames = norm.flowing_frames;
+    loss.rate_frames = norm.rate_frames;
 
     std::vector<std::span<float>> params, grads;
     for (const auto& p : model_->parameter_table()) {
       params.emplace_back(model_->parameters().data() + p.offset, p.size);
       grads.emplace_back(model_->gradients().data() + p.offset, p.size);
     }
-    TrainStepStats s;
     s.grad_norm = opts_.grad_clip > 0 ? clip_grad_norm(grads, opts_.grad_clip)
                                       : global_grad_norm(std::vector<std::span<const float>>(grads.begin(), grads.end()));
     s.lr = opts_.lr(k + 1);
@@ -155,12 +238,8 @@ class Trainer {
     s.velocity_loss = loss.velocity;
     s.rate_loss = loss.rate;
     s.videos = B;
-    s.frames = F;
-    s.tokens = model_->tokens();
     s.flowing_frames = loss.flowing_frames;
     s.rate_frames = loss.rate_frames;
-    const auto f = model_->forward_flops(), b = model_->backward_flops();
-    s.flops = {f.attention + b.attention, f.other + b.other};
     flops_done_ += s.flops;
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return s;
@@ -222,9 +301,16 @@ class Trainer {
   TrainerOptions opts_;
   AdamW adam_;
   Ema ema_;
+  struct Part {
+    std::vector<float> velocity;
+    std::vector<double> log_rate;
+    LossResult<float> loss;
+    dit::FlopCount flops;
+    std::size_t tokens = 0, frames = 0;
+  };
   std::vector<TrainingSample<float>> samples_;
-  std::vector<float> velocity_;
-  std::vector<double> log_rate_;
+  std::vector<dit::DiT<float>> replicas_;  ///< replicas 1..R−1 (replica 0 is the model itself)
+  std::vector<Part> parts_;
 };
 
 }  // namespace flowception::train

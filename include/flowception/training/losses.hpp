@@ -17,6 +17,14 @@
 
 namespace flowception {
 
+/// The denominators of the two means. A batch split across model replicas or processes (data
+/// parallelism) passes the counts of the whole batch, so that the partial losses and gradients of
+/// the parts add up to those of the whole. Zero: this batch's own count.
+struct LossNormalisation {
+  std::size_t flowing_frames = 0;
+  std::size_t rate_frames = 0;
+};
+
 template <class T>
 struct LossResult {
   double total = 0.0;
@@ -31,10 +39,11 @@ struct LossResult {
 /// Velocity MSE over the frames where `mask` is set; accumulates its gradient into `grad` (scaled by `scale`).
 template <class T>
 double velocity_loss(std::span<const T> velocity, std::span<const T> target, std::span<const std::uint8_t> mask,
-                     std::size_t dim, std::span<T> grad, double scale = 1.0) {
+                     std::size_t dim, std::span<T> grad, double scale = 1.0, std::size_t denominator = 0) {
   std::size_t active = 0;
   for (auto m : mask) active += m ? 1u : 0u;
   if (active == 0) return 0.0;
+  if (denominator != 0) active = denominator;
   const double norm = 1.0 / (static_cast<double>(active) * static_cast<double>(dim));
   double sum = 0.0;
   for (std::size_t r = 0; r < mask.size(); ++r) {
@@ -50,10 +59,12 @@ double velocity_loss(std::span<const T> velocity, std::span<const T> target, std
 
 /// Poisson NLL in log space over the frames where `mask` is set; accumulates its gradient.
 inline double rate_loss(std::span<const double> log_rate, std::span<const double> counts,
-                        std::span<const std::uint8_t> mask, std::span<double> grad, double scale = 1.0) {
+                        std::span<const std::uint8_t> mask, std::span<double> grad, double scale = 1.0,
+                        std::size_t denominator = 0) {
   std::size_t active = 0;
   for (auto m : mask) active += m ? 1u : 0u;
   if (active == 0) return 0.0;
+  if (denominator != 0) active = denominator;
   const double norm = 1.0 / static_cast<double>(active);
   double sum = 0.0;
   for (std::size_t r = 0; r < mask.size(); ++r) {
@@ -66,9 +77,10 @@ inline double rate_loss(std::span<const double> log_rate, std::span<const double
 }
 
 /// Both losses on a packed batch, with gradients. `velocity` is rows × dim, `log_rate` rows.
+/// `norm` gives the denominators of the means when the batch is part of a larger one.
 template <class T>
 LossResult<T> flowception_loss(const TrainingBatch<T>& batch, std::span<const T> velocity,
-                               std::span<const double> log_rate, double rate_weight = 1.0) {
+                               std::span<const double> log_rate, double rate_weight = 1.0, LossNormalisation norm = {}) {
   detail::require(std::isfinite(rate_weight) && rate_weight >= 0.0, "rate loss weight must be finite and >= 0, got ",
                   rate_weight);
   detail::require<ShapeError>(velocity.size() == batch.inputs.size(), "velocity has ", velocity.size(),
@@ -87,8 +99,14 @@ LossResult<T> flowception_loss(const TrainingBatch<T>& batch, std::span<const T>
   res.grad_log_rate.assign(log_rate.size(), 0.0);
   for (auto m : batch.flow_mask) res.flowing_frames += m ? 1u : 0u;
   for (auto m : batch.rate_mask) res.rate_frames += m ? 1u : 0u;
-  res.velocity = velocity_loss<T>(velocity, batch.targets, batch.flow_mask, batch.dim, res.grad_velocity, 1.0);
-  res.rate = rate_loss(log_rate, batch.counts, batch.rate_mask, res.grad_log_rate, rate_weight);
+  detail::require(norm.flowing_frames == 0 || norm.flowing_frames >= res.flowing_frames,
+                  "loss normalisation: ", norm.flowing_frames, " flowing frames in the whole batch, fewer than the ",
+                  res.flowing_frames, " of this part");
+  detail::require(norm.rate_frames == 0 || norm.rate_frames >= res.rate_frames, "loss normalisation: ",
+                  norm.rate_frames, " rate frames in the whole batch, fewer than the ", res.rate_frames, " of this part");
+  res.velocity = velocity_loss<T>(velocity, batch.targets, batch.flow_mask, batch.dim, res.grad_velocity, 1.0,
+                                  norm.flowing_frames);
+  res.rate = rate_loss(log_rate, batch.counts, batch.rate_mask, res.grad_log_rate, rate_weight, norm.rate_frames);
   res.total = res.velocity + rate_weight * res.rate;
   return res;
 }
