@@ -241,6 +241,19 @@ TEST(RotatingRing, CorruptedVideosAreFlagged) {
   // Histogram {17: 0.2, 20: 0.8} against uniform on 15..30: TV = 0.2 + (0.8 - 0.25) = 0.75.
   EXPECT_NEAR(agg.length_tv, 0.75, 1e-12);
 
+  // A washed-out ring (c1 and c2 0.03 apart) fits every rotation within the tolerance: with its
+  // frames in a scrambled order the common fit alone would call it consistent, but the rotations
+  // do not follow a stride, so it is not.
+  const data::RingParams faint{{0.50, 0.52, 0.51}, {0.53, 0.49, 0.50}, 1, 15};
+  Video scrambled = data::RotatingRing::render(faint);
+  for (std::size_t t = 1; t < 15; ++t) set_ring_frame(scrambled, t, faint, (t * 5) % 8, 0);
+  const auto fs = data::score_ring_video(scrambled);
+  EXPECT_EQ(fs.valid_frames, 15u);
+  EXPECT_LT(fs.max_frame_rms, 0.05);  // the common fit of some stride passes ...
+  EXPECT_FALSE(fs.rotation_sequence);  // ... but the rotations are scrambled
+  EXPECT_FALSE(fs.consistent_rotation);
+  EXPECT_TRUE(data::score_ring_video(data::RotatingRing::render(faint)).consistent_rotation);
+
   // Diagnostics: best rotations, the authors' rotation-sequence rule and the rotation steps.
   for (std::size_t t = 0; t < 20; ++t) EXPECT_EQ(gs.frame_rotation[t], static_cast<int>((2 * t) % 8)) << t;
   EXPECT_TRUE(gs.rotation_sequence);

@@ -16,16 +16,17 @@
 //    8 rotations r (border cell p shows P_((p + r) mod 8)), c1 and c2 are fitted by least squares
 //    (per channel, the model w·c1 + (1 − w)·c2 is linear in the two unknowns), and the smallest
 //    RMS over r must be <= tolerance (0.05). Frames with a NaN or infinite value are invalid.
-//  - Consistent rotation: for each stride hypothesis in {1, 2, 3} (frame t rotated by
-//    (t·stride) mod 8, so frame 0 unrotated), one (c1, c2) is fitted by least squares over all
-//    frames at once; the video is consistent when, for some stride, every frame's RMS residual
-//    under that common fit is <= tolerance. The reported stride is the one with the smallest
-//    worst-frame RMS (and `max_frame_rms` that value). A per-frame rather than a whole-video RMS
-//    makes a single wrong frame count even in a 30-frame video.
-//  - Rotation sequence (diagnostic, the rule as the method's authors state it: frame 0 unrotated,
-//    one stride for the whole video): every frame is valid and its best rotation (the r of the
-//    validity fit) is (t·stride) mod 8 for one stride in {1, 2, 3}. Unlike consistent rotation it
-//    does not ask every frame to share one colour ramp.
+//  - Rotation sequence (the rule as the method's authors state it: frame 0 unrotated, one stride
+//    for the whole video): every frame is valid and its best rotation (the r of the validity fit)
+//    is (t·stride) mod 8 for one stride in {1, 2, 3}.
+//  - Consistent rotation: the rotation sequence holds, and for that stride one (c1, c2) fitted by
+//    least squares over all frames at once leaves every frame's RMS residual <= tolerance (one
+//    ramp for the whole video). The reported stride is the hypothesis with the smallest worst-frame
+//    RMS under its common fit (`max_frame_rms`). A per-frame rather than a whole-video RMS makes a
+//    single wrong frame count even in a 30-frame video. The common fit alone is not enough: a
+//    low-contrast video (c1 ≈ c2) fits every rotation within the tolerance, and a model that is
+//    unsure of the rotation produces exactly such washed-out rings, so each frame's best rotation
+//    must also be the expected one.
 //  - Rotation steps (diagnostic): the change of best rotation between consecutive frames, mod 8,
 //    counted over all pairs of valid frames (the data has only 1, 2 and 3).
 //  - Length legal: the length is one of {15, 20, 25, 30}.
@@ -265,12 +266,20 @@ inline RingVideoScore score_ring_video(const Video& v, const RingScoreOptions& o
     for (std::size_t t = 0; t < T; ++t)
       s.frame_common_rms[t] =
           std::sqrt(detail::ring_frame_sse(v.frame(t), s.c1, s.c2, (t * s.stride) % 8) / 27.0);
-    s.consistent_rotation = s.max_frame_rms <= opts.tolerance;
     if (s.valid_frames == T) {
       for (std::size_t stride = 1; stride <= 3 && !s.rotation_sequence; ++stride) {
         bool ok = true;
         for (std::size_t t = 0; t < T && ok; ++t) ok = s.frame_rotation[t] == static_cast<int>((t * stride) % 8);
-        s.rotation_sequence = ok;
+        if (!ok) continue;
+        s.rotation_sequence = true;
+        // The common ramp under this stride (a video of one or two frames follows several strides).
+        std::array<double, 3> c1{}, c2{};
+        auto shift_of = [stride](std::size_t t) { return (t * stride) % 8; };
+        detail::ring_fit(v, shift_of, 0, T, c1, c2);
+        double worst = 0.0;
+        for (std::size_t t = 0; t < T; ++t)
+          worst = std::max(worst, std::sqrt(detail::ring_frame_sse(v.frame(t), c1, c2, shift_of(t)) / 27.0));
+        s.consistent_rotation = s.consistent_rotation || worst <= opts.tolerance;
       }
     }
   }
