@@ -265,6 +265,10 @@ TEST(RotatingRing, CorruptedVideosAreFlagged) {
   EXPECT_LT(os.frame_common_rms[8], os.frame_common_rms[9]);
   EXPECT_DOUBLE_EQ(agg.rotation_sequence_fraction, 0.6);  // good, short17, other_ramp
   EXPECT_DOUBLE_EQ(agg.frame0_unrotated_fraction, 1.0);
+  // Mean best-fit RMS: the exact frames fit to ~1e-8; the one frame perturbed by ±0.2 (alternating,
+  // 27 values) has an RMS of about 0.2 after the best fit absorbs a little of it.
+  EXPECT_GT(agg.mean_frame_rms, 0.15 / 97.0);
+  EXPECT_LT(agg.mean_frame_rms, 0.21 / 97.0 + 1e-6);
   // Steps of stride 2 everywhere except around frame 7 of `rotated` (2 → 3, 7 → 1) and the
   // pairs touching the invalid frame 4 of `noisy` (not counted).
   std::size_t pairs = 0;

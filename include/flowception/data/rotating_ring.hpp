@@ -31,7 +31,7 @@
 //    counted over all pairs of valid frames (the data has only 1, 2 and 3).
 //  - Length legal: the length is one of {15, 20, 25, 30}.
 //  - Fully valid: consistent rotation and legal length (a consistent video has only valid frames).
-// Aggregates are fractions in [0, 1] (×100 for percentages): valid frames over all frames of all
+// Aggregates are fractions in [0, 1] (×100 for percentages), and the mean best-fit RMS of a frame: valid frames over all frames of all
 // videos; consistent, fully valid and legal-length videos over all videos; and the total-variation
 // distance between the generated length histogram and the data's uniform law on the four lengths.
 #pragma once
@@ -146,6 +146,7 @@ struct RingScore {
   double length_tv = 0.0;
   std::map<std::size_t, std::size_t> length_histogram;
   double rotation_sequence_fraction = 0.0;  ///< videos whose rotations follow one stride from 0
+  double mean_frame_rms = 0.0;              ///< mean over finite frames of the best-fit RMS residual
   double frame0_unrotated_fraction = 0.0;   ///< videos whose frame 0 is valid with rotation 0
   std::array<std::size_t, 8> rotation_steps{};  ///< consecutive valid frames: rotation change mod 8
 };
@@ -294,6 +295,8 @@ inline RingScore score_rotating_ring(std::span<const Video> videos, const RingSc
   detail::require(opts.tolerance >= 0.0, "rotating ring scorer: tolerance must be >= 0, got ", opts.tolerance);
   RingScore out;
   std::size_t frames = 0, valid_frames = 0, consistent = 0, fully = 0, legal = 0, sequence = 0, frame0 = 0;
+  double rms_sum = 0.0;
+  std::size_t rms_frames = 0;
   for (std::size_t i = 0; i < videos.size(); ++i) {
     RingVideoScore s = score_ring_video(videos[i], opts, i);
     sequence += s.rotation_sequence ? 1 : 0;
@@ -301,6 +304,11 @@ inline RingScore score_rotating_ring(std::span<const Video> videos, const RingSc
     for (std::size_t t = 1; t < s.length; ++t)
       if (s.frame_valid[t - 1] && s.frame_valid[t])
         ++out.rotation_steps[static_cast<std::size_t>((s.frame_rotation[t] - s.frame_rotation[t - 1] + 8) % 8)];
+    for (double r : s.frame_rms)
+      if (std::isfinite(r)) {
+        rms_sum += r;
+        ++rms_frames;
+      }
     frames += s.length;
     valid_frames += s.valid_frames;
     consistent += s.consistent_rotation ? 1 : 0;
@@ -316,6 +324,7 @@ inline RingScore score_rotating_ring(std::span<const Video> videos, const RingSc
   out.length_legal_fraction = static_cast<double>(legal) / n;
   out.rotation_sequence_fraction = static_cast<double>(sequence) / n;
   out.frame0_unrotated_fraction = static_cast<double>(frame0) / n;
+  out.mean_frame_rms = rms_frames ? rms_sum / static_cast<double>(rms_frames) : 0.0;
   out.length_tv = total_variation(RotatingRing::length_distribution(), out.length_histogram);
   return out;
 }
