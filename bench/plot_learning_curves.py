@@ -147,7 +147,7 @@ def main():
         curves[labels.get(os.path.normpath(run), os.path.basename(os.path.normpath(run)))] = rows
 
     data = {r.get("data") for rows in curves.values() for r in rows if r.get("data")}
-    metrics = SHAPES if data == {"shapes"} else RING
+    metrics = SHAPES if data and all(d.startswith("shapes") for d in data) else RING
     md = ["| run | videos | steps | train FLOPs | train time | " + " | ".join(l for _, l, _ in metrics) + " |",
           "|---|---|---|---|---|" + "---|" * len(metrics)]
     for name, rows in curves.items():

@@ -43,7 +43,7 @@ void usage() {
       "  --kappa K             linear | cubic | cosine | poly:P      (default linear)\n"
       "  --grid G[,G...]       uniform | end_dense:P                 (default uniform,end_dense:3)\n"
       "  --steps N[,N...]      insertion-phase steps N               (default 25,100,400)\n"
-      "  --mode M              poisson | bernoulli                   (default poisson)\n"
+      "  --mode M              poisson | bernoulli | binomial        (default poisson)\n"
       "  --rule R              learned | random | hierarchical | left_to_right (prescribed rules\n"
       "                        draw a target length from P(L) per video)\n"
       "  --n-start K           start frames                          (default 3)\n"
@@ -135,8 +135,9 @@ void run(const Args& a, Kappa kappa) {
       SamplerOptions o{make_grid(g, n)};
       o.frame_dim = 1;
       o.seed = a.seed;
-      o.jump = a.mode == "bernoulli" ? JumpMode::bernoulli : JumpMode::poisson;
-      if (a.mode != "poisson" && a.mode != "bernoulli") throw std::runtime_error("unknown mode '" + a.mode + "'");
+      o.jump = a.mode == "bernoulli" ? JumpMode::bernoulli : a.mode == "binomial" ? JumpMode::binomial : JumpMode::poisson;
+      if (a.mode != "poisson" && a.mode != "bernoulli" && a.mode != "binomial")
+        throw std::runtime_error("unknown mode '" + a.mode + "'");
       o.rule = make_rule(a.rule);
       o.anchor_endpoints = a.anchored;
       std::map<std::size_t, std::size_t> hist;

@@ -184,20 +184,32 @@ TYPED_TEST_SUITE(SamplerSolverTest, Steppers);
 
 // v = 3t²: every generated frame, inserted whenever, moves by ∫0^1 3t² dt = 1 (RK4 exactly; the
 // others within their quadrature error on the grid's largest step), and no stage is ever
-// evaluated at t > 1 (the test model fails the test otherwise).
+// evaluated at t > 1 (the test model fails the test otherwise). With the method's own last step
+// (FinalStep::full) each solver keeps its accuracy; with the default Euler last step every
+// solver is within Euler's bound (3h/2 on the largest model-time step h).
+template <class S>
+S with_final_step(FinalStep fs) {
+  if constexpr (S::stages == 1) return S{};
+  else return S{fs};
+}
+
 TYPED_TEST(SamplerSolverTest, EveryFrameMovesByExactlyOne) {
+  for (FinalStep fs : {FinalStep::full, FinalStep::euler}) {
+  SCOPED_TRACE(fs == FinalStep::full ? "full last step" : "Euler last step");
   TimeFunctionModel<double> model;
   model.f = [](double t) { return 3 * t * t; };
   model.log_rate_generated = std::log(0.8);
   const std::size_t N = 32;
   auto o = options(TimeGrid::end_dense(N, 2.0), 3, 9);
   o.shift = TimeShift(2.0);
-  auto r = sample(model, LinearKappa{}, TypeParam{}, o, unconditional<double>(4, 2));
+  auto r = sample(model, LinearKappa{}, with_final_step<TypeParam>(fs), o, unconditional<double>(4, 2));
   double hmax = 0;
   for (std::size_t j = 0; j < N; ++j) hmax = std::max(hmax, o.grid[j + 1] - o.grid[j]);
   // In model time the largest step is at most 2·hmax for shift 2 (dt/du = s/(u + s(1−u))² <= s).
   const double h = 2 * hmax;
-  const double tol = TypeParam::order == 4 ? 1e-12 : (TypeParam::order == 1 ? 1.5 * h : 0.5 * h * h + 1e-12);
+  const double tol = fs == FinalStep::euler || TypeParam::order == 1 ? 1.5 * h
+                     : TypeParam::order == 4                          ? 1e-12
+                                                                      : 0.5 * h * h + 1e-12;
   std::size_t late = 0;
   for (const auto& v : r.videos) {
     ASSERT_GT(v.length(), 2u);
@@ -212,6 +224,7 @@ TYPED_TEST(SamplerSolverTest, EveryFrameMovesByExactlyOne) {
   EXPECT_GT(late, 0u);
   EXPECT_LE(model.max_time_seen, 1.0);
   EXPECT_EQ(model.max_time_seen, 1.0);
+  }
 }
 
 TEST(Sampler, ShiftIsAppliedOnceToModelTimes) {
@@ -395,6 +408,35 @@ TEST(Sampler, BernoulliInsertsAtMostOnePerGapPerStep) {
     }
   }
   EXPECT_TRUE(more);
+}
+
+// Binomial jumps: with λ a whole number k, a gap gets at most k frames in a step, and exactly k
+// when q = 1 (one-step grid); Poisson with the same rate gets more than k at times. With λ = 2.5
+// the mean per gap and step is λ·q (5 sigma over 4000 gaps of a one-step grid).
+TEST(Sampler, BinomialJumpsNeverExceedAWholeRate) {
+  TimeFunctionModel<float> model;
+  model.log_rate_generated = std::log(3.0);
+  auto o = options(TimeGrid::uniform(1));  // q = 1 in the only insertion step
+  o.max_frames = 1000;
+  o.anchor_endpoints = false;
+  o.jump = JumpMode::binomial;
+  auto r = sample(model, LinearKappa{}, Euler{}, o, unconditional(200, 2));
+  for (const auto& v : r.videos) EXPECT_EQ(v.length(), 2u + 2u * 3u);  // both gaps get exactly 3
+  o.jump = JumpMode::poisson;
+  auto p = sample(model, LinearKappa{}, Euler{}, o, unconditional(200, 2));
+  bool other = false;
+  for (const auto& v : p.videos) other |= v.length() != 8u;
+  EXPECT_TRUE(other);
+  // Mean λ·q for a fractional rate: 4000 gaps, λ = 2.5, q = 1: Binomial(3, 5/6), variance 5/12.
+  model.log_rate_generated = std::log(2.5);
+  o.jump = JumpMode::binomial;
+  auto m = sample(model, LinearKappa{}, Euler{}, o, unconditional(2000, 2));
+  double inserted = 0;
+  for (const auto& v : m.videos) {
+    inserted += static_cast<double>(v.length() - 2);
+    EXPECT_LE(v.length(), 2u + 2u * 3u);
+  }
+  EXPECT_NEAR(inserted / 4000.0, 2.5, 5.0 * std::sqrt(5.0 / 12.0 / 4000.0));
 }
 
 TEST(Sampler, PrescribedRulesReachTheTargetLength) {

@@ -138,7 +138,10 @@ void add_sample_flags(CLI::App* app, SampleFlags& f) {
                   "full (the solver's own stages)")
       ->capture_default_str()->check(CLI::IsMember({"euler", "full"}));
   app->add_option("--shift", f.shift_flag, "time shift s > 0 (1: none; default: the checkpoint's training shift)");
-  app->add_option("--jump", f.jump, "poisson | bernoulli")->capture_default_str()->check(CLI::IsMember({"poisson", "bernoulli"}));
+  app->add_option("--jump", f.jump,
+                  "poisson | bernoulli (at most one per gap and step) | binomial (Binomial(ceil λ, λq/ceil λ): exact when "
+                  "the model is certain of a gap's count)")
+      ->capture_default_str()->check(CLI::IsMember({"poisson", "bernoulli", "binomial"}));
   app->add_option("--rule", f.rule, "learned | random | hierarchical | left_to_right")->capture_default_str()
       ->check(CLI::IsMember({"learned", "random", "hierarchical", "left_to_right"}));
   app->add_option("--target-length", f.target_length, "final length for prescribed insertion rules");
@@ -261,7 +264,7 @@ Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
   SamplerOptions o{make_grid(f.grid, f.steps)};
   o.frame_dim = cfg.frame_dim();
   o.shift = TimeShift(f.shift);
-  o.jump = f.jump == "bernoulli" ? JumpMode::bernoulli : JumpMode::poisson;
+  o.jump = f.jump == "bernoulli" ? JumpMode::bernoulli : f.jump == "binomial" ? JumpMode::binomial : JumpMode::poisson;
   o.rule = make_rule(f.rule);
   o.target_length = f.target_length;
   o.anchor_endpoints = !f.unanchored;

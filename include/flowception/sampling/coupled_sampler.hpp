@@ -34,6 +34,11 @@ namespace flowception {
 enum class JumpMode : unsigned char {
   poisson,    ///< Poisson(λ·q) new frames (default)
   bernoulli,  ///< at most one, with probability 1 − exp(−λ·q) (the reference's behaviour)
+  /// Binomial(⌈λ⌉, λ·q/⌈λ⌉) new frames: the mean λ·q of the Poisson draw, and, when λ is a whole
+  /// number k (a model certain of the count), the exact law Binomial(k, q) of k missing frames
+  /// that each appear with probability q. Poisson(k·q) can put more than k frames into one gap
+  /// in a step when q is large, as it is in the last steps under a back-loaded κ.
+  binomial,
 };
 
 /// Where new frames go (§4 "Insertion rules"); all but `learned` need a target length.
@@ -371,10 +376,19 @@ class CoupledSampler {
                                         " at frame ", f - offsets_[a], " of video ", active_[a], " gives rate ", lambda);
       random::Stream rng(opts_.seed, random::derive_stream(random::derive_stream(id_[f], detail::kJumpTag), m));
       double k = 0.0;
-      if (opts_.jump == JumpMode::poisson)
+      if (opts_.jump == JumpMode::poisson) {
         k = rng.poisson(mean);
-      else
+      } else if (opts_.jump == JumpMode::binomial) {
+        // A rate within rounding of a whole number is that number (exp(log 3) is not exactly 3).
+        // Rates above 4096 frames are far beyond any cap; there the binomial is its Poisson limit.
+        const double nearest = std::round(lambda);
+        const double trials = std::fabs(lambda - nearest) <= 1e-9 * std::max(1.0, lambda) ? nearest : std::ceil(lambda);
+        k = trials > 4096.0 ? rng.poisson(mean)
+            : trials == 0.0 ? 0.0
+                            : static_cast<double>(rng.binomial(static_cast<std::uint64_t>(trials), std::min(1.0, mean / trials)));
+      } else {
         k = rng.uniform() < -std::expm1(-mean) ? 1.0 : 0.0;
+      }
       if (k == 0.0) continue;
       if (static_cast<double>(room) < k) {
         const double total = static_cast<double>(n) + static_cast<double>(trace.inserted) + k;
