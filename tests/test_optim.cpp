@@ -319,12 +319,30 @@ TEST(LrSchedule, WarmupThenCosine) {
   EXPECT_EQ(nowarm(4), 0.0);
 }
 
+TEST(LrSchedule, WarmupStableDecay) {
+  // base 1, min 0.1, warm-up 10, stable to 50, cosine to 0.1 at 150: p = (k − 50)/100.
+  const auto s = LrSchedule::stable_decay(1.0, 10, 50, 150, 0.1);
+  EXPECT_DOUBLE_EQ(s(5), 0.5);
+  EXPECT_DOUBLE_EQ(s(10), 1.0);
+  EXPECT_DOUBLE_EQ(s(50), 1.0);
+  EXPECT_NEAR(s(75), 0.1 + 0.9 * 0.5 * (1 + std::sqrt(0.5)), 1e-12);  // p = 1/4
+  EXPECT_NEAR(s(100), 0.55, 1e-12);
+  EXPECT_DOUBLE_EQ(s(150), 0.1);
+  EXPECT_DOUBLE_EQ(s(1000), 0.1);
+  for (int k = 50; k < 150; ++k) EXPECT_LE(s(k + 1), s(k)) << k;
+  // decay_start = warm-up: the cosine schedule.
+  const auto c = LrSchedule::cosine(1.0, 10, 110, 0.1), d = LrSchedule::stable_decay(1.0, 10, 10, 110, 0.1);
+  for (int k = 1; k <= 120; ++k) EXPECT_DOUBLE_EQ(c(k), d(k)) << k;
+  expect_error<ConfigError>([] { LrSchedule::stable_decay(1.0, 10, 5, 100); }, "decay_start (5) must be in [warmup_steps = 10");
+  expect_error<ConfigError>([] { LrSchedule::stable_decay(1.0, 10, 100, 100); }, "total_steps = 100)");
+}
+
 TEST(LrSchedule, RejectsBadParameters) {
   expect_error<ConfigError>([] { LrSchedule::constant(0.0); }, "base_lr must be finite and > 0, got 0");
   expect_error<ConfigError>([] { LrSchedule::constant(-1e-3); }, "base_lr must be finite and > 0, got -0.001");
   expect_error<ConfigError>([] { LrSchedule::constant(kNaN); }, "got nan");
   expect_error<ConfigError>([] { LrSchedule::constant(1e-3, -1); }, "warmup_steps must be >= 0, got -1");
-  expect_error<ConfigError>([] { LrSchedule::cosine(1e-3, 10, 10); }, "total_steps (10) must exceed warmup_steps (10)");
+  expect_error<ConfigError>([] { LrSchedule::cosine(1e-3, 10, 10); }, "total_steps (10) must exceed warmup_steps (10) for a decay");
   expect_error<ConfigError>([] { LrSchedule::cosine(1e-3, 0, 100, 2e-3); },
                             "min_lr must be in [0, base_lr = 0.001], got 0.002");
   expect_error<ConfigError>([] { LrSchedule::cosine(1e-3, 0, 100, -1.0); }, "min_lr");

@@ -452,6 +452,7 @@ struct TrainFlags {
   double lr = 3e-4;
   std::size_t warmup = 100;
   bool cosine = false;
+  std::size_t decay_from = 0;  // > 0: constant until this step, then a cosine to lr/10 at --steps
   double weight_decay = 0.0, clip = 1.0, ema = 0.999, rate_weight = 1.0, class_dropout = 0.1;
   std::uint64_t seed = 0;
   std::string kappa = "linear", tau = "uniform";
@@ -571,9 +572,11 @@ int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource&
   dit::DiT<float> model(cfg, f.seed);
   train::TrainerOptions to;
   to.batch_videos = f.batch;
-  to.lr = f.cosine ? train::LrSchedule::cosine(f.lr, static_cast<std::int64_t>(f.warmup),
-                                               static_cast<std::int64_t>(std::max(f.steps, f.warmup + 1)), 0.1 * f.lr)
-                   : train::LrSchedule::constant(f.lr, static_cast<std::int64_t>(f.warmup));
+  const auto warmup = static_cast<std::int64_t>(f.warmup), total = static_cast<std::int64_t>(std::max(f.steps, f.warmup + 1));
+  to.lr = f.decay_from > 0 ? train::LrSchedule::stable_decay(f.lr, warmup, static_cast<std::int64_t>(f.decay_from), total,
+                                                              0.1 * f.lr)
+          : f.cosine       ? train::LrSchedule::cosine(f.lr, warmup, total, 0.1 * f.lr)
+                           : train::LrSchedule::constant(f.lr, warmup);
   to.adam.weight_decay = f.weight_decay;
   to.grad_clip = f.clip;
   to.ema_decay = f.ema;
@@ -593,7 +596,7 @@ int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource&
                  {"rope_frame_dims", cfg.rope_frame_dims},
                  {"tokens_per_frame", cfg.tokens_per_frame()}, {"parameters", model.parameter_count()}, {"steps", f.steps},
                  {"time_limit", f.time_limit}, {"batch", f.batch}, {"lr", f.lr}, {"warmup", f.warmup},
-                 {"cosine", f.cosine}, {"weight_decay", f.weight_decay}, {"clip", f.clip}, {"ema", f.ema},
+                 {"cosine", f.cosine}, {"decay_from", f.decay_from}, {"weight_decay", f.weight_decay}, {"clip", f.clip}, {"ema", f.ema},
                  {"rate_weight", f.rate_weight}, {"class_dropout", f.class_dropout}, {"seed", f.seed},
                  {"kappa", f.kappa}, {"tau", f.tau}, {"n_start", f.n_start}, {"anchored", !f.unanchored},
                  {"shift", f.shift}, {"tasks", f.tasks}, {"resume", f.resume}, {"threads", dit::CpuBackend::threads()}, {"replicas", to.replicas},
@@ -930,6 +933,9 @@ int main(int argc, char** argv) {
   train->add_option("--lr", tf.lr, "peak learning rate (default: 1e-3)")->check(CLI::PositiveNumber);
   train->add_option("--warmup", tf.warmup, "warm-up steps (default: 200)");
   train->add_flag("--cosine", tf.cosine, "cosine decay to lr/10 at --steps");
+  train->add_option("--decay-from", tf.decay_from,
+                    "keep the learning rate until this step, then decay it (cosine) to lr/10 at --steps: a cooldown "
+                    "that a resumed run can enter");
   train->add_option("--weight-decay", tf.weight_decay, "AdamW weight decay")->capture_default_str();
   train->add_option("--clip", tf.clip, "gradient-norm clip (0: none)")->capture_default_str();
   train->add_option("--ema", tf.ema, "EMA decay (default: 0.999)");

@@ -289,13 +289,18 @@ inline double clip_grad_norm(std::span<const std::span<float>> grads, double max
 ///   cosine:       min + (base − min) · (1 + cos(π · p)) / 2,  p = min(1, (k − warmup) / (total − warmup))
 ///                 (so lr(total) = min, and min for every k after total)
 struct LrSchedule {
-  enum class Decay { constant, cosine };
+  /// constant: base_lr after the warm-up. cosine: from base_lr at the end of the warm-up to min_lr
+  /// at total_steps. stable_decay (warm-up, stable, decay): base_lr until decay_start, then a
+  /// cosine to min_lr at total_steps. A schedule is a function of the step alone, so a run can be
+  /// continued (resumed) into its decay phase: a long constant run ends with a short cooldown.
+  enum class Decay { constant, cosine, stable_decay };
 
   double base_lr = 1e-3;
   std::int64_t warmup_steps = 0;
   Decay decay = Decay::constant;
-  std::int64_t total_steps = 0;  ///< cosine only: the step at which lr reaches min_lr
-  double min_lr = 0.0;           ///< cosine only
+  std::int64_t total_steps = 0;  ///< cosine, stable_decay: the step at which lr reaches min_lr
+  double min_lr = 0.0;           ///< cosine, stable_decay
+  std::int64_t decay_start = 0;  ///< stable_decay: the last step at base_lr
 
   static LrSchedule constant(double base_lr, std::int64_t warmup_steps = 0) {
     LrSchedule s{base_lr, warmup_steps, Decay::constant, 0, 0.0};
@@ -307,6 +312,12 @@ struct LrSchedule {
     s.validate();
     return s;
   }
+  static LrSchedule stable_decay(double base_lr, std::int64_t warmup_steps, std::int64_t decay_start,
+                                 std::int64_t total_steps, double min_lr = 0.0) {
+    LrSchedule s{base_lr, warmup_steps, Decay::stable_decay, total_steps, min_lr, decay_start};
+    s.validate();
+    return s;
+  }
 
   /// ConfigError naming the field unless base_lr is finite and > 0, warmup_steps >= 0 and, for
   /// cosine, total_steps > warmup_steps and min_lr in [0, base_lr].
@@ -314,14 +325,17 @@ struct LrSchedule {
     detail::require(std::isfinite(base_lr) && base_lr > 0.0, "LrSchedule: base_lr must be finite and > 0, got ",
                     base_lr);
     detail::require(warmup_steps >= 0, "LrSchedule: warmup_steps must be >= 0, got ", warmup_steps);
-    detail::require(decay == Decay::constant || decay == Decay::cosine, "LrSchedule: unknown decay kind ",
-                    static_cast<int>(decay));
-    if (decay == Decay::cosine) {
+    detail::require(decay == Decay::constant || decay == Decay::cosine || decay == Decay::stable_decay,
+                    "LrSchedule: unknown decay kind ", static_cast<int>(decay));
+    if (decay != Decay::constant) {
       detail::require(total_steps > warmup_steps, "LrSchedule: total_steps (", total_steps,
-                      ") must exceed warmup_steps (", warmup_steps, ") for cosine decay");
+                      ") must exceed warmup_steps (", warmup_steps, ") for a decay");
       detail::require(std::isfinite(min_lr) && min_lr >= 0.0 && min_lr <= base_lr,
                       "LrSchedule: min_lr must be in [0, base_lr = ", base_lr, "], got ", min_lr);
     }
+    if (decay == Decay::stable_decay)
+      detail::require(decay_start >= warmup_steps && decay_start < total_steps, "LrSchedule: decay_start (",
+                      decay_start, ") must be in [warmup_steps = ", warmup_steps, ", total_steps = ", total_steps, ")");
   }
 
   /// The learning rate of update number `step` (>= 1; ConfigError otherwise).
@@ -331,8 +345,9 @@ struct LrSchedule {
     if (step <= warmup_steps) return base_lr * static_cast<double>(step) / static_cast<double>(warmup_steps);
     if (decay == Decay::constant) return base_lr;
     if (step >= total_steps) return min_lr;
-    const double p =
-        static_cast<double>(step - warmup_steps) / static_cast<double>(total_steps - warmup_steps);
+    const std::int64_t from = decay == Decay::stable_decay ? decay_start : warmup_steps;
+    if (step <= from) return base_lr;
+    const double p = static_cast<double>(step - from) / static_cast<double>(total_steps - from);
     return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * p));
   }
 };
