@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian packages), builds, and runs the whole test suite twice:
-# optimised (every test) and under AddressSanitizer + UndefinedBehaviorSanitizer (library tests).
+# optimised (every test) and under AddressSanitizer + UndefinedBehaviorSanitizer (library tests);
+# then runs the demo (the README's first command) and checks that it wrote its pages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,3 +18,12 @@ cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLOWCEPTION_SAN
       -DFLOWCEPTION_BUILD_TESTS=ON -DFLOWCEPTION_BUILD_EXAMPLES=OFF -DFLOWCEPTION_BUILD_BENCHMARKS=OFF
 cmake --build build/sanitize -j "$jobs"
 ctest --test-dir build/sanitize --output-on-failure --no-tests=error -j "$jobs" -L 'core|io|dit|train'
+
+# The demo, as a user runs it, from the committed checkpoints.
+rm -rf runs/demo
+bash scripts/demo.sh
+for f in runs/demo/index.html runs/demo/ring/eval/report.html runs/demo/shapes/eval/report.html \
+         runs/demo/ring/eval/run.json runs/demo/shapes/eval/run.json; do
+  [ -s "$f" ] || { echo "test.sh: the demo did not write $f" >&2; exit 1; }
+done
+echo "test.sh: every test passed and the demo ran"
