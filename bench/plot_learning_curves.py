@@ -176,8 +176,14 @@ def main():
                     continue
                 png = os.path.join(a.out, f"lc_{key}_{suffix}.png")
                 yr = "set yrange [0:1]\n" if key not in ("length_tv", "rate_nll_gap") else ""
-                gnuplot("set terminal pngcairo size 900,520 font 'sans,11'\nset grid\nset key bottom right\n"
-                        f"set output '{png}'\nset title '{label}'\nset xlabel '{xname}'\nset logscale x 2\n{yr}"
+                if suffix == "videos":  # ticks at the budgets themselves: 25K, 50K, ..., 3.2M
+                    budgets = sorted({r["videos"] for rows in curves.values() for r in rows})
+                    ticks = ", ".join(f"'{v / 1e6:g}M' {v}" if v >= 1e6 else f"'{v / 1e3:g}K' {v}" for v in budgets)
+                    xaxis = f"set logscale x 2\nset xtics ({ticks})\n"
+                else:
+                    xaxis = "set logscale x 10\nset format x '10^{%L}'\n"
+                gnuplot("set terminal pngcairo size 1000,480 font 'sans,11'\nset grid\nset key outside right top\n"
+                        f"set output '{png}'\nset title '{label}'\nset xlabel '{xname}'\n{xaxis}{yr}"
                         "plot " + ", ".join(plots) + "\n", png)
     print(f"learning curves: {md_path} and {a.out}/lc_*.png")
 
