@@ -43,7 +43,7 @@ echo "models: $ring, $shapes"
 
 # Sampling settings of the reference figures (assets/README.md): N = 100 insertion steps on the
 # end-dense grid, Euler. κ, n_start and anchoring come from each checkpoint.
-common=(--steps 100 --grid end_dense:3 --solver euler --seed 1 --quiet)
+common=(--steps 100 --grid end_dense:3 --solver euler --seed 7 --quiet)
 for toy in ring shapes; do
   if [ "$toy" = ring ]; then ckpt=$ring data=ring; else ckpt=$shapes data=shapes:8; fi
   $fc sample --checkpoint "$ckpt" "${common[@]}" --count 8 --out "$out/$toy/sample"
