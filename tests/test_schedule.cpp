@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <string>
+#include <type_traits>
 #include <vector>
 
+#include "flowception/schedule/any_kappa.hpp"
 #include "flowception/schedule/kappa.hpp"
 #include "flowception/schedule/time_grid.hpp"
 #include "flowception/schedule/time_shift.hpp"
@@ -126,6 +130,48 @@ TEST(UserKappa, RejectsInvalidCallables) {
   expect_error([](double s) { return s < 0.5 ? s : (s < 0.6 ? 1.0 - s : s); }, "decreasing");
   expect_error([](double s) { return s > 0.3 && s < 0.31 ? NAN : s; }, "outside [0, 1]");
   expect_error([](double s) { return s == 0.5 ? 1.5 : s; }, "outside [0, 1]");
+}
+
+// The run-time κ of the program's --kappa flag: each name is the scheduler it says, a copy shares
+// it (no AnyKappa wrapped in an AnyKappa), and a bad name is an error that names it.
+TEST(AnyKappa, NamesGiveTheirSchedulersAndCopiesDoNotNest) {
+  const PolynomialKappa p5(5.0), p3(3.0);
+  const LinearKappa lin;
+  const CosineKappa cos;
+  struct Case {
+    const char* name;
+    std::function<double(double)> kappa, derivative, inverse;
+  };
+  for (const Case& c : {Case{"linear", [&](double s) { return lin.kappa(s); }, [&](double s) { return lin.derivative(s); },
+                             [&](double q) { return lin.inverse(q); }},
+                        Case{"cubic", [&](double s) { return p3.kappa(s); }, [&](double s) { return p3.derivative(s); },
+                             [&](double q) { return p3.inverse(q); }},
+                        Case{"poly:5", [&](double s) { return p5.kappa(s); }, [&](double s) { return p5.derivative(s); },
+                             [&](double q) { return p5.inverse(q); }},
+                        Case{"cosine", [&](double s) { return cos.kappa(s); }, [&](double s) { return cos.derivative(s); },
+                             [&](double q) { return cos.inverse(q); }}}) {
+    const AnyKappa k = AnyKappa::from_name(c.name);
+    const AnyKappa copy = k;  // the copy constructor, not the converting template
+    for (const double s : {0.0, 0.1, 0.5, 0.93, 1.0}) {
+      EXPECT_EQ(k.kappa(s), c.kappa(s)) << c.name << " at " << s;
+      EXPECT_EQ(copy.kappa(s), c.kappa(s)) << c.name << " at " << s;
+      EXPECT_EQ(k.derivative(s), c.derivative(s)) << c.name << " at " << s;
+      EXPECT_EQ(k.inverse(s), c.inverse(s)) << c.name << " at " << s;
+    }
+    EXPECT_EQ(copy.name(), k.name());
+  }
+  EXPECT_EQ(AnyKappa::from_name("poly:5").name(), p5.name());
+  static_assert(KappaScheduler<AnyKappa>);
+  static_assert(std::is_copy_constructible_v<AnyKappa>);
+  static_assert(!std::is_constructible_v<AnyKappa, int>);  // only schedulers convert
+  for (const char* bad : {"quadratic", "poly:", "poly:x", "poly:-1", ""}) {
+    try {
+      (void)AnyKappa::from_name(bad);
+      ADD_FAILURE() << "no error for kappa '" << bad << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("kappa"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(TimeShift, IdentityAndEndpoints) {

@@ -12,8 +12,10 @@ namespace flowception {
 
 class AnyKappa {
  public:
-  template <KappaScheduler K>
-    requires(!std::is_same_v<std::decay_t<K>, AnyKappa>)
+  // AnyKappa itself is excluded before KappaScheduler<K> is checked: that concept asks whether K
+  // is copyable, which for K = AnyKappa would consult this very constructor (nvcc rejects the loop).
+  template <class K>
+    requires(!std::is_same_v<std::decay_t<K>, AnyKappa> && KappaScheduler<K>)
   AnyKappa(K k) : impl_(std::make_shared<Model<K>>(std::move(k))) {}
 
   /// linear | cubic | cosine | poly:P (P > 0).
