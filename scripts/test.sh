@@ -14,7 +14,7 @@ cmake --build build/release -j "$jobs"
 ctest --test-dir build/release --output-on-failure --no-tests=error -j "$jobs"
 
 # The library's tests again under ASan + UBSan (the CLI and packaging tests are not repeated).
-cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLOWCEPTION_SANITIZE=address,undefined \
+cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLOWCEPTION_SANITIZE=address,undefined -DFLOWCEPTION_CUDA=OFF \
       -DFLOWCEPTION_BUILD_TESTS=ON -DFLOWCEPTION_BUILD_EXAMPLES=OFF -DFLOWCEPTION_BUILD_BENCHMARKS=OFF
 cmake --build build/sanitize -j "$jobs"
 ctest --test-dir build/sanitize --output-on-failure --no-tests=error -j "$jobs" -L 'core|io|dit|train'

@@ -10,9 +10,9 @@
 #include <thrust/copy.h>
 #include <thrust/device_vector.h>
 #include <thrust/execution_policy.h>
-#include <thrust/find.h>
 #include <thrust/for_each.h>
 #include <thrust/iterator/counting_iterator.h>
+#include <thrust/transform_reduce.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -92,10 +92,20 @@ struct Scatter {
   FLOWCEPTION_HOST_DEVICE void operator()(std::size_t i) const { y[dst[i / d] * d + i % d] = src[i]; }
 };
 
+// The index of element i if it is not finite, else the largest index: the minimum over all
+// elements is the first non-finite one. (v − v is 0 for every finite v and NaN for ±inf and NaN;
+// std::isfinite is not available on the device.)
 template <class T>
-struct NonFinite {
-  // v − v is 0 for every finite v and NaN for ±inf and NaN; no std::isfinite on the device.
-  FLOWCEPTION_HOST_DEVICE bool operator()(T v) const { return !(v - v == T(0)); }
+struct NonFiniteIndex {
+  const T* x;
+  FLOWCEPTION_HOST_DEVICE std::size_t operator()(std::size_t i) const {
+    const T v = x[i];
+    return v - v == T(0) ? ~std::size_t{0} : i;
+  }
+};
+
+struct Min {
+  FLOWCEPTION_HOST_DEVICE std::size_t operator()(std::size_t a, std::size_t b) const { return a < b ? a : b; }
 };
 
 }  // namespace detail::thrust_ops
@@ -170,9 +180,12 @@ struct ThrustAlgebra {
   }
 
   std::optional<std::size_t> first_nonfinite_frame(const buffer& x) const {
-    const auto it = thrust::find_if(x.values.begin(), x.values.end(), detail::thrust_ops::NonFinite<T>{});
-    if (it == x.values.end()) return std::nullopt;
-    return static_cast<std::size_t>(it - x.values.begin()) / x.dim;
+    constexpr std::size_t none = ~std::size_t{0};
+    const std::size_t first = thrust::transform_reduce(
+        thrust::device, thrust::counting_iterator<std::size_t>(0), thrust::counting_iterator<std::size_t>(x.values.size()),
+        detail::thrust_ops::NonFiniteIndex<T>{raw(x)}, none, detail::thrust_ops::Min{});
+    if (first == none) return std::nullopt;
+    return first / x.dim;
   }
 
  private:
