@@ -16,6 +16,7 @@
 #include "flowception/baselines/baseline_sampler.hpp"
 #include "flowception/oracles.hpp"
 #include "flowception/sampler.hpp"
+#include "support/on_device_frames.hpp"
 
 using namespace flowception;
 
@@ -23,12 +24,8 @@ namespace {
 
 static_assert(THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP, "this suite runs the device code on the CPU");
 
-template <class T>
-std::vector<T> ramp(std::size_t n, double scale) {
-  std::vector<T> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<T>(scale * std::sin(0.37 * static_cast<double>(i) + 0.1));
-  return v;
-}
+using fc_test::OnDeviceFrames;
+using fc_test::ramp;
 
 // The same frames in both algebras.
 template <class T>
@@ -161,23 +158,6 @@ TEST(ThrustAlgebra, BadShapesAreErrorsThatNameTheOperation) {
 // ---- The samplers through the device algebra ------------------------------------------------
 
 namespace {
-
-// A host model on device frames: copies frames in and velocities out. Test scaffolding for the
-// oracles (the CUDA DiT reads device frames itself).
-template <class M, class T>
-struct OnDeviceFrames {
-  M& model;
-  void evaluate(const ModelInput<ThrustFrames<T>>& in, ModelOutput<ThrustFrames<T>>& out) {
-    HostFrames<T> frames{std::vector<T>(in.frames.values.size()), in.frames.dim};
-    thrust::copy(in.frames.values.begin(), in.frames.values.end(), frames.values.begin());
-    ModelInput<HostFrames<T>> hin{frames, in.times, in.kinds, in.offsets, in.conditions, in.drop_condition};
-    ModelOutput<HostFrames<T>> hout{HostFrames<T>{std::vector<T>(out.velocity.values.size()), out.velocity.dim},
-                                    out.log_rate};
-    model.evaluate(hin, hout);
-    thrust::copy(hout.velocity.values.begin(), hout.velocity.values.end(), out.velocity.values.begin());
-    out.log_rate = hout.log_rate;
-  }
-};
 
 template <class T>
 void expect_same_videos(const SampleResult<T>& host, const SampleResult<T>& dev) {

@@ -15,6 +15,7 @@
 #include "flowception/baselines/baseline_sampler.hpp"
 #include "flowception/oracles.hpp"
 #include "flowception/sampler.hpp"
+#include "support/on_device_frames.hpp"
 
 using namespace flowception;
 
@@ -22,21 +23,7 @@ namespace {
 
 static_assert(THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA, "this test runs the device code on a GPU");
 
-// The oracles are host models: this adapter copies frames in and velocities out around them.
-template <class M, class T>
-struct OnDeviceFrames {
-  M& model;
-  void evaluate(const ModelInput<ThrustFrames<T>>& in, ModelOutput<ThrustFrames<T>>& out) {
-    HostFrames<T> frames{std::vector<T>(in.frames.values.size()), in.frames.dim};
-    thrust::copy(in.frames.values.begin(), in.frames.values.end(), frames.values.begin());
-    ModelInput<HostFrames<T>> hin{frames, in.times, in.kinds, in.offsets, in.conditions, in.drop_condition};
-    ModelOutput<HostFrames<T>> hout{HostFrames<T>{std::vector<T>(out.velocity.values.size()), out.velocity.dim},
-                                    out.log_rate};
-    model.evaluate(hin, hout);
-    thrust::copy(hout.velocity.values.begin(), hout.velocity.values.end(), out.velocity.values.begin());
-    out.log_rate = hout.log_rate;
-  }
-};
+using fc_test::OnDeviceFrames;
 
 int failures = 0;
 
@@ -66,12 +53,6 @@ void compare(const SampleResult<double>& host, const SampleResult<double>& dev, 
   std::printf("ok %s: %zu videos, same lengths and insertions, frames within %g\n", what, host.videos.size(), worst);
 }
 
-std::vector<double> ramp(std::size_t n, double scale) {
-  std::vector<double> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = scale * std::sin(0.37 * static_cast<double>(i) + 0.1);
-  return v;
-}
-
 }  // namespace
 
 int main() {
@@ -87,7 +68,7 @@ int main() {
   OnDeviceFrames<decltype(oracle), double> dev{oracle};
   std::vector<Prompt<double>> prompts;
   for (int i = 0; i < 48; ++i) prompts.push_back(Prompt<double>::unconditional(2));
-  for (int i = 0; i < 16; ++i) prompts.push_back(Prompt<double>::image_to_video(ramp(D, 0.5 + i), 2));
+  for (int i = 0; i < 16; ++i) prompts.push_back(Prompt<double>::image_to_video(fc_test::ramp<double>(D, 0.5 + i), 2));
   SamplerOptions o{TimeGrid::end_dense(60, 3.0)};
   o.frame_dim = D;
   o.seed = 21;
