@@ -12,7 +12,15 @@
 
 using namespace flowception;
 using namespace flowception::dit;
+// Built twice: on CpuBackend, and on ThrustBackend through Thrust's OpenMP system
+// (test_dit_layers_thrust), whose memory is host memory, so host vectors can be passed directly.
+#if defined(FLOWCEPTION_TEST_THRUST_BACKEND)
+#include "flowception/dit/thrust_backend.hpp"
+using B = ThrustBackend;
+#else
 using B = CpuBackend;
+#endif
+static_assert(B::kHostMemory, "these layer tests pass host vectors to the kernels");
 
 namespace {
 
@@ -281,6 +289,84 @@ TEST(DitLayers, AttentionTilesLongerThanOneBlock) {
     double fd = 0;
     for (std::size_t j = 0; j < wy.size(); ++j) fd += wy[j] * (op[j] - om[j]) / (2 * h);
     ASSERT_NEAR(dqkv[i], fd, 1e-6 * std::max(1.0, std::fabs(fd))) << i;
+  }
+}
+
+// The online-softmax row kernels of device backends (one item per row and head, no score
+// matrix) under every mask the model uses: packing of two videos, windows, frame-causal, and
+// both. Forward against the reference; backward against central differences and the tiled path.
+TEST(DitLayers, AttentionRowKernelsUnderEveryMask) {
+  const std::size_t heads = 2, d = 4, width = heads * d, tpf = 2;
+  const std::vector<std::size_t> frame_video{0, 0, 0, 0, 1, 1, 1};
+  const std::size_t F = frame_video.size(), n = F * tpf;
+  struct Mask {
+    std::int64_t window;
+    bool causal;
+  };
+  for (auto [window, causal] : {Mask{-1, false}, Mask{1, false}, Mask{-1, true}, Mask{1, true}, Mask{0, false}}) {
+    SCOPED_TRACE(std::to_string(window) + (causal ? " causal" : ""));
+    std::vector<layers::AttentionTile> tiles;
+    std::vector<std::int64_t> key_range(2 * n), query_range(2 * n);
+    for (std::size_t r = 0; r < n; ++r) {
+      query_range[2 * r] = static_cast<std::int64_t>(n);
+      query_range[2 * r + 1] = 0;
+    }
+    auto frame_keys = [&](std::size_t f) {
+      std::size_t vb = 0;
+      while (frame_video[vb] != frame_video[f]) ++vb;
+      std::size_t ve = vb;
+      while (ve < F && frame_video[ve] == frame_video[f]) ++ve;
+      std::int64_t k0 = static_cast<std::int64_t>(vb), k1 = static_cast<std::int64_t>(ve);
+      if (window >= 0) {
+        k0 = std::max<std::int64_t>(k0, static_cast<std::int64_t>(f) - window);
+        k1 = std::min<std::int64_t>(k1, static_cast<std::int64_t>(f) + window + 1);
+      }
+      if (causal) k1 = static_cast<std::int64_t>(f) + 1;
+      return std::pair{k0 * static_cast<std::int64_t>(tpf), k1 * static_cast<std::int64_t>(tpf)};
+    };
+    for (std::size_t f = 0; f < F; ++f) {
+      const auto [k0, k1] = frame_keys(f);
+      tiles.push_back({static_cast<std::ptrdiff_t>(f * tpf), static_cast<std::ptrdiff_t>((f + 1) * tpf), k0, k1});
+      for (std::size_t q = f * tpf; q < (f + 1) * tpf; ++q) {
+        key_range[2 * q] = k0;
+        key_range[2 * q + 1] = k1;
+        for (std::int64_t k = k0; k < k1; ++k) {
+          query_range[2 * k] = std::min<std::int64_t>(query_range[2 * k], static_cast<std::int64_t>(f * tpf));
+          query_range[2 * k + 1] = std::max<std::int64_t>(query_range[2 * k + 1], static_cast<std::int64_t>((f + 1) * tpf));
+        }
+      }
+    }
+    layers::AttentionShape<double> sh{static_cast<std::ptrdiff_t>(n), static_cast<std::ptrdiff_t>(width),
+                                      static_cast<std::ptrdiff_t>(heads), static_cast<std::ptrdiff_t>(d)};
+    auto qkv = randn(n * 3 * width, 50 + static_cast<std::uint64_t>(window + 2) + (causal ? 7 : 0), 1.5);
+    auto wy = randn(n * width, 60);
+    auto run = [&](const std::vector<double>& in) {
+      std::vector<double> o(n * width), lse(n * heads);
+      layers::attention_forward_rows<B>(sh, key_range.data(), in.data(), o.data(), lse.data());
+      return o;
+    };
+    std::vector<double> o(n * width), lse(n * heads), o_t(n * width), lse_t(n * heads);
+    layers::attention_forward_rows<B>(sh, key_range.data(), qkv.data(), o.data(), lse.data());
+    fc_ref::Mat q = fc_ref::zeros(n, width), k = q, v = q;
+    for (std::size_t r = 0; r < n; ++r)
+      for (std::size_t e = 0; e < width; ++e) {
+        q[r][e] = qkv[r * 3 * width + e];
+        k[r][e] = qkv[r * 3 * width + width + e];
+        v[r][e] = qkv[r * 3 * width + 2 * width + e];
+      }
+    auto allowed = [&](std::size_t i, std::size_t j) {
+      const auto [k0, k1] = frame_keys(i / tpf);
+      return static_cast<std::int64_t>(j) >= k0 && static_cast<std::int64_t>(j) < k1;
+    };
+    expect_close(o, fc_ref::attention(q, k, v, heads, allowed), 1e-12, "row attention");
+    layers::attention_forward<CpuBackend>(sh, tiles, qkv.data(), o_t.data(), lse_t.data());
+    for (std::size_t i = 0; i < lse.size(); ++i) ASSERT_NEAR(lse[i], lse_t[i], 1e-12) << "log-sum-exp " << i;
+    std::vector<double> dqkv(n * 3 * width), dqkv_t(n * 3 * width), delta(n * heads);
+    layers::attention_backward_rows<B>(sh, key_range.data(), query_range.data(), qkv.data(), o.data(), lse.data(),
+                                       wy.data(), dqkv.data(), delta.data());
+    layers::attention_backward<CpuBackend>(sh, tiles, qkv.data(), o_t.data(), lse_t.data(), wy.data(), dqkv_t.data());
+    for (std::size_t i = 0; i < dqkv.size(); ++i) ASSERT_NEAR(dqkv[i], dqkv_t[i], 1e-12) << "dqkv " << i;
+    check_gradient(qkv, run, wy, dqkv, "row attention dqkv");
   }
 }
 

@@ -1,5 +1,9 @@
 // The whole DiT: initialisation, forward against the naive reference, a full gradient check,
 // rotary invariances, packing masks, the attention window, and use inside the sampler.
+// Built twice: on CpuBackend, and (test_dit_model_thrust, label device_omp) on ThrustBackend
+// through Thrust's OpenMP device system, where buffers are device vectors, every kernel is a
+// thrust::for_each and attention uses the online-softmax row kernels. The tests move data in
+// and out with the backend's upload/download, so they hold on a GPU as well.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,11 +12,48 @@
 #include "flowception/dit/model.hpp"
 #include "flowception/sampler.hpp"
 #include "support/dit_reference.hpp"
+#if defined(FLOWCEPTION_TEST_THRUST_BACKEND)
+#include "flowception/algebra/thrust_algebra.hpp"
+#include "flowception/dit/thrust_backend.hpp"
+#endif
 
 using namespace flowception;
 using namespace flowception::dit;
 
 namespace {
+
+#if defined(FLOWCEPTION_TEST_THRUST_BACKEND)
+using TB = ThrustBackend;
+template <class T>
+using TestAlgebra = ThrustAlgebra<T>;
+#else
+using TB = CpuBackend;
+template <class T>
+using TestAlgebra = HostAlgebra<T>;
+#endif
+template <class T>
+using Model = DiT<T, TB>;
+
+/// Edits the parameters on the host: f(std::vector<T>&).
+template <class T, class F>
+void edit_parameters(Model<T>& m, F f) {
+  auto host = m.host_parameters();
+  f(host);
+  m.set_parameters(host);
+}
+
+template <class T>
+typename TB::template buffer<T> to_backend(const std::vector<T>& host) {
+  typename TB::template buffer<T> b(host.size());
+  if (!host.empty()) TB::upload(host.data(), host.size(), TB::raw(b));
+  return b;
+}
+template <class T>
+std::vector<T> to_host(const typename TB::template buffer<T>& b) {
+  std::vector<T> host(b.size());
+  if (!host.empty()) TB::download(TB::raw(b), host.size(), host.data());
+  return host;
+}
 
 DitConfig test_config(std::int64_t window = -1, std::size_t classes = 0, bool causal = false) {
   DitConfig c;
@@ -91,19 +132,23 @@ Batch make_batch(const DitConfig& cfg, std::vector<std::size_t> lengths, std::ui
   return b;
 }
 
-void randomize(DiT<double>& m, std::uint64_t seed, double scale = 0.3) {
+void randomize(Model<double>& m, std::uint64_t seed, double scale = 0.3) {
   random::Stream rng(seed, 2);
-  for (auto& p : m.parameters()) p = scale * rng.normal();
+  edit_parameters(m, [&](std::vector<double>& w) {
+    for (auto& p : w) p = scale * rng.normal();
+  });
 }
 
 struct Out {
   std::vector<double> v, l;
 };
-Out run(DiT<double>& m, const Batch& b) {
+Out run(Model<double>& m, const Batch& b) {
   Out o;
-  o.v.assign(b.frames.size(), 0.0);
   o.l.assign(b.times.size(), 0.0);
-  m.forward(b.frames.data(), b.view(), o.v.data(), o.l.data());
+  auto frames = to_backend(b.frames);
+  typename TB::template buffer<double> v(b.frames.size());
+  m.forward(TB::raw(frames), b.view(), TB::raw(v), o.l.data());
+  o.v = to_host<double>(v);
   return o;
 }
 
@@ -129,7 +174,7 @@ TEST(DitModel, ConfigsAndValidation) {
 
 TEST(DitModel, InitialisationIsIdentityWithUnitRate) {
   const auto cfg = test_config();
-  DiT<double> m(cfg, 7);
+  Model<double> m(cfg, 7);
   auto b = make_batch(cfg, {3, 2}, 1);
   auto o = run(m, b);
   for (double v : o.v) EXPECT_EQ(v, 0.0);  // zero-initialised output layer
@@ -138,13 +183,15 @@ TEST(DitModel, InitialisationIsIdentityWithUnitRate) {
   // other parameter) give the same outputs because every adaLN gate starts at zero.
   auto cfg1 = cfg;
   cfg1.depth = 1;
-  DiT<double> a(cfg, 7), one(cfg1, 7);
+  Model<double> a(cfg, 7), one(cfg1, 7);
   random::Stream rng(3, 3);
   for (auto* model : {&a, &one})
     for (const auto& p : model->parameter_table())
       if (p.name.rfind("final.linear", 0) == 0 || p.name.rfind("rate_head.2", 0) == 0) {
         random::Stream r2(3, std::hash<std::string>{}(p.name));
-        for (std::size_t k = 0; k < p.size; ++k) model->parameters()[p.offset + k] = r2.normal();
+        edit_parameters(*model, [&](std::vector<double>& w) {
+          for (std::size_t k = 0; k < p.size; ++k) w[p.offset + k] = r2.normal();
+        });
       }
   auto oa = run(a, b), o1 = run(one, b);
   for (std::size_t i = 0; i < oa.v.size(); ++i) ASSERT_NEAR(oa.v[i], o1.v[i], 1e-12);
@@ -160,7 +207,7 @@ TEST(DitModel, ForwardMatchesNaiveReference) {
   };
   for (auto [window, classes, causal] : {Case{-1, 0, false}, Case{1, 3, false}, Case{-1, 0, true}, Case{1, 2, true}}) {
     const auto cfg = test_config(window, classes, causal);
-    DiT<double> m(cfg, 1);
+    Model<double> m(cfg, 1);
     randomize(m, 5);
     auto b = make_batch(cfg, {4, 1, 3}, 2);
     auto o = run(m, b);
@@ -176,7 +223,7 @@ TEST(DitModel, FullGradientCheck) {
   for (bool causal : {false, true}) {
   SCOPED_TRACE(causal ? "causal" : "bidirectional");
   const auto cfg = test_config(1, 2, causal);
-  DiT<double> m(cfg, 1);
+  Model<double> m(cfg, 1);
   randomize(m, 9, 0.25);
   auto b = make_batch(cfg, {3, 2}, 4);
   random::Stream rng(11, 12);
@@ -192,20 +239,23 @@ TEST(DitModel, FullGradientCheck) {
   };
   loss();
   m.zero_grad();
-  m.backward(wv.data(), wl.data());
-  const auto grad = m.gradients();
+  m.backward(TB::raw(to_backend(wv)), wl.data());
+  const auto grad = m.host_gradients();
   const double h = 1e-6;
   std::size_t checked = 0;
   for (const auto& p : m.parameter_table()) {
     const std::size_t stride = std::max<std::size_t>(1, p.size / 6);
     for (std::size_t k = 0; k < p.size; k += stride) {
-      double& w = m.parameters()[p.offset + k];
-      const double keep = w;
-      w = keep + h;
-      const double lp = loss();
-      w = keep - h;
-      const double lm = loss();
-      w = keep;
+      auto host = m.host_parameters();
+      const double keep = host[p.offset + k];
+      auto at = [&](double value) {
+        host[p.offset + k] = value;
+        m.set_parameters(host);
+        return loss();
+      };
+      const double lp = at(keep + h);
+      const double lm = at(keep - h);
+      at(keep);
       const double fd = (lp - lm) / (2 * h);
       ASSERT_NEAR(grad[p.offset + k], fd, 1e-5 * std::max(1.0, std::fabs(fd))) << p.name << "[" << k << "]";
       ++checked;
@@ -219,7 +269,7 @@ TEST(DitModel, FullGradientCheck) {
 // later frame, and do depend on earlier ones.
 TEST(DitModel, CausalAttentionIgnoresLaterFrames) {
   const auto cfg = test_config(-1, 0, true);
-  DiT<double> m(cfg, 1);
+  Model<double> m(cfg, 1);
   randomize(m, 8);
   auto b = make_batch(cfg, {4}, 5);
   const auto base = run(m, b);
@@ -240,7 +290,7 @@ TEST(DitModel, CausalAttentionIgnoresLaterFrames) {
 
 TEST(DitModel, RotaryFramePositionsAreRelative) {
   const auto cfg = test_config();
-  DiT<double> m(cfg, 1);
+  Model<double> m(cfg, 1);
   randomize(m, 6);
   auto b = make_batch(cfg, {4}, 3);
   auto base = run(m, b);
@@ -261,7 +311,7 @@ TEST(DitModel, RotaryFramePositionsAreRelative) {
 
 TEST(DitModel, PackedBatchEqualsVideosAlone) {
   const auto cfg = test_config(-1, 3);
-  DiT<double> m(cfg, 1);
+  Model<double> m(cfg, 1);
   randomize(m, 8);
   auto packed = make_batch(cfg, {3, 1, 4}, 5);
   auto all = run(m, packed);
@@ -283,15 +333,15 @@ TEST(DitModel, PackedBatchEqualsVideosAlone) {
 
 TEST(DitModel, WindowAtLeastLengthEqualsFullAttention) {
   auto full_cfg = test_config(-1), win_cfg = test_config(5);
-  DiT<double> full(full_cfg, 1), win(win_cfg, 1);
+  Model<double> full(full_cfg, 1), win(win_cfg, 1);
   randomize(full, 4);
-  win.parameters() = full.parameters();
+  win.set_parameters(full.host_parameters());
   auto b = make_batch(full_cfg, {5, 2}, 6);  // window 5 >= every video's length
   auto a = run(full, b), w = run(win, b);
   for (std::size_t i = 0; i < a.v.size(); ++i) ASSERT_EQ(a.v[i], w.v[i]);
   auto narrow_cfg = test_config(1);
-  DiT<double> narrow(narrow_cfg, 1);
-  narrow.parameters() = full.parameters();
+  Model<double> narrow(narrow_cfg, 1);
+  narrow.set_parameters(full.host_parameters());
   auto n = run(narrow, b);
   double diff = 0;
   for (std::size_t i = 0; i < a.v.size(); ++i) diff += std::fabs(a.v[i] - n.v[i]);
@@ -300,7 +350,7 @@ TEST(DitModel, WindowAtLeastLengthEqualsFullAttention) {
 
 TEST(DitModel, BadBatchesAreRejected) {
   const auto cfg = test_config(-1, 2);
-  DiT<double> m(cfg, 1);
+  Model<double> m(cfg, 1);
   auto b = make_batch(cfg, {2}, 1);
   std::vector<double> v(b.frames.size()), l(b.times.size());
   auto bad = b;
@@ -317,13 +367,14 @@ TEST(DitModel, BadBatchesAreRejected) {
 TEST(DitModel, RunsInsideTheSampler) {
   auto cfg = DitConfig::tiny(3, 8, 8, 4);
   cfg.depth = 1;
-  DiT<float> model(cfg, 3);
+  Model<float> model(cfg, 3);
   SamplerOptions o{TimeGrid::uniform(4)};
   o.frame_dim = cfg.frame_dim();
   o.max_frames = 64;
   auto r = sample(model, LinearKappa{}, Heun{}, o,
                   std::vector<Prompt<float>>{Prompt<float>::unconditional(2),
-                                             Prompt<float>::image_to_video(std::vector<float>(cfg.frame_dim(), 0.5f), 2)});
+                                             Prompt<float>::image_to_video(std::vector<float>(cfg.frame_dim(), 0.5f), 2)},
+                  TestAlgebra<float>{});
   for (const auto& v : r.videos) {
     EXPECT_GE(v.length(), 2u);
     for (float x : v.frames) ASSERT_TRUE(std::isfinite(x));
@@ -349,7 +400,7 @@ TEST(DitModel, RunsInsideTheSampler) {
 // attention recomputes QKᵀ and forms dV, dP, dQ, dK: 2 · 5 · 2 · 196 · 12 = 47040.
 TEST(DitModel, FlopCountsMatchHandComputedValues) {
   const auto cfg = test_config();
-  DiT<double> m(cfg, 1);
+  Model<double> m(cfg, 1);
   auto b = make_batch(cfg, {2}, 1);
   run(m, b);
   EXPECT_EQ(m.forward_flops().other, 79536.0);
@@ -357,7 +408,7 @@ TEST(DitModel, FlopCountsMatchHandComputedValues) {
   EXPECT_EQ(m.backward_flops().other, 156000.0);
   EXPECT_EQ(m.backward_flops().attention, 47040.0);
   // Frame-causal: frame 0's 7 queries see 7 keys, frame 1's see 14: 147 pairs → 14112.
-  DiT<double> causal(test_config(-1, 0, true), 1);
+  Model<double> causal(test_config(-1, 0, true), 1);
   run(causal, b);
   EXPECT_EQ(causal.forward_flops().attention, 14112.0);
   EXPECT_EQ(causal.forward_flops().other, 79536.0);
@@ -375,7 +426,7 @@ TEST(DitModel, RateHeadVariantsMatchNaiveReference) {
   for (const auto& o : kHeadVariants) {
     SCOPED_TRACE(o.name());
     const auto cfg = variant_config(o, 1, 2);
-    DiT<double> m(cfg, 1);
+    Model<double> m(cfg, 1);
     randomize(m, 5);
     auto b = make_batch(cfg, {4, 1, 3}, 2);
     auto out = run(m, b);
@@ -389,7 +440,7 @@ TEST(DitModel, RateHeadVariantsGradientCheck) {
   for (const auto& o : kHeadVariants) {
     SCOPED_TRACE(o.name());
     const auto cfg = variant_config(o, -1, 2);
-    DiT<double> m(cfg, 1);
+    Model<double> m(cfg, 1);
     randomize(m, 9, 0.25);
     auto b = make_batch(cfg, {3, 2}, 4);
     random::Stream rng(11, 12);
@@ -405,8 +456,8 @@ TEST(DitModel, RateHeadVariantsGradientCheck) {
     };
     loss();
     m.zero_grad();
-    m.backward(wv.data(), wl.data());
-    const auto grad = m.gradients();
+    m.backward(TB::raw(to_backend(wv)), wl.data());
+    const auto grad = m.host_gradients();
     const double h = 1e-6;
     bool saw_length_embed = false;
     for (const auto& p : m.parameter_table()) {
@@ -414,13 +465,16 @@ TEST(DitModel, RateHeadVariantsGradientCheck) {
       saw_length_embed = saw_length_embed || p.name.find("length_embed") != std::string::npos ||
                          p.name.find("length_cond") != std::string::npos;
       for (std::size_t k = 0; k < p.size; k += stride) {
-        double& w = m.parameters()[p.offset + k];
-        const double keep = w;
-        w = keep + h;
-        const double lp = loss();
-        w = keep - h;
-        const double lm = loss();
-        w = keep;
+        auto host = m.host_parameters();
+        const double keep = host[p.offset + k];
+        auto at = [&](double value) {
+          host[p.offset + k] = value;
+          m.set_parameters(host);
+          return loss();
+        };
+        const double lp = at(keep + h);
+        const double lm = at(keep - h);
+        at(keep);
         const double fd = (lp - lm) / (2 * h);
         ASSERT_NEAR(grad[p.offset + k], fd, 1e-5 * std::max(1.0, std::fabs(fd))) << p.name << "[" << k << "]";
       }
@@ -441,7 +495,7 @@ TEST(DitModel, RateHeadVariantsStartAsIdentityWithUnitRate) {
   for (const auto& o : kHeadVariants) {
     SCOPED_TRACE(o.name());
     const auto cfg = variant_config(o);
-    DiT<double> m(cfg, 7);
+    Model<double> m(cfg, 7);
     auto b = make_batch(cfg, {3, 2}, 1);
     auto out = run(m, b);
     for (double v : out.v) EXPECT_EQ(v, 0.0);
@@ -452,12 +506,14 @@ TEST(DitModel, RateHeadVariantsStartAsIdentityWithUnitRate) {
       auto plain = cfg;
       plain.length_aware = false;
       plain.length_conditioning = false;
-      DiT<double> a(cfg, 7), z(plain, 7);
+      Model<double> a(cfg, 7), z(plain, 7);
       for (auto* model : {&a, &z})
         for (const auto& p : model->parameter_table())
           if (p.name.rfind("rate_head.2", 0) == 0 || p.name.rfind("final.linear", 0) == 0) {
             random::Stream r2(3, std::hash<std::string>{}(p.name));
-            for (std::size_t k = 0; k < p.size; ++k) model->parameters()[p.offset + k] = r2.normal();
+            edit_parameters(*model, [&](std::vector<double>& w) {
+              for (std::size_t k = 0; k < p.size; ++k) w[p.offset + k] = r2.normal();
+            });
           }
       auto oa = run(a, b), oz = run(z, b);
       for (std::size_t i = 0; i < oa.l.size(); ++i) ASSERT_EQ(oa.l[i], oz.l[i]);
@@ -471,7 +527,7 @@ TEST(DitModel, RateHeadVariantsPackedBatchEqualsVideosAlone) {
   for (const auto& o : kHeadVariants) {
     SCOPED_TRACE(o.name());
     const auto cfg = variant_config(o, -1, 3);
-    DiT<double> m(cfg, 1);
+    Model<double> m(cfg, 1);
     randomize(m, 8);
     auto packed = make_batch(cfg, {3, 1, 4}, 5);
     auto all = run(m, packed);
@@ -500,11 +556,13 @@ TEST(DitModel, LengthAwareHeadDependsOnCountAndPlace) {
   for (bool aware : {false, true}) {
     SCOPED_TRACE(aware ? "length-aware" : "plain");
     const auto cfg = variant_config({RateHead::pooled, aware, false});
-    DiT<double> m(cfg, 1);
+    Model<double> m(cfg, 1);
     randomize(m, 3);
-    for (const auto& p : m.parameter_table())
-      if (p.name.find("adaLN") != std::string::npos && p.name.rfind("blocks.", 0) == 0)
-        std::fill_n(m.parameters().begin() + static_cast<std::ptrdiff_t>(p.offset), p.size, 0.0);
+    edit_parameters(m, [&](std::vector<double>& w) {
+      for (const auto& p : m.parameter_table())
+        if (p.name.find("adaLN") != std::string::npos && p.name.rfind("blocks.", 0) == 0)
+          std::fill_n(w.begin() + static_cast<std::ptrdiff_t>(p.offset), p.size, 0.0);
+    });
     auto b3 = make_batch(cfg, {3}, 4);
     for (auto& k : b3.kinds) k = FrameKind::generated;
     const std::size_t D = cfg.frame_dim();
@@ -533,16 +591,16 @@ TEST(DitModel, LengthAwareHeadDependsOnCountAndPlace) {
 TEST(DitModel, FlopCountsOfRateHeadVariants) {
   auto cfg = test_config();
   cfg.rate_head = RateHead::pooled;
-  DiT<double> m(cfg, 1);
+  Model<double> m(cfg, 1);
   auto b = make_batch(cfg, {2}, 1);
   run(m, b);
   EXPECT_EQ(m.forward_flops().other, 69552.0);
   EXPECT_EQ(m.forward_flops().attention, 13824.0);
   cfg.length_aware = true;
-  DiT<double> la(cfg, 1);
+  Model<double> la(cfg, 1);
   run(la, b);
   EXPECT_EQ(la.forward_flops().other, 69552.0 + 4608.0);
-  DiT<double> plain(test_config(), 1);
+  Model<double> plain(test_config(), 1);
   run(plain, b);
   EXPECT_EQ(la.backward_flops().other - m.backward_flops().other, 4608.0);
 }

@@ -102,9 +102,10 @@ struct Params {
   std::map<std::string, std::vector<double>> by_name;
   template <class M>
   explicit Params(const M& model) {
+    const auto host = model.host_parameters();
     for (const auto& p : model.parameter_table())
-      by_name[p.name] = std::vector<double>(model.parameters().begin() + static_cast<std::ptrdiff_t>(p.offset),
-                                            model.parameters().begin() + static_cast<std::ptrdiff_t>(p.offset + p.size));
+      by_name[p.name] = std::vector<double>(host.begin() + static_cast<std::ptrdiff_t>(p.offset),
+                                            host.begin() + static_cast<std::ptrdiff_t>(p.offset + p.size));
   }
   const std::vector<double>& operator[](const std::string& n) const { return by_name.at(n); }
 };

@@ -1,11 +1,27 @@
 // The compute backend of the DiT. The model source is written once against this interface:
-// matrix products go to `gemm`, and every per-element or per-row kernel is a plain functor
-// `f(i)` handed to `parallel_for`, so a CUDA backend can launch the same functors on the
-// device (they carry FLOWCEPTION_HOST_DEVICE) without a second model.
+// matrix products go to `gemm`, every per-element or per-row kernel is a plain functor `f(i)`
+// handed to `parallel_for`, and the model's buffers are the backend's `buffer<T>`, so a device
+// backend (dit/thrust_backend.hpp) runs the same functors (they carry FLOWCEPTION_HOST_DEVICE)
+// on device memory without a second model.
+//
+// A backend B provides (the valid expressions; `buf` is a B::buffer<T>, p/q are T* in B's memory):
+//   B::buffer<T>                 resizable storage: buf.resize(n), buf.assign(n, v), buf.size()
+//   B::raw(buf)                  T* to the first element, in B's memory
+//   B::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)   row-major C = α·op(A)·op(B) + β·C
+//   B::parallel_for(n, f[, min_items])   f(i) for i in [0, n), in any order
+//   B::upload(host, n, p) / B::download(p, n, host)   copies between host memory and B's memory
+//   B::fill(p, n, v)             p[0..n) = v
+//   B::sum_squares(p, n)         Σ p[i]² as a host double (gradient clipping)
+//   B::kHostMemory               true when B's pointers are host pointers (Eigen may read them)
+//   B::kEigenKernels             true when the hand-vectorised Eigen paths (attention tiles,
+//                                GELU, bias sums) replace the functors; false on devices
+//   B::name()                    "cpu", "thrust-omp", "cuda"
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include <Eigen/Core>
 #if defined(_OPENMP)
@@ -25,6 +41,29 @@ struct MatrixRef {
 
 /// The CPU backend: Eigen for products (multi-threaded through OpenMP), OpenMP loops for kernels.
 struct CpuBackend {
+  template <class T>
+  using buffer = std::vector<T>;
+  static constexpr bool kHostMemory = true;
+  static constexpr bool kEigenKernels = true;
+  static const char* name() { return "cpu"; }
+
+  template <class T>
+  static T* raw(std::vector<T>& b) { return b.data(); }
+  template <class T>
+  static const T* raw(const std::vector<T>& b) { return b.data(); }
+  template <class T>
+  static void upload(const T* host, std::size_t n, T* dst) { std::copy_n(host, n, dst); }
+  template <class T>
+  static void download(const T* src, std::size_t n, T* host) { std::copy_n(src, n, host); }
+  template <class T>
+  static void fill(T* p, std::size_t n, T v) { std::fill_n(p, n, v); }
+  template <class T>
+  static double sum_squares(const T* p, std::size_t n) {
+    double s = 0;
+    for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(p[i]) * static_cast<double>(p[i]);
+    return s;
+  }
+
   /// C = alpha·op(A)·op(B) + beta·C, all row-major. op(X) = Xᵀ when the flag is set.
   template <class T>
   static void gemm(bool trans_a, bool trans_b, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, T alpha,

@@ -1,6 +1,7 @@
 // The reference DiT of method.md §6 with a hand-written backward pass. One source over a
 // backend (backend.hpp): products through Backend::gemm, element and row kernels as functors
-// through Backend::parallel_for. It is a VelocityModel over HostFrames<T>.
+// through Backend::parallel_for, buffers in Backend::buffer. It is a VelocityModel over the
+// backend's frames: HostFrames<T> on the CPU, ThrustFrames<T> on a device.
 //
 // Token layout of a packed batch: frame f (global index over all videos) owns token rows
 // [f·(P+1), (f+1)·(P+1)): its P patch tokens in raster order, then its rate token. With the
@@ -58,10 +59,134 @@ struct DitBatch {
   double first_frame_position = 0.0;
 };
 
+/// The model's own per-frame and per-token kernels (the layers have theirs): functors that run
+/// on the host and on a device.
+namespace kernels {
+
+template <class T>
+struct PatchifyFrames {  // frame f (backend memory) → the patch rows of its tokens
+  layers::PatchGeometry geo;
+  const T* frames;
+  T* patches;
+  std::ptrdiff_t tokens_per_frame, patch_dim;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t f) const {
+    layers::patchify(geo, frames + f * geo.frame_dim(), patches + f * tokens_per_frame * patch_dim, patch_dim);
+  }
+};
+
+template <class T>
+struct UnpatchifyFrames {
+  layers::PatchGeometry geo;
+  const T* patches;
+  T* frames;
+  std::ptrdiff_t tokens_per_frame, patch_dim;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t f) const {
+    layers::unpatchify(geo, patches + f * tokens_per_frame * patch_dim, patch_dim, frames + f * geo.frame_dim());
+  }
+};
+
+/// Patch rows get the patch-embedding bias; the rate-token row (t == Tp) is the learned token.
+template <class T>
+struct AddTokenBias {
+  T* x;
+  const T* bias;
+  const T* rate_token;  ///< null without a rate token
+  std::ptrdiff_t tokens_per_frame, patch_tokens, d;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t r) const {
+    T* row = x + r * d;
+    if (r % tokens_per_frame < patch_tokens)
+      for (std::ptrdiff_t i = 0; i < d; ++i) row[i] += bias[i];
+    else
+      for (std::ptrdiff_t i = 0; i < d; ++i) row[i] = rate_token[i];
+  }
+};
+
+/// Σ over token rows of ∂L/∂x, per column: into the patch bias, or the rate token for its rows.
+template <class T>
+struct TokenBiasGradient {
+  const T* dx;
+  T* dbias;
+  T* drate_token;  ///< null without a rate token
+  std::ptrdiff_t n, tokens_per_frame, patch_tokens, d;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t i) const {
+    for (std::ptrdiff_t r = 0; r < n; ++r) {
+      T* dst = r % tokens_per_frame < patch_tokens ? dbias : drate_token;
+      dst[i] += dx[r * d + i];
+    }
+  }
+};
+
+template <class T>
+struct AddInPlace {
+  T* y;
+  const T* x;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t i) const { y[i] += x[i]; }
+};
+
+template <class T>
+struct GatherRateToken {  // rate-head input of frame f: its normalised rate-token row
+  const T* nf;
+  T* rin;
+  std::ptrdiff_t tokens_per_frame, patch_tokens, d;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t f) const {
+    const T* src = nf + (f * tokens_per_frame + patch_tokens) * d;
+    for (std::ptrdiff_t i = 0; i < d; ++i) rin[f * d + i] = src[i];
+  }
+};
+
+template <class T>
+struct ScatterRateToken {
+  const T* drin;
+  T* dnf;
+  std::ptrdiff_t tokens_per_frame, patch_tokens, d;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t f) const {
+    T* row = dnf + (f * tokens_per_frame + patch_tokens) * d;
+    for (std::ptrdiff_t i = 0; i < d; ++i) row[i] += drin[f * d + i];
+  }
+};
+
+template <class T>
+struct MeanPatchTokens {  // rate-head input of frame f: the mean of its normalised patch rows
+  const T* nf;
+  T* rin;
+  std::ptrdiff_t tokens_per_frame, patch_tokens, d;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t f) const {
+    const T inv = T(1) / static_cast<T>(patch_tokens);
+    T* dst = rin + f * d;
+    for (std::ptrdiff_t i = 0; i < d; ++i) dst[i] = T(0);
+    for (std::ptrdiff_t t = 0; t < patch_tokens; ++t) {
+      const T* row = nf + (f * tokens_per_frame + t) * d;
+      for (std::ptrdiff_t i = 0; i < d; ++i) dst[i] += row[i];
+    }
+    for (std::ptrdiff_t i = 0; i < d; ++i) dst[i] *= inv;
+  }
+};
+
+template <class T>
+struct SpreadMeanGradient {
+  const T* drin;
+  T* dnf;
+  std::ptrdiff_t tokens_per_frame, patch_tokens, d;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t f) const {
+    const T inv = T(1) / static_cast<T>(patch_tokens);
+    const T* src = drin + f * d;
+    for (std::ptrdiff_t t = 0; t < patch_tokens; ++t) {
+      T* row = dnf + (f * tokens_per_frame + t) * d;
+      for (std::ptrdiff_t i = 0; i < d; ++i) row[i] += inv * src[i];
+    }
+  }
+};
+
+}  // namespace kernels
+
 template <class T, class Backend = CpuBackend>
 class DiT {
  public:
   using value_type = T;
+  using backend_type = Backend;
+  /// Storage in the backend's memory (std::vector on the CPU, device memory on a device).
+  template <class U>
+  using buffer = typename Backend::template buffer<U>;
 
   explicit DiT(DitConfig cfg, std::uint64_t seed = 0) : cfg_(std::move(cfg)) {
     cfg_.validate();
@@ -70,18 +195,28 @@ class DiT {
   }
 
   const DitConfig& config() const { return cfg_; }
-  std::vector<T>& parameters() { return params_; }
-  const std::vector<T>& parameters() const { return params_; }
-  std::vector<T>& gradients() { return grads_; }
-  const std::vector<T>& gradients() const { return grads_; }
+  /// The flat parameter and gradient buffers, in the backend's memory.
+  buffer<T>& parameters() { return params_; }
+  const buffer<T>& parameters() const { return params_; }
+  buffer<T>& gradients() { return grads_; }
+  const buffer<T>& gradients() const { return grads_; }
+  /// Host copies, and loading from the host: the one checkpoint format on every backend.
+  std::vector<T> host_parameters() const { return to_host(params_); }
+  std::vector<T> host_gradients() const { return to_host(grads_); }
+  void set_parameters(std::span<const T> host) {
+    detail::require<ShapeError>(host.size() == params_.size(), "DiT::set_parameters: expected ", params_.size(),
+                                " values, got ", host.size());
+    Backend::upload(host.data(), host.size(), raw(params_));
+  }
   const std::vector<ParameterInfo>& parameter_table() const { return table_; }
   std::size_t parameter_count() const { return params_.size(); }
-  void zero_grad() { std::fill(grads_.begin(), grads_.end(), T(0)); }
+  void zero_grad() { Backend::fill(raw(grads_), grads_.size(), T(0)); }
 
   /// Re-draws every parameter from `seed` with the initialisation of §6 (zero adaLN/outputs).
   void init_parameters(std::uint64_t seed) {
+    std::vector<T> host(params_.size());
     for (const auto& p : table_) {
-      T* w = params_.data() + p.offset;
+      T* w = host.data() + p.offset;
       // Keyed by the name, so a parameter's initial value does not depend on the model's depth.
       std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
       for (unsigned char ch : p.name) h = (h ^ ch) * 0x100000001b3ULL;
@@ -99,189 +234,158 @@ class DiT {
         }
       }
     }
+    set_parameters(host);
   }
 
-  /// Forward pass on a packed batch. frames: F × frame_dim. Writes velocity (F × frame_dim)
-  /// and log-rate (F) and keeps what backward() needs.
+  /// Forward pass on a packed batch. frames: F × frame_dim, in the backend's memory. Writes
+  /// velocity (F × frame_dim, backend memory) and log-rate (F, host memory) and keeps what
+  /// backward() needs.
   void forward(const T* frames, const DitBatch& b, T* velocity, double* log_rate) {
     prepare(b);
     const std::ptrdiff_t F = F_, N = N_, Hd = hd(), P = pd(), Tp = tp();
     const layers::PatchGeometry geo = geometry();
     // Patch tokens (rate rows of `patches_` stay zero) and their embedding.
     patches_.assign(static_cast<std::size_t>(N * P), T(0));
-    Backend::parallel_for(F, [&](std::ptrdiff_t f) {
-      layers::patchify(geo, frames + f * geo.frame_dim(), patches_.data() + f * tpf() * P, P);
-    });
+    Backend::parallel_for(F, kernels::PatchifyFrames<T>{geo, frames, raw(patches_), tpf(), P});
     x_.resize(static_cast<std::size_t>(N * Hd));
-    layers::linear_forward<Backend>(N, P, Hd, patches_.data(), p(pe_w_), static_cast<const T*>(nullptr), x_.data());
+    layers::linear_forward<Backend>(N, P, Hd, raw(patches_), p(pe_w_), static_cast<const T*>(nullptr), raw(x_));
     const bool token_head = cfg_.rate_head == RateHead::token;
-    Backend::parallel_for(F, [&](std::ptrdiff_t f) {
-      for (std::ptrdiff_t t = 0; t < tpf(); ++t) {
-        T* row = x_.data() + (f * tpf() + t) * Hd;
-        const T* add = t < Tp ? p(pe_b_) : p(rate_token_);  // t == Tp only with a rate token
-        if (t < Tp)
-          for (std::ptrdiff_t i = 0; i < Hd; ++i) row[i] += add[i];
-        else
-          std::copy(add, add + Hd, row);
-      }
-    });
+    Backend::parallel_for(N, kernels::AddTokenBias<T>{raw(x_), p(pe_b_), token_head ? p(rate_token_) : nullptr, tpf(),
+                                                      Tp, Hd});
     // Conditioning c_f = MLP(sinusoidal(1000·t_f)) + kind (+ class); sc = SiLU(c) feeds every adaLN.
+    // The sinusoids were computed on the host by prepare() (a few numbers per frame).
     const std::ptrdiff_t FD = static_cast<std::ptrdiff_t>(cfg_.frequency_dim);
-    temb_.resize(static_cast<std::size_t>(F * FD));
-    for (std::ptrdiff_t f = 0; f < F; ++f) layers::timestep_embedding(b.times[f], FD, temb_.data() + f * FD);
     h1_.resize(static_cast<std::size_t>(F * Hd));
     a1_.resize(h1_.size());
     c_.resize(h1_.size());
     sc_.resize(h1_.size());
-    layers::linear_forward<Backend>(F, FD, Hd, temb_.data(), p(t1_w_), p(t1_b_), h1_.data());
-    layers::activation_forward<Backend, layers::Silu>(F * Hd, h1_.data(), a1_.data());
-    layers::linear_forward<Backend>(F, Hd, Hd, a1_.data(), p(t2_w_), p(t2_b_), c_.data());
-    layers::embedding_add(F, Hd, p(kind_emb_), kind_index_.data(), c_.data());
-    if (cfg_.num_classes > 0) layers::embedding_add(F, Hd, p(class_emb_), class_index_.data(), c_.data());
+    layers::linear_forward<Backend>(F, FD, Hd, raw(temb_), p(t1_w_), p(t1_b_), raw(h1_));
+    layers::activation_forward<Backend, layers::Silu>(F * Hd, raw(h1_), raw(a1_));
+    layers::linear_forward<Backend>(F, Hd, Hd, raw(a1_), p(t2_w_), p(t2_b_), raw(c_));
+    layers::embedding_add<Backend>(F, Hd, p(kind_emb_), raw(kind_index_), raw(c_));
+    if (cfg_.num_classes > 0) layers::embedding_add<Backend>(F, Hd, p(class_emb_), raw(class_index_), raw(c_));
     if (cfg_.length_conditioning) {
       const std::ptrdiff_t LF = static_cast<std::ptrdiff_t>(cfg_.length_features());
       lcond_.resize(c_.size());
-      layers::linear_forward<Backend>(F, LF, Hd, lfeat_.data(), p(lc_w_), p(lc_b_), lcond_.data());
-      for (std::size_t i = 0; i < c_.size(); ++i) c_[i] += lcond_[i];
+      layers::linear_forward<Backend>(F, LF, Hd, raw(lfeat_), p(lc_w_), p(lc_b_), raw(lcond_));
+      Backend::parallel_for(F * Hd, kernels::AddInPlace<T>{raw(c_), raw(lcond_)});
     }
-    layers::activation_forward<Backend, layers::Silu>(F * Hd, c_.data(), sc_.data());
+    layers::activation_forward<Backend, layers::Silu>(F * Hd, raw(c_), raw(sc_));
 
     blocks_.resize(cfg_.depth);
     for (std::size_t l = 0; l < cfg_.depth; ++l) block_forward(l);
 
     // Final layer: adaLN + zero-initialised linear → velocity; LN'd rate token → rate MLP → ℓ.
     fmod_.resize(static_cast<std::size_t>(F * 2 * Hd));
-    layers::linear_forward<Backend>(F, Hd, 2 * Hd, sc_.data(), p(f_ada_w_), p(f_ada_b_), fmod_.data());
+    layers::linear_forward<Backend>(F, Hd, 2 * Hd, raw(sc_), p(f_ada_w_), p(f_ada_b_), raw(fmod_));
     nf_.resize(x_.size());
     rstdf_.resize(static_cast<std::size_t>(N));
     mf_.resize(x_.size());
-    layers::layernorm_forward<Backend>(N, Hd, x_.data(), nf_.data(), rstdf_.data());
-    layers::modulate_forward<Backend>(N, Hd, nf_.data(), fmod_.data(), fmod_.data() + Hd, 2 * Hd, token_frame_.data(),
-                                      mf_.data());
+    layers::layernorm_forward<Backend>(N, Hd, raw(x_), raw(nf_), raw(rstdf_));
+    layers::modulate_forward<Backend>(N, Hd, raw(nf_), raw(fmod_), raw(fmod_) + Hd, 2 * Hd, raw(token_frame_),
+                                      raw(mf_));
     out_.resize(static_cast<std::size_t>(N * P));
-    layers::linear_forward<Backend>(N, Hd, P, mf_.data(), p(out_w_), p(out_b_), out_.data());
-    Backend::parallel_for(F, [&](std::ptrdiff_t f) {
-      layers::unpatchify(geo, out_.data() + f * tpf() * P, P, velocity + f * geo.frame_dim());
-    });
+    layers::linear_forward<Backend>(N, Hd, P, raw(mf_), p(out_w_), p(out_b_), raw(out_));
+    Backend::parallel_for(F, kernels::UnpatchifyFrames<T>{geo, raw(out_), velocity, tpf(), P});
     // Rate-head input: the normalised rate token, or the mean of the frame's normalised patch
     // tokens; plus, when length-aware, the embedding of (n, i, n − 1 − i).
     rin_.resize(static_cast<std::size_t>(F * Hd));
-    if (token_head) {
-      for (std::ptrdiff_t f = 0; f < F; ++f)
-        std::copy_n(nf_.data() + (f * tpf() + Tp) * Hd, Hd, rin_.data() + f * Hd);
-    } else {
-      const T inv = T(1) / static_cast<T>(Tp);
-      Backend::parallel_for(F, [&](std::ptrdiff_t f) {
-        T* dst = rin_.data() + f * Hd;
-        std::fill(dst, dst + Hd, T(0));
-        for (std::ptrdiff_t t = 0; t < Tp; ++t) {
-          const T* row = nf_.data() + (f * tpf() + t) * Hd;
-          for (std::ptrdiff_t i = 0; i < Hd; ++i) dst[i] += row[i];
-        }
-        for (std::ptrdiff_t i = 0; i < Hd; ++i) dst[i] *= inv;
-      });
-    }
+    if (token_head)
+      Backend::parallel_for(F, kernels::GatherRateToken<T>{raw(nf_), raw(rin_), tpf(), Tp, Hd});
+    else
+      Backend::parallel_for(F, kernels::MeanPatchTokens<T>{raw(nf_), raw(rin_), tpf(), Tp, Hd});
     if (cfg_.length_aware) {
       const std::ptrdiff_t LF = static_cast<std::ptrdiff_t>(cfg_.length_features());
       lemb_.resize(rin_.size());
-      layers::linear_forward<Backend>(F, LF, Hd, lfeat_.data(), p(len_w_), p(len_b_), lemb_.data());
-      for (std::size_t i = 0; i < rin_.size(); ++i) rin_[i] += lemb_[i];
+      layers::linear_forward<Backend>(F, LF, Hd, raw(lfeat_), p(len_w_), p(len_b_), raw(lemb_));
+      Backend::parallel_for(F * Hd, kernels::AddInPlace<T>{raw(rin_), raw(lemb_)});
     }
     r1_.resize(rin_.size());
     ra_.resize(rin_.size());
-    layers::linear_forward<Backend>(F, Hd, Hd, rin_.data(), p(r1_w_), p(r1_b_), r1_.data());
-    layers::activation_forward<Backend, layers::Silu>(F * Hd, r1_.data(), ra_.data());
+    layers::linear_forward<Backend>(F, Hd, Hd, raw(rin_), p(r1_w_), p(r1_b_), raw(r1_));
+    layers::activation_forward<Backend, layers::Silu>(F * Hd, raw(r1_), raw(ra_));
     ell_.resize(static_cast<std::size_t>(F));
-    layers::linear_forward<Backend>(F, Hd, 1, ra_.data(), p(r2_w_), p(r2_b_), ell_.data());
-    for (std::ptrdiff_t f = 0; f < F; ++f) log_rate[f] = static_cast<double>(ell_[f]);
+    layers::linear_forward<Backend>(F, Hd, 1, raw(ra_), p(r2_w_), p(r2_b_), raw(ell_));
+    // The log-rates (one number per frame) are the only output that crosses to the host.
+    host_scalars_.resize(static_cast<std::size_t>(F));
+    Backend::download(raw(ell_), static_cast<std::size_t>(F), host_scalars_.data());
+    for (std::ptrdiff_t f = 0; f < F; ++f) log_rate[f] = static_cast<double>(host_scalars_[static_cast<std::size_t>(f)]);
   }
 
   /// Backward pass of the last forward(): accumulates ∂L/∂θ into gradients() given ∂L/∂velocity
-  /// (F × frame_dim) and ∂L/∂ℓ (F).
+  /// (F × frame_dim, backend memory) and ∂L/∂ℓ (F, host memory).
   void backward(const T* dvelocity, const double* dlog_rate) {
     const std::ptrdiff_t F = F_, N = N_, Hd = hd(), P = pd(), Tp = tp();
     const layers::PatchGeometry geo = geometry();
     // Rate head.
     dell_.resize(static_cast<std::size_t>(F));
-    for (std::ptrdiff_t f = 0; f < F; ++f) dell_[f] = static_cast<T>(dlog_rate[f]);
+    host_scalars_.resize(static_cast<std::size_t>(F));
+    for (std::ptrdiff_t f = 0; f < F; ++f) host_scalars_[static_cast<std::size_t>(f)] = static_cast<T>(dlog_rate[f]);
+    Backend::upload(host_scalars_.data(), static_cast<std::size_t>(F), raw(dell_));
     dra_.resize(ra_.size());
-    layers::linear_backward<Backend>(F, Hd, 1, ra_.data(), p(r2_w_), dell_.data(), dra_.data(), g(r2_w_), g(r2_b_));
+    layers::linear_backward<Backend>(F, Hd, 1, raw(ra_), p(r2_w_), raw(dell_), raw(dra_), g(r2_w_), g(r2_b_));
     dr1_.resize(r1_.size());
-    layers::activation_backward<Backend, layers::Silu>(F * Hd, r1_.data(), dra_.data(), dr1_.data());
+    layers::activation_backward<Backend, layers::Silu>(F * Hd, raw(r1_), raw(dra_), raw(dr1_));
     drin_.resize(rin_.size());
-    layers::linear_backward<Backend>(F, Hd, Hd, rin_.data(), p(r1_w_), dr1_.data(), drin_.data(), g(r1_w_), g(r1_b_));
+    layers::linear_backward<Backend>(F, Hd, Hd, raw(rin_), p(r1_w_), raw(dr1_), raw(drin_), g(r1_w_), g(r1_b_));
     // Velocity head.
     dout_.assign(static_cast<std::size_t>(N * P), T(0));
-    Backend::parallel_for(F, [&](std::ptrdiff_t f) {
-      layers::patchify(geo, dvelocity + f * geo.frame_dim(), dout_.data() + f * tpf() * P, P);
-    });
+    Backend::parallel_for(F, kernels::PatchifyFrames<T>{geo, dvelocity, raw(dout_), tpf(), P});
     dmf_.resize(x_.size());
-    layers::linear_backward<Backend>(N, Hd, P, mf_.data(), p(out_w_), dout_.data(), dmf_.data(), g(out_w_), g(out_b_));
+    layers::linear_backward<Backend>(N, Hd, P, raw(mf_), p(out_w_), raw(dout_), raw(dmf_), g(out_w_), g(out_b_));
     dfmod_.assign(fmod_.size(), T(0));
     dnf_.resize(x_.size());
-    layers::modulate_backward<Backend>(F, Hd, nf_.data(), fmod_.data() + Hd, 2 * Hd, frame_token_begin_.data(),
-                                       dmf_.data(), dnf_.data(), dfmod_.data(), dfmod_.data() + Hd);
-    if (cfg_.rate_head == RateHead::token) {
-      for (std::ptrdiff_t f = 0; f < F; ++f) {
-        T* row = dnf_.data() + (f * tpf() + Tp) * Hd;
-        for (std::ptrdiff_t i = 0; i < Hd; ++i) row[i] += drin_[f * Hd + i];
-      }
-    } else {
-      const T inv = T(1) / static_cast<T>(Tp);
-      Backend::parallel_for(F, [&](std::ptrdiff_t f) {
-        const T* src = drin_.data() + f * Hd;
-        for (std::ptrdiff_t t = 0; t < Tp; ++t) {
-          T* row = dnf_.data() + (f * tpf() + t) * Hd;
-          for (std::ptrdiff_t i = 0; i < Hd; ++i) row[i] += inv * src[i];
-        }
-      });
-    }
+    layers::modulate_backward<Backend>(F, Hd, raw(nf_), raw(fmod_) + Hd, 2 * Hd, raw(frame_token_begin_),
+                                       raw(dmf_), raw(dnf_), raw(dfmod_), raw(dfmod_) + Hd);
+    if (cfg_.rate_head == RateHead::token)
+      Backend::parallel_for(F, kernels::ScatterRateToken<T>{raw(drin_), raw(dnf_), tpf(), Tp, Hd});
+    else
+      Backend::parallel_for(F, kernels::SpreadMeanGradient<T>{raw(drin_), raw(dnf_), tpf(), Tp, Hd});
     if (cfg_.length_aware) {
       const std::ptrdiff_t LF = static_cast<std::ptrdiff_t>(cfg_.length_features());
-      layers::linear_backward<Backend>(F, LF, Hd, lfeat_.data(), p(len_w_), drin_.data(), static_cast<T*>(nullptr),
+      layers::linear_backward<Backend>(F, LF, Hd, raw(lfeat_), p(len_w_), raw(drin_), static_cast<T*>(nullptr),
                                        g(len_w_), g(len_b_));
     }
     dx_.resize(x_.size());
-    layers::layernorm_backward<Backend>(N, Hd, nf_.data(), rstdf_.data(), dnf_.data(), dx_.data());
+    layers::layernorm_backward<Backend>(N, Hd, raw(nf_), raw(rstdf_), raw(dnf_), raw(dx_));
     dsc_.assign(sc_.size(), T(0));
-    layers::linear_backward<Backend>(F, Hd, 2 * Hd, sc_.data(), p(f_ada_w_), dfmod_.data(), dsc_.data(), g(f_ada_w_),
+    layers::linear_backward<Backend>(F, Hd, 2 * Hd, raw(sc_), p(f_ada_w_), raw(dfmod_), raw(dsc_), g(f_ada_w_),
                                      g(f_ada_b_), true);
     for (std::size_t l = cfg_.depth; l-- > 0;) block_backward(l);
     // Patch embedding and rate token.
-    layers::linear_backward<Backend>(N, P, Hd, patches_.data(), p(pe_w_), dx_.data(), static_cast<T*>(nullptr),
+    layers::linear_backward<Backend>(N, P, Hd, raw(patches_), p(pe_w_), raw(dx_), static_cast<T*>(nullptr),
                                      g(pe_w_), static_cast<T*>(nullptr));
-    for (std::ptrdiff_t f = 0; f < F; ++f) {
-      for (std::ptrdiff_t t = 0; t < tpf(); ++t) {
-        const T* row = dx_.data() + (f * tpf() + t) * Hd;
-        T* dst = t < Tp ? g(pe_b_) : g(rate_token_);
-        for (std::ptrdiff_t i = 0; i < Hd; ++i) dst[i] += row[i];
-      }
-    }
+    Backend::parallel_for(Hd, kernels::TokenBiasGradient<T>{raw(dx_), g(pe_b_),
+                                                           cfg_.rate_head == RateHead::token ? g(rate_token_) : nullptr,
+                                                           N, tpf(), Tp, Hd});
     // Conditioning.
     dc_.resize(c_.size());
-    layers::activation_backward<Backend, layers::Silu>(F * Hd, c_.data(), dsc_.data(), dc_.data());
-    layers::embedding_backward(F, Hd, kind_index_.data(), dc_.data(), g(kind_emb_));
-    if (cfg_.num_classes > 0) layers::embedding_backward(F, Hd, class_index_.data(), dc_.data(), g(class_emb_));
+    layers::activation_backward<Backend, layers::Silu>(F * Hd, raw(c_), raw(dsc_), raw(dc_));
+    layers::embedding_backward<Backend>(F, Hd, raw(kind_index_), raw(dc_), g(kind_emb_));
+    if (cfg_.num_classes > 0) layers::embedding_backward<Backend>(F, Hd, raw(class_index_), raw(dc_), g(class_emb_));
     if (cfg_.length_conditioning) {
       const std::ptrdiff_t LF = static_cast<std::ptrdiff_t>(cfg_.length_features());
-      layers::linear_backward<Backend>(F, LF, Hd, lfeat_.data(), p(lc_w_), dc_.data(), static_cast<T*>(nullptr),
+      layers::linear_backward<Backend>(F, LF, Hd, raw(lfeat_), p(lc_w_), raw(dc_), static_cast<T*>(nullptr),
                                        g(lc_w_), g(lc_b_));
     }
     da1_.resize(a1_.size());
-    layers::linear_backward<Backend>(F, Hd, Hd, a1_.data(), p(t2_w_), dc_.data(), da1_.data(), g(t2_w_), g(t2_b_));
+    layers::linear_backward<Backend>(F, Hd, Hd, raw(a1_), p(t2_w_), raw(dc_), raw(da1_), g(t2_w_), g(t2_b_));
     dh1_.resize(h1_.size());
-    layers::activation_backward<Backend, layers::Silu>(F * Hd, h1_.data(), da1_.data(), dh1_.data());
+    layers::activation_backward<Backend, layers::Silu>(F * Hd, raw(h1_), raw(da1_), raw(dh1_));
     const std::ptrdiff_t FD = static_cast<std::ptrdiff_t>(cfg_.frequency_dim);
-    layers::linear_backward<Backend>(F, FD, Hd, temb_.data(), p(t1_w_), dh1_.data(), static_cast<T*>(nullptr),
+    layers::linear_backward<Backend>(F, FD, Hd, raw(temb_), p(t1_w_), raw(dh1_), static_cast<T*>(nullptr),
                                      g(t1_w_), g(t1_b_));
   }
 
-  /// VelocityModel: forward on the sampler's packed batch.
-  void evaluate(const ModelInput<HostFrames<T>>& in, ModelOutput<HostFrames<T>>& out) {
+  /// VelocityModel: forward on the sampler's packed batch, over frames in the backend's memory
+  /// (HostFrames on the CPU, ThrustFrames on a device): the frames never leave the device.
+  template <class Frames>
+    requires requires(Frames& f) { Backend::raw(f.values); }
+  void evaluate(const ModelInput<Frames>& in, ModelOutput<Frames>& out) {
     detail::require<ShapeError>(in.frames.dim == cfg_.frame_dim(), "DiT expects frames of ", cfg_.frame_dim(),
                                 " values (", cfg_.channels, "x", cfg_.height, "x", cfg_.width, "), got ", in.frames.dim);
     DitBatch b{in.times, in.kinds, in.offsets, in.conditions, in.drop_condition};
-    forward(in.frames.values.data(), b, out.velocity.values.data(), out.log_rate.data());
+    forward(Backend::raw(in.frames.values), b, Backend::raw(out.velocity.values), out.log_rate.data());
   }
 
   /// FLOPs of the last forward pass, and of the matching backward pass.
@@ -307,7 +411,7 @@ class DiT {
     std::size_t ada_w, ada_b, qkv_w, qkv_b, proj_w, proj_b, fc1_w, fc1_b, fc2_w, fc2_b;
   };
   struct BlockCache {
-    std::vector<T> mod, n1, rstd1, m1, qkv, o, lse, a, n2, rstd2, m2, h, gl, y;
+    buffer<T> mod, n1, rstd1, m1, qkv, o, lse, a, n2, rstd2, m2, h, gl, y;
   };
 
   std::ptrdiff_t hd() const { return static_cast<std::ptrdiff_t>(cfg_.width_hidden); }
@@ -318,8 +422,8 @@ class DiT {
     return {static_cast<std::ptrdiff_t>(cfg_.channels), static_cast<std::ptrdiff_t>(cfg_.height),
             static_cast<std::ptrdiff_t>(cfg_.width), static_cast<std::ptrdiff_t>(cfg_.patch)};
   }
-  T* p(std::size_t i) { return params_.data() + table_[i].offset; }
-  T* g(std::size_t i) { return grads_.data() + table_[i].offset; }
+  T* p(std::size_t i) { return raw(params_) + table_[i].offset; }
+  T* g(std::size_t i) { return raw(grads_) + table_[i].offset; }
 
   std::size_t add(std::string name, std::vector<std::size_t> shape, ParameterInfo::Init init) {
     std::size_t size = 1;
@@ -391,13 +495,13 @@ class DiT {
     detail::require<ShapeError>(b.drop_condition.empty() || b.drop_condition.size() == videos,
                                 "DiT batch: drop_condition must have one entry per video");
     N_ = F_ * tpf();
-    token_frame_.resize(static_cast<std::size_t>(N_));
-    frame_token_begin_.resize(static_cast<std::size_t>(F_ + 1));
-    kind_index_.resize(static_cast<std::size_t>(F_));
-    class_index_.resize(static_cast<std::size_t>(F_));
+    h_token_frame_.resize(static_cast<std::size_t>(N_));
+    h_frame_token_begin_.resize(static_cast<std::size_t>(F_ + 1));
+    h_kind_index_.resize(static_cast<std::size_t>(F_));
+    h_class_index_.resize(static_cast<std::size_t>(F_));
     positions_.resize(static_cast<std::size_t>(N_));
     tiles_.clear();
-    lfeat_.resize(static_cast<std::size_t>(F_) * cfg_.length_features());
+    h_lfeat_.resize(static_cast<std::size_t>(F_) * cfg_.length_features());
     const double gh = static_cast<double>(cfg_.grid_h()), gw = static_cast<double>(cfg_.grid_w());
     for (std::size_t v = 0; v < videos; ++v) {
       const auto fb = static_cast<std::ptrdiff_t>(b.offsets[v]), fe = static_cast<std::ptrdiff_t>(b.offsets[v + 1]);
@@ -412,22 +516,22 @@ class DiT {
         const double t = b.times[f];
         detail::require<ShapeError>(std::isfinite(t) && t >= 0.0 && t <= 1.0, "DiT batch: time ", t, " of frame ", f,
                                     " outside [0, 1]");
-        kind_index_[f] = static_cast<std::int64_t>(b.kinds[f]);
-        class_index_[f] = cls;
-        frame_token_begin_[f] = f * tpf();
+        h_kind_index_[f] = static_cast<std::int64_t>(b.kinds[f]);
+        h_class_index_[f] = cls;
+        h_frame_token_begin_[f] = f * tpf();
         const double fi = b.first_frame_position + static_cast<double>(f - fb);
         if (cfg_.length_features() > 0) {
           // Sinusoids of the integers n, i and n − 1 − i (timestep_embedding embeds 1000·t).
           const std::ptrdiff_t E = static_cast<std::ptrdiff_t>(DitConfig::kLengthEmbedDim);
           const double n = static_cast<double>(fe - fb), i = static_cast<double>(f - fb);
-          T* row = lfeat_.data() + f * 3 * E;
+          T* row = h_lfeat_.data() + f * 3 * E;
           layers::timestep_embedding(n / 1000.0, E, row);
           layers::timestep_embedding(i / 1000.0, E, row + E);
           layers::timestep_embedding((n - 1.0 - i) / 1000.0, E, row + 2 * E);
         }
         for (std::ptrdiff_t t = 0; t < tpf(); ++t) {
           const std::ptrdiff_t r = f * tpf() + t;
-          token_frame_[r] = static_cast<std::int32_t>(f);
+          h_token_frame_[r] = static_cast<std::int32_t>(f);
           positions_[r] = t < tp() ? std::array<double, 3>{fi, static_cast<double>(t / cfg_.grid_w()),
                                                            static_cast<double>(t % cfg_.grid_w())}
                                    : std::array<double, 3>{fi, (gh - 1.0) / 2.0, (gw - 1.0) / 2.0};
@@ -454,9 +558,60 @@ class DiT {
         }
       }
     }
-    frame_token_begin_[F_] = N_;
+    h_frame_token_begin_[F_] = N_;
     rope_.build(positions_, {cfg_.rope_dim(0), cfg_.rope_dim(1), cfg_.rope_dim(2)}, cfg_.rope_base);
+    // Per-token attention ranges for the row kernels of device backends (layers/attention.hpp).
+    if constexpr (!Backend::kEigenKernels) {
+      h_key_range_.assign(static_cast<std::size_t>(2 * N_), 0);
+      h_query_range_.assign(static_cast<std::size_t>(2 * N_), 0);
+      for (std::ptrdiff_t r = 0; r < N_; ++r) {
+        h_query_range_[2 * r] = N_;  // min/max over the queries that see key r
+        h_query_range_[2 * r + 1] = 0;
+      }
+      for (const auto& t : tiles_)
+        for (std::ptrdiff_t q = t.q_begin; q < t.q_end; ++q) {
+          h_key_range_[2 * q] = t.k_begin;
+          h_key_range_[2 * q + 1] = t.k_end;
+        }
+      for (const auto& t : tiles_)
+        for (std::ptrdiff_t k = t.k_begin; k < t.k_end; ++k) {
+          h_query_range_[2 * k] = std::min<std::int64_t>(h_query_range_[2 * k], t.q_begin);
+          h_query_range_[2 * k + 1] = std::max<std::int64_t>(h_query_range_[2 * k + 1], t.q_end);
+        }
+      // The masks (packing, window, causal) make each key's query set a contiguous range.
+      upload_to(h_key_range_, key_range_);
+      upload_to(h_query_range_, query_range_);
+    }
+    // Everything the kernels read goes to the backend's memory once per batch.
+    upload_to(h_token_frame_, token_frame_);
+    upload_to(h_frame_token_begin_, frame_token_begin_);
+    upload_to(h_kind_index_, kind_index_);
+    upload_to(h_class_index_, class_index_);
+    upload_to(h_lfeat_, lfeat_);
+    upload_to(rope_.cos, rope_cos_);
+    upload_to(rope_.sin, rope_sin_);
+    const std::ptrdiff_t FD = static_cast<std::ptrdiff_t>(cfg_.frequency_dim);
+    h_temb_.resize(static_cast<std::size_t>(F_ * FD));
+    for (std::ptrdiff_t f = 0; f < F_; ++f) layers::timestep_embedding(b.times[f], FD, h_temb_.data() + f * FD);
+    upload_to(h_temb_, temb_);
   }
+
+  template <class U>
+  static void upload_to(const std::vector<U>& host, buffer<U>& dst) {
+    dst.resize(host.size());
+    if (!host.empty()) Backend::upload(host.data(), host.size(), Backend::raw(dst));
+  }
+  template <class U>
+  static std::vector<U> to_host(const buffer<U>& src) {
+    std::vector<U> host(src.size());
+    if (!host.empty()) Backend::download(Backend::raw(src), host.size(), host.data());
+    return host;
+  }
+  template <class U>
+  static U* raw(buffer<U>& b) { return Backend::raw(b); }
+  template <class U>
+  static const U* raw(const buffer<U>& b) { return Backend::raw(b); }
+
 
   FlopCount flops(bool backward) const {
     const double F = static_cast<double>(F_), N = static_cast<double>(N_), H = static_cast<double>(hd());
@@ -491,43 +646,43 @@ class DiT {
     const std::ptrdiff_t H = static_cast<std::ptrdiff_t>(cfg_.heads);
     auto sz = [](std::ptrdiff_t a, std::ptrdiff_t b2) { return static_cast<std::size_t>(a * b2); };
     c.mod.resize(sz(F, 6 * Hd));
-    layers::linear_forward<Backend>(F, Hd, 6 * Hd, sc_.data(), p(bi.ada_w), p(bi.ada_b), c.mod.data());
-    const T* shift_msa = c.mod.data();
-    const T* scale_msa = c.mod.data() + Hd;
-    const T* gate_msa = c.mod.data() + 2 * Hd;
-    const T* shift_mlp = c.mod.data() + 3 * Hd;
-    const T* scale_mlp = c.mod.data() + 4 * Hd;
-    const T* gate_mlp = c.mod.data() + 5 * Hd;
+    layers::linear_forward<Backend>(F, Hd, 6 * Hd, raw(sc_), p(bi.ada_w), p(bi.ada_b), raw(c.mod));
+    const T* shift_msa = raw(c.mod);
+    const T* scale_msa = raw(c.mod) + Hd;
+    const T* gate_msa = raw(c.mod) + 2 * Hd;
+    const T* shift_mlp = raw(c.mod) + 3 * Hd;
+    const T* scale_mlp = raw(c.mod) + 4 * Hd;
+    const T* gate_mlp = raw(c.mod) + 5 * Hd;
     // Attention branch.
     c.n1.resize(sz(N, Hd));
     c.rstd1.resize(sz(N, 1));
     c.m1.resize(sz(N, Hd));
-    layers::layernorm_forward<Backend>(N, Hd, x_.data(), c.n1.data(), c.rstd1.data());
-    layers::modulate_forward<Backend>(N, Hd, c.n1.data(), shift_msa, scale_msa, 6 * Hd, token_frame_.data(), c.m1.data());
+    layers::layernorm_forward<Backend>(N, Hd, raw(x_), raw(c.n1), raw(c.rstd1));
+    layers::modulate_forward<Backend>(N, Hd, raw(c.n1), shift_msa, scale_msa, 6 * Hd, raw(token_frame_), raw(c.m1));
     c.qkv.resize(sz(N, 3 * Hd));
-    layers::linear_forward<Backend>(N, Hd, 3 * Hd, c.m1.data(), p(bi.qkv_w), p(bi.qkv_b), c.qkv.data());
-    layers::rope_apply<Backend>(N, H, rope_, c.qkv.data(), 3 * Hd, 0, +1);
-    layers::rope_apply<Backend>(N, H, rope_, c.qkv.data(), 3 * Hd, Hd, +1);
+    layers::linear_forward<Backend>(N, Hd, 3 * Hd, raw(c.m1), p(bi.qkv_w), p(bi.qkv_b), raw(c.qkv));
+    layers::rope_apply<Backend>(N, H, raw(rope_cos_), raw(rope_sin_), rope_.pairs, raw(c.qkv), 3 * Hd, 0, +1);
+    layers::rope_apply<Backend>(N, H, raw(rope_cos_), raw(rope_sin_), rope_.pairs, raw(c.qkv), 3 * Hd, Hd, +1);
     c.o.resize(sz(N, Hd));
     c.lse.resize(sz(N, H));
     layers::AttentionShape<T> ash{N, Hd, H, static_cast<std::ptrdiff_t>(cfg_.head_dim())};
-    layers::attention_forward<Backend>(ash, tiles_, c.qkv.data(), c.o.data(), c.lse.data());
+    layers::attention_forward<Backend>(ash, tiles_, raw(key_range_), raw(c.qkv), raw(c.o), raw(c.lse));
     c.a.resize(sz(N, Hd));
-    layers::linear_forward<Backend>(N, Hd, Hd, c.o.data(), p(bi.proj_w), p(bi.proj_b), c.a.data());
-    layers::gated_residual_forward<Backend>(N, Hd, c.a.data(), gate_msa, 6 * Hd, token_frame_.data(), x_.data());
+    layers::linear_forward<Backend>(N, Hd, Hd, raw(c.o), p(bi.proj_w), p(bi.proj_b), raw(c.a));
+    layers::gated_residual_forward<Backend>(N, Hd, raw(c.a), gate_msa, 6 * Hd, raw(token_frame_), raw(x_));
     // MLP branch.
     c.n2.resize(sz(N, Hd));
     c.rstd2.resize(sz(N, 1));
     c.m2.resize(sz(N, Hd));
-    layers::layernorm_forward<Backend>(N, Hd, x_.data(), c.n2.data(), c.rstd2.data());
-    layers::modulate_forward<Backend>(N, Hd, c.n2.data(), shift_mlp, scale_mlp, 6 * Hd, token_frame_.data(), c.m2.data());
+    layers::layernorm_forward<Backend>(N, Hd, raw(x_), raw(c.n2), raw(c.rstd2));
+    layers::modulate_forward<Backend>(N, Hd, raw(c.n2), shift_mlp, scale_mlp, 6 * Hd, raw(token_frame_), raw(c.m2));
     c.h.resize(sz(N, M));
     c.gl.resize(sz(N, M));
-    layers::linear_forward<Backend>(N, Hd, M, c.m2.data(), p(bi.fc1_w), p(bi.fc1_b), c.h.data());
-    layers::activation_forward<Backend, layers::GeluTanh>(N * M, c.h.data(), c.gl.data());
+    layers::linear_forward<Backend>(N, Hd, M, raw(c.m2), p(bi.fc1_w), p(bi.fc1_b), raw(c.h));
+    layers::activation_forward<Backend, layers::GeluTanh>(N * M, raw(c.h), raw(c.gl));
     c.y.resize(sz(N, Hd));
-    layers::linear_forward<Backend>(N, M, Hd, c.gl.data(), p(bi.fc2_w), p(bi.fc2_b), c.y.data());
-    layers::gated_residual_forward<Backend>(N, Hd, c.y.data(), gate_mlp, 6 * Hd, token_frame_.data(), x_.data());
+    layers::linear_forward<Backend>(N, M, Hd, raw(c.gl), p(bi.fc2_w), p(bi.fc2_b), raw(c.y));
+    layers::gated_residual_forward<Backend>(N, Hd, raw(c.y), gate_mlp, 6 * Hd, raw(token_frame_), raw(x_));
   }
 
   void block_backward(std::size_t l) {
@@ -537,51 +692,53 @@ class DiT {
     const std::ptrdiff_t H = static_cast<std::ptrdiff_t>(cfg_.heads);
     const std::ptrdiff_t ld = 6 * Hd;
     dmod_.assign(c.mod.size(), T(0));
-    T* d_shift_msa = dmod_.data();
-    T* d_scale_msa = dmod_.data() + Hd;
-    T* d_gate_msa = dmod_.data() + 2 * Hd;
-    T* d_shift_mlp = dmod_.data() + 3 * Hd;
-    T* d_scale_mlp = dmod_.data() + 4 * Hd;
-    T* d_gate_mlp = dmod_.data() + 5 * Hd;
-    const std::int64_t* ftb = frame_token_begin_.data();
+    T* d_shift_msa = raw(dmod_);
+    T* d_scale_msa = raw(dmod_) + Hd;
+    T* d_gate_msa = raw(dmod_) + 2 * Hd;
+    T* d_shift_mlp = raw(dmod_) + 3 * Hd;
+    T* d_scale_mlp = raw(dmod_) + 4 * Hd;
+    T* d_gate_mlp = raw(dmod_) + 5 * Hd;
+    const std::int64_t* ftb = raw(frame_token_begin_);
     // MLP branch: x_out = x_mid + gate·y.
     dbuf_.resize(static_cast<std::size_t>(N * Hd));
-    layers::gated_residual_backward<Backend>(F, Hd, c.y.data(), c.mod.data() + 5 * Hd, ld, ftb, dx_.data(), dbuf_.data(),
+    layers::gated_residual_backward<Backend>(F, Hd, raw(c.y), raw(c.mod) + 5 * Hd, ld, ftb, raw(dx_), raw(dbuf_),
                                              d_gate_mlp);
     dbig_.resize(static_cast<std::size_t>(N * M));
-    layers::linear_backward<Backend>(N, M, Hd, c.gl.data(), p(bi.fc2_w), dbuf_.data(), dbig_.data(), g(bi.fc2_w),
+    layers::linear_backward<Backend>(N, M, Hd, raw(c.gl), p(bi.fc2_w), raw(dbuf_), raw(dbig_), g(bi.fc2_w),
                                      g(bi.fc2_b));
-    layers::activation_backward<Backend, layers::GeluTanh>(N * M, c.h.data(), dbig_.data(), dbig_.data());
+    layers::activation_backward<Backend, layers::GeluTanh>(N * M, raw(c.h), raw(dbig_), raw(dbig_));
     dbuf2_.resize(dbuf_.size());
-    layers::linear_backward<Backend>(N, Hd, M, c.m2.data(), p(bi.fc1_w), dbig_.data(), dbuf2_.data(), g(bi.fc1_w),
+    layers::linear_backward<Backend>(N, Hd, M, raw(c.m2), p(bi.fc1_w), raw(dbig_), raw(dbuf2_), g(bi.fc1_w),
                                      g(bi.fc1_b));
-    layers::modulate_backward<Backend>(F, Hd, c.n2.data(), c.mod.data() + 4 * Hd, ld, ftb, dbuf2_.data(), dbuf_.data(),
+    layers::modulate_backward<Backend>(F, Hd, raw(c.n2), raw(c.mod) + 4 * Hd, ld, ftb, raw(dbuf2_), raw(dbuf_),
                                        d_shift_mlp, d_scale_mlp);
-    layers::layernorm_backward<Backend>(N, Hd, c.n2.data(), c.rstd2.data(), dbuf_.data(), dx_.data(), true);
+    layers::layernorm_backward<Backend>(N, Hd, raw(c.n2), raw(c.rstd2), raw(dbuf_), raw(dx_), true);
     // Attention branch: x_mid = x_in + gate·a.
-    layers::gated_residual_backward<Backend>(F, Hd, c.a.data(), c.mod.data() + 2 * Hd, ld, ftb, dx_.data(), dbuf_.data(),
+    layers::gated_residual_backward<Backend>(F, Hd, raw(c.a), raw(c.mod) + 2 * Hd, ld, ftb, raw(dx_), raw(dbuf_),
                                              d_gate_msa);
     dbuf2_.resize(dbuf_.size());
-    layers::linear_backward<Backend>(N, Hd, Hd, c.o.data(), p(bi.proj_w), dbuf_.data(), dbuf2_.data(), g(bi.proj_w),
+    layers::linear_backward<Backend>(N, Hd, Hd, raw(c.o), p(bi.proj_w), raw(dbuf_), raw(dbuf2_), g(bi.proj_w),
                                      g(bi.proj_b));
     dqkv_.resize(c.qkv.size());
     layers::AttentionShape<T> ash{N, Hd, H, static_cast<std::ptrdiff_t>(cfg_.head_dim())};
-    layers::attention_backward<Backend>(ash, tiles_, c.qkv.data(), c.o.data(), c.lse.data(), dbuf2_.data(), dqkv_.data());
-    layers::rope_apply<Backend>(N, H, rope_, dqkv_.data(), 3 * Hd, 0, -1);
-    layers::rope_apply<Backend>(N, H, rope_, dqkv_.data(), 3 * Hd, Hd, -1);
-    layers::linear_backward<Backend>(N, Hd, 3 * Hd, c.m1.data(), p(bi.qkv_w), dqkv_.data(), dbuf_.data(), g(bi.qkv_w),
+    datt_.resize(static_cast<std::size_t>(N * H));
+    layers::attention_backward<Backend>(ash, tiles_, raw(key_range_), raw(query_range_), raw(c.qkv), raw(c.o),
+                                        raw(c.lse), raw(dbuf2_), raw(dqkv_), raw(datt_));
+    layers::rope_apply<Backend>(N, H, raw(rope_cos_), raw(rope_sin_), rope_.pairs, raw(dqkv_), 3 * Hd, 0, -1);
+    layers::rope_apply<Backend>(N, H, raw(rope_cos_), raw(rope_sin_), rope_.pairs, raw(dqkv_), 3 * Hd, Hd, -1);
+    layers::linear_backward<Backend>(N, Hd, 3 * Hd, raw(c.m1), p(bi.qkv_w), raw(dqkv_), raw(dbuf_), g(bi.qkv_w),
                                      g(bi.qkv_b));
-    layers::modulate_backward<Backend>(F, Hd, c.n1.data(), c.mod.data() + Hd, ld, ftb, dbuf_.data(), dbuf2_.data(),
+    layers::modulate_backward<Backend>(F, Hd, raw(c.n1), raw(c.mod) + Hd, ld, ftb, raw(dbuf_), raw(dbuf2_),
                                        d_shift_msa, d_scale_msa);
-    layers::layernorm_backward<Backend>(N, Hd, c.n1.data(), c.rstd1.data(), dbuf2_.data(), dx_.data(), true);
+    layers::layernorm_backward<Backend>(N, Hd, raw(c.n1), raw(c.rstd1), raw(dbuf2_), raw(dx_), true);
     // adaLN: mod = sc·W + b.
-    layers::linear_backward<Backend>(F, Hd, 6 * Hd, sc_.data(), p(bi.ada_w), dmod_.data(), dsc_.data(), g(bi.ada_w),
+    layers::linear_backward<Backend>(F, Hd, 6 * Hd, raw(sc_), p(bi.ada_w), raw(dmod_), raw(dsc_), g(bi.ada_w),
                                      g(bi.ada_b), true);
   }
 
   DitConfig cfg_;
   std::vector<ParameterInfo> table_;
-  std::vector<T> params_, grads_;
+  buffer<T> params_, grads_;
   std::size_t pe_w_{}, pe_b_{}, rate_token_{}, t1_w_{}, t1_b_{}, t2_w_{}, t2_b_{}, kind_emb_{}, class_emb_{};
   std::size_t f_ada_w_{}, f_ada_b_{}, out_w_{}, out_b_{}, r1_w_{}, r1_b_{}, r2_w_{}, r2_b_{}, len_w_{}, len_b_{}, lc_w_{},
       lc_b_{};
@@ -589,17 +746,22 @@ class DiT {
 
   // Structure of the last batch.
   std::ptrdiff_t F_ = 0, N_ = 0;
-  std::vector<std::int32_t> token_frame_;
-  std::vector<std::int64_t> frame_token_begin_, kind_index_, class_index_;
+  // Host copies built by prepare(), and the backend copies the kernels read.
+  std::vector<std::int32_t> h_token_frame_;
+  std::vector<std::int64_t> h_frame_token_begin_, h_kind_index_, h_class_index_, h_key_range_, h_query_range_;
+  std::vector<T> h_lfeat_, h_temb_, host_scalars_;
   std::vector<std::array<double, 3>> positions_;
   std::vector<layers::AttentionTile> tiles_;
   layers::RopeTable<T> rope_;
+  buffer<std::int32_t> token_frame_;
+  buffer<std::int64_t> frame_token_begin_, kind_index_, class_index_, key_range_, query_range_;
+  buffer<T> rope_cos_, rope_sin_;
 
   // Activations kept for backward, and gradient scratch; reused across calls.
-  std::vector<T> patches_, x_, temb_, h1_, a1_, c_, sc_, fmod_, nf_, rstdf_, mf_, out_, rin_, r1_, ra_, ell_, lfeat_,
+  buffer<T> patches_, x_, temb_, h1_, a1_, c_, sc_, fmod_, nf_, rstdf_, mf_, out_, rin_, r1_, ra_, ell_, lfeat_,
       lemb_, lcond_;
   std::vector<BlockCache> blocks_;
-  std::vector<T> dell_, dra_, dr1_, drin_, dout_, dmf_, dfmod_, dnf_, dx_, dsc_, dc_, da1_, dh1_, dmod_, dbuf_, dbuf2_,
+  buffer<T> dell_, dra_, datt_, dr1_, drin_, dout_, dmf_, dfmod_, dnf_, dx_, dsc_, dc_, da1_, dh1_, dmod_, dbuf_, dbuf2_,
       dbig_, dqkv_;
 };
 

@@ -80,14 +80,14 @@ void gelu_backward_eigen(std::ptrdiff_t n, const T* x, const T* dy, T* dx) {
 
 template <class Backend, template <class> class Act, class T>
 void activation_forward(std::ptrdiff_t n, const T* x, T* y) {
-  if constexpr (std::is_same_v<Backend, CpuBackend> && std::is_same_v<Act<T>, GeluTanh<T>>)
+  if constexpr (Backend::kEigenKernels && std::is_same_v<Act<T>, GeluTanh<T>>)
     detail_act::gelu_forward_eigen(n, x, y);
   else
     Backend::parallel_for(n, ActivationForward<Act<T>, T>{x, y});
 }
 template <class Backend, template <class> class Act, class T>
 void activation_backward(std::ptrdiff_t n, const T* x, const T* dy, T* dx) {
-  if constexpr (std::is_same_v<Backend, CpuBackend> && std::is_same_v<Act<T>, GeluTanh<T>>)
+  if constexpr (Backend::kEigenKernels && std::is_same_v<Act<T>, GeluTanh<T>>)
     detail_act::gelu_backward_eigen(n, x, dy, dx);
   else
     Backend::parallel_for(n, ActivationBackward<Act<T>, T>{x, dy, dx});

@@ -4,11 +4,19 @@
 // the same key range share a tile, so products stay large enough to run near GEMM speed. The forward pass keeps
 // the log-sum-exp of every (row, head) so the backward pass recomputes probabilities tile by
 // tile (as in FlashAttention).
+//
+// Device backends use the row kernels below instead: one work item per (query row, head) with an
+// online softmax over the row's key range (running maximum and sum, output rescaled as the
+// maximum grows), so no score matrix exists at all; the backward pass recomputes probabilities
+// from the kept log-sum-exp, one item per (query row, head) for dQ and one per (key row, head)
+// for dK and dV (each key's queries form a contiguous range under the packing, window and causal
+// masks). The same functors run on the CPU, which is how they are tested against the reference.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include <Eigen/Core>
@@ -115,6 +123,169 @@ void attention_backward(const AttentionShape<T>& sh, const std::vector<Attention
       dK.noalias() += dP.transpose() * Q;
     }
   }, 2);
+}
+
+/// Row kernels. key_range[2r], key_range[2r + 1]: the keys of query row r; query_range likewise
+/// for the queries that attend to key row r.
+template <class T>
+struct AttentionForwardRow {
+  const T* qkv;
+  T* out;
+  T* lse;
+  const std::int64_t* key_range;
+  std::ptrdiff_t width, heads, head_dim;
+  T scale;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t item) const {
+    const std::ptrdiff_t r = item / heads, h = item % heads, ld = 3 * width, d = head_dim;
+    const T* q = qkv + r * ld + h * d;
+    T* o = out + r * width + h * d;
+    for (std::ptrdiff_t i = 0; i < d; ++i) o[i] = T(0);
+    T m = T(0), l = T(0);
+    bool first = true;
+    for (std::int64_t k = key_range[2 * r]; k < key_range[2 * r + 1]; ++k) {
+      const T* kk = qkv + k * ld + width + h * d;
+      const T* vv = qkv + k * ld + 2 * width + h * d;
+      T s = T(0);
+      for (std::ptrdiff_t i = 0; i < d; ++i) s += q[i] * kk[i];
+      s *= scale;
+      if (first || s > m) {  // a new maximum: rescale what was accumulated under the old one
+        const T c = first ? T(0) : std::exp(m - s);
+        l *= c;
+        for (std::ptrdiff_t i = 0; i < d; ++i) o[i] *= c;
+        m = s;
+        first = false;
+      }
+      const T p = std::exp(s - m);
+      l += p;
+      for (std::ptrdiff_t i = 0; i < d; ++i) o[i] += p * vv[i];
+    }
+    const T inv = T(1) / l;
+    for (std::ptrdiff_t i = 0; i < d; ++i) o[i] *= inv;
+    lse[r * heads + h] = m + std::log(l);
+  }
+};
+
+/// delta[r, h] = dO_r · O_r (the row term of the softmax backward).
+template <class T>
+struct AttentionRowDelta {
+  const T* out;
+  const T* dout;
+  T* delta;
+  std::ptrdiff_t width, heads, head_dim;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t item) const {
+    const std::ptrdiff_t r = item / heads, h = item % heads;
+    const T* o = out + r * width + h * head_dim;
+    const T* g = dout + r * width + h * head_dim;
+    T s = T(0);
+    for (std::ptrdiff_t i = 0; i < head_dim; ++i) s += g[i] * o[i];
+    delta[item] = s;
+  }
+};
+
+/// dQ_r = Σ_k dS_rk·K_k with dS = P ⊙ (dO·Vᵀ − delta)·scale.
+template <class T>
+struct AttentionBackwardQuery {
+  const T* qkv;
+  const T* lse;
+  const T* dout;
+  const T* delta;
+  T* dqkv;
+  const std::int64_t* key_range;
+  std::ptrdiff_t width, heads, head_dim;
+  T scale;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t item) const {
+    const std::ptrdiff_t r = item / heads, h = item % heads, ld = 3 * width, d = head_dim;
+    const T* q = qkv + r * ld + h * d;
+    const T* g = dout + r * width + h * d;
+    T* dq = dqkv + r * ld + h * d;
+    for (std::ptrdiff_t i = 0; i < d; ++i) dq[i] = T(0);
+    for (std::int64_t k = key_range[2 * r]; k < key_range[2 * r + 1]; ++k) {
+      const T* kk = qkv + k * ld + width + h * d;
+      const T* vv = qkv + k * ld + 2 * width + h * d;
+      T s = T(0), dp = T(0);
+      for (std::ptrdiff_t i = 0; i < d; ++i) {
+        s += q[i] * kk[i];
+        dp += g[i] * vv[i];
+      }
+      const T ds = std::exp(s * scale - lse[r * heads + h]) * (dp - delta[item]) * scale;
+      for (std::ptrdiff_t i = 0; i < d; ++i) dq[i] += ds * kk[i];
+    }
+  }
+};
+
+/// dK_k = Σ_q dS_qk·Q_q and dV_k = Σ_q P_qk·dO_q over the queries that attend to key row k.
+template <class T>
+struct AttentionBackwardKey {
+  const T* qkv;
+  const T* lse;
+  const T* dout;
+  const T* delta;
+  T* dqkv;
+  const std::int64_t* query_range;
+  std::ptrdiff_t width, heads, head_dim;
+  T scale;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t item) const {
+    const std::ptrdiff_t k = item / heads, h = item % heads, ld = 3 * width, d = head_dim;
+    const T* kk = qkv + k * ld + width + h * d;
+    const T* vv = qkv + k * ld + 2 * width + h * d;
+    T* dk = dqkv + k * ld + width + h * d;
+    T* dv = dqkv + k * ld + 2 * width + h * d;
+    for (std::ptrdiff_t i = 0; i < d; ++i) dk[i] = dv[i] = T(0);
+    for (std::int64_t r = query_range[2 * k]; r < query_range[2 * k + 1]; ++r) {
+      const T* q = qkv + r * ld + h * d;
+      const T* g = dout + r * width + h * d;
+      T s = T(0), dp = T(0);
+      for (std::ptrdiff_t i = 0; i < d; ++i) {
+        s += q[i] * kk[i];
+        dp += g[i] * vv[i];
+      }
+      const T p = std::exp(s * scale - lse[r * heads + h]);
+      const T ds = p * (dp - delta[r * heads + h]) * scale;
+      for (std::ptrdiff_t i = 0; i < d; ++i) {
+        dv[i] += p * g[i];
+        dk[i] += ds * q[i];
+      }
+    }
+  }
+};
+
+template <class Backend, class T>
+void attention_forward_rows(const AttentionShape<T>& sh, const std::int64_t* key_range, const T* qkv, T* out, T* lse) {
+  Backend::parallel_for(sh.n * sh.heads,
+                        AttentionForwardRow<T>{qkv, out, lse, key_range, sh.width, sh.heads, sh.head_dim, sh.scale()});
+}
+
+/// delta: scratch of n × heads values.
+template <class Backend, class T>
+void attention_backward_rows(const AttentionShape<T>& sh, const std::int64_t* key_range,
+                             const std::int64_t* query_range, const T* qkv, const T* out, const T* lse, const T* dout,
+                             T* dqkv, T* delta) {
+  const std::ptrdiff_t items = sh.n * sh.heads;
+  Backend::parallel_for(items, AttentionRowDelta<T>{out, dout, delta, sh.width, sh.heads, sh.head_dim});
+  Backend::parallel_for(items, AttentionBackwardQuery<T>{qkv, lse, dout, delta, dqkv, key_range, sh.width, sh.heads,
+                                                         sh.head_dim, sh.scale()});
+  Backend::parallel_for(items, AttentionBackwardKey<T>{qkv, lse, dout, delta, dqkv, query_range, sh.width, sh.heads,
+                                                       sh.head_dim, sh.scale()});
+}
+
+/// What the model calls: Eigen tiles where the backend has them, row kernels on devices.
+template <class Backend, class T>
+void attention_forward(const AttentionShape<T>& sh, const std::vector<AttentionTile>& tiles,
+                       const std::int64_t* key_range, const T* qkv, T* out, T* lse) {
+  if constexpr (Backend::kEigenKernels)
+    attention_forward<Backend>(sh, tiles, qkv, out, lse);
+  else
+    attention_forward_rows<Backend>(sh, key_range, qkv, out, lse);
+}
+
+template <class Backend, class T>
+void attention_backward(const AttentionShape<T>& sh, const std::vector<AttentionTile>& tiles,
+                        const std::int64_t* key_range, const std::int64_t* query_range, const T* qkv, const T* out,
+                        const T* lse, const T* dout, T* dqkv, T* delta) {
+  if constexpr (Backend::kEigenKernels)
+    attention_backward<Backend>(sh, tiles, qkv, out, lse, dout, dqkv);
+  else
+    attention_backward_rows<Backend>(sh, key_range, query_range, qkv, out, lse, dout, dqkv, delta);
 }
 
 }  // namespace flowception::dit::layers

@@ -14,13 +14,13 @@ namespace flowception::dit::layers {
 /// (c·p + py)·p + px.
 struct PatchGeometry {
   std::ptrdiff_t channels, height, width, patch;
-  std::ptrdiff_t gh() const { return height / patch; }
-  std::ptrdiff_t gw() const { return width / patch; }
-  std::ptrdiff_t tokens() const { return gh() * gw(); }
-  std::ptrdiff_t patch_dim() const { return channels * patch * patch; }
-  std::ptrdiff_t frame_dim() const { return channels * height * width; }
+  FLOWCEPTION_HOST_DEVICE std::ptrdiff_t gh() const { return height / patch; }
+  FLOWCEPTION_HOST_DEVICE std::ptrdiff_t gw() const { return width / patch; }
+  FLOWCEPTION_HOST_DEVICE std::ptrdiff_t tokens() const { return gh() * gw(); }
+  FLOWCEPTION_HOST_DEVICE std::ptrdiff_t patch_dim() const { return channels * patch * patch; }
+  FLOWCEPTION_HOST_DEVICE std::ptrdiff_t frame_dim() const { return channels * height * width; }
   /// Index in the frame of column `col` of patch token `tok`.
-  std::ptrdiff_t pixel(std::ptrdiff_t tok, std::ptrdiff_t col) const {
+  FLOWCEPTION_HOST_DEVICE std::ptrdiff_t pixel(std::ptrdiff_t tok, std::ptrdiff_t col) const {
     const std::ptrdiff_t gy = tok / gw(), gx = tok % gw();
     const std::ptrdiff_t c = col / (patch * patch), py = (col / patch) % patch, px = col % patch;
     return (c * height + gy * patch + py) * width + gx * patch + px;
@@ -29,14 +29,14 @@ struct PatchGeometry {
 
 /// frame (frame_dim values) → patches (tokens × patch_dim), row stride ld_out.
 template <class T, class S>
-void patchify(const PatchGeometry& g, const S* frame, T* patches, std::ptrdiff_t ld_out) {
+FLOWCEPTION_HOST_DEVICE void patchify(const PatchGeometry& g, const S* frame, T* patches, std::ptrdiff_t ld_out) {
   for (std::ptrdiff_t t = 0; t < g.tokens(); ++t)
     for (std::ptrdiff_t c = 0; c < g.patch_dim(); ++c) patches[t * ld_out + c] = static_cast<T>(frame[g.pixel(t, c)]);
 }
 
 /// patches (tokens × patch_dim, row stride ld_in) → frame.
 template <class T, class S>
-void unpatchify(const PatchGeometry& g, const T* patches, std::ptrdiff_t ld_in, S* frame) {
+FLOWCEPTION_HOST_DEVICE void unpatchify(const PatchGeometry& g, const T* patches, std::ptrdiff_t ld_in, S* frame) {
   for (std::ptrdiff_t t = 0; t < g.tokens(); ++t)
     for (std::ptrdiff_t c = 0; c < g.patch_dim(); ++c) frame[g.pixel(t, c)] = static_cast<S>(patches[t * ld_in + c]);
 }
@@ -53,18 +53,40 @@ void timestep_embedding(double t, std::ptrdiff_t dim, T* out) {
   }
 }
 
-/// out[r] += table[index[r]] for r < n (rows of width d).
 template <class T>
-void embedding_add(std::ptrdiff_t n, std::ptrdiff_t d, const T* table, const std::int64_t* index, T* out) {
-  for (std::ptrdiff_t r = 0; r < n; ++r)
+struct EmbeddingAddRow {
+  const T* table;
+  const std::int64_t* index;
+  T* out;
+  std::ptrdiff_t d;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t r) const {
     for (std::ptrdiff_t i = 0; i < d; ++i) out[r * d + i] += table[index[r] * d + i];
+  }
+};
+
+/// One column of the table gradient: rows may share an index, so each work item owns a column
+/// and walks the rows in order (no atomics, the same sum order as a serial loop).
+template <class T>
+struct EmbeddingBackwardColumn {
+  const std::int64_t* index;
+  const T* dout;
+  T* dtable;
+  std::ptrdiff_t n, d;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t i) const {
+    for (std::ptrdiff_t r = 0; r < n; ++r) dtable[index[r] * d + i] += dout[r * d + i];
+  }
+};
+
+/// out[r] += table[index[r]] for r < n (rows of width d).
+template <class Backend, class T>
+void embedding_add(std::ptrdiff_t n, std::ptrdiff_t d, const T* table, const std::int64_t* index, T* out) {
+  Backend::parallel_for(n, EmbeddingAddRow<T>{table, index, out, d});
 }
 
-/// dtable[index[r]] += dout[r]: serial over rows (rows may share an index).
-template <class T>
+/// dtable[index[r]] += dout[r].
+template <class Backend, class T>
 void embedding_backward(std::ptrdiff_t n, std::ptrdiff_t d, const std::int64_t* index, const T* dout, T* dtable) {
-  for (std::ptrdiff_t r = 0; r < n; ++r)
-    for (std::ptrdiff_t i = 0; i < d; ++i) dtable[index[r] * d + i] += dout[r * d + i];
+  Backend::parallel_for(d, EmbeddingBackwardColumn<T>{index, dout, dtable, n, d});
 }
 
 }  // namespace flowception::dit::layers

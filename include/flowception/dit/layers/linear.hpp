@@ -10,12 +10,37 @@
 
 namespace flowception::dit::layers {
 
+template <class T>
+struct BroadcastBiasRow {
+  const T* b;
+  T* y;
+  std::ptrdiff_t out;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t r) const {
+    for (std::ptrdiff_t c = 0; c < out; ++c) y[r * out + c] = b[c];
+  }
+};
+
+/// db[c] += Σ_r dy[r][c], rows in order (the same sums as the Eigen row-by-row path).
+template <class T>
+struct BiasGradientColumn {
+  const T* dy;
+  T* db;
+  std::ptrdiff_t n, out;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t c) const {
+    T acc = db[c];
+    for (std::ptrdiff_t r = 0; r < n; ++r) acc += dy[r * out + c];
+    db[c] = acc;
+  }
+};
+
 template <class Backend, class T>
 void linear_forward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out, const T* x, const T* w, const T* b, T* y) {
   if (b) {
-    Backend::parallel_for(n, [=](std::ptrdiff_t r) {
-      for (std::ptrdiff_t c = 0; c < out; ++c) y[r * out + c] = b[c];
-    });
+    if constexpr (requires { Backend::gemm_bias(n, out, in, x, w, b, y); }) {
+      Backend::gemm_bias(n, out, in, x, w, b, y);  // the bias epilogue of the product
+      return;
+    }
+    Backend::parallel_for(n, BroadcastBiasRow<T>{b, y, out});
     Backend::gemm(false, false, n, out, in, T(1), x, in, w, out, T(1), y, out);
   } else {
     Backend::gemm(false, false, n, out, in, T(1), x, in, w, out, T(0), y, out);
@@ -28,11 +53,14 @@ void linear_backward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out, co
                      T* dx, T* dw, T* db, bool accumulate_dx = false) {
   if (dx) Backend::gemm(false, true, n, in, out, T(1), dy, out, w, out, accumulate_dx ? T(1) : T(0), dx, in);
   if (dw) Backend::gemm(true, false, in, out, n, T(1), x, in, dy, out, T(1), dw, out);
-  if (db) {
+  if (!db) return;
+  if constexpr (Backend::kEigenKernels) {
     // Row by row, vectorised across columns (a column-by-column sum strides through memory).
     using Row = Eigen::Array<T, 1, Eigen::Dynamic>;
     Eigen::Map<Row> acc(db, out);
     for (std::ptrdiff_t r = 0; r < n; ++r) acc += Eigen::Map<const Row>(dy + r * out, out);
+  } else {
+    Backend::parallel_for(out, BiasGradientColumn<T>{dy, db, n, out});
   }
 }
 

@@ -36,10 +36,18 @@ void modulate_forward(std::ptrdiff_t n, std::ptrdiff_t d, const T* x, const T* s
 
 /// dx = dy ⊙ (1 + scale); dshift_f += Σ dy; dscale_f += Σ dy ⊙ x over the frame's tokens.
 /// Frames own contiguous token ranges [frame_token_begin[f], frame_token_begin[f + 1]).
-template <class Backend, class T>
-void modulate_backward(std::ptrdiff_t frames, std::ptrdiff_t d, const T* x, const T* scale, std::ptrdiff_t ld,
-                       const std::int64_t* frame_token_begin, const T* dy, T* dx, T* dshift, T* dscale) {
-  Backend::parallel_for(frames, [=](std::ptrdiff_t f) {
+template <class T>
+struct ModulateBackwardFrame {
+  const T* x;
+  const T* scale;
+  std::ptrdiff_t ld;
+  const std::int64_t* frame_token_begin;
+  const T* dy;
+  T* dx;
+  T* dshift;
+  T* dscale;
+  std::ptrdiff_t d;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t f) const {
     const T* sc = scale + f * ld;
     T* dsh = dshift + f * ld;
     T* dsc = dscale + f * ld;
@@ -51,7 +59,13 @@ void modulate_backward(std::ptrdiff_t frames, std::ptrdiff_t d, const T* x, cons
         dsc[i] += g * x[r * d + i];
       }
     }
-  });
+  }
+};
+
+template <class Backend, class T>
+void modulate_backward(std::ptrdiff_t frames, std::ptrdiff_t d, const T* x, const T* scale, std::ptrdiff_t ld,
+                       const std::int64_t* frame_token_begin, const T* dy, T* dx, T* dshift, T* dscale) {
+  Backend::parallel_for(frames, ModulateBackwardFrame<T>{x, scale, ld, frame_token_begin, dy, dx, dshift, dscale, d});
 }
 
 template <class T>
@@ -76,10 +90,17 @@ void gated_residual_forward(std::ptrdiff_t n, std::ptrdiff_t d, const T* h, cons
 
 /// Given dx (the residual stream gradient, passed through unchanged): dh = dx ⊙ gate_f and
 /// dgate_f += Σ dx ⊙ h over the frame's tokens.
-template <class Backend, class T>
-void gated_residual_backward(std::ptrdiff_t frames, std::ptrdiff_t d, const T* h, const T* gate, std::ptrdiff_t ld,
-                             const std::int64_t* frame_token_begin, const T* dx, T* dh, T* dgate) {
-  Backend::parallel_for(frames, [=](std::ptrdiff_t f) {
+template <class T>
+struct GatedResidualBackwardFrame {
+  const T* h;
+  const T* gate;
+  std::ptrdiff_t ld;
+  const std::int64_t* frame_token_begin;
+  const T* dx;
+  T* dh;
+  T* dgate;
+  std::ptrdiff_t d;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t f) const {
     const T* g = gate + f * ld;
     T* dg = dgate + f * ld;
     for (std::int64_t r = frame_token_begin[f]; r < frame_token_begin[f + 1]; ++r) {
@@ -88,7 +109,13 @@ void gated_residual_backward(std::ptrdiff_t frames, std::ptrdiff_t d, const T* h
         dg[i] += dx[r * d + i] * h[r * d + i];
       }
     }
-  });
+  }
+};
+
+template <class Backend, class T>
+void gated_residual_backward(std::ptrdiff_t frames, std::ptrdiff_t d, const T* h, const T* gate, std::ptrdiff_t ld,
+                             const std::int64_t* frame_token_begin, const T* dx, T* dh, T* dgate) {
+  Backend::parallel_for(frames, GatedResidualBackwardFrame<T>{h, gate, ld, frame_token_begin, dx, dh, dgate, d});
 }
 
 }  // namespace flowception::dit::layers

@@ -40,16 +40,14 @@ struct RopeTable {
   }
 };
 
-/// Rotates, in place, the pairs of `heads` head vectors of width 2·pairs that start at column
-/// `col0` of each row of x (leading dimension ld). direction +1: forward, −1: backward.
-template <class Backend, class T>
-void rope_apply(std::ptrdiff_t n, std::ptrdiff_t heads, const RopeTable<T>& table, T* x, std::ptrdiff_t ld,
-                std::ptrdiff_t col0, int direction) {
-  const T* c = table.cos.data();
-  const T* s = table.sin.data();
-  const std::ptrdiff_t pairs = table.pairs;
-  const T sign = direction > 0 ? T(1) : T(-1);
-  Backend::parallel_for(n, [=](std::ptrdiff_t r) {
+template <class T>
+struct RopeRow {
+  const T* c;
+  const T* s;
+  T* x;
+  std::ptrdiff_t heads, pairs, ld, col0;
+  T sign;
+  FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t r) const {
     for (std::ptrdiff_t h = 0; h < heads; ++h) {
       T* v = x + r * ld + col0 + h * 2 * pairs;
       for (std::ptrdiff_t p = 0; p < pairs; ++p) {
@@ -59,7 +57,23 @@ void rope_apply(std::ptrdiff_t n, std::ptrdiff_t heads, const RopeTable<T>& tabl
         v[2 * p + 1] = a * sn + b * cs;
       }
     }
-  });
+  }
+};
+
+/// Rotates, in place, the pairs of `heads` head vectors of width 2·pairs that start at column
+/// `col0` of each row of x (leading dimension ld). direction +1: forward, −1: backward.
+/// cos/sin: the table's values, in the backend's memory.
+template <class Backend, class T>
+void rope_apply(std::ptrdiff_t n, std::ptrdiff_t heads, const T* cos, const T* sin, std::ptrdiff_t pairs, T* x,
+                std::ptrdiff_t ld, std::ptrdiff_t col0, int direction) {
+  Backend::parallel_for(n, RopeRow<T>{cos, sin, x, heads, pairs, ld, col0, direction > 0 ? T(1) : T(-1)});
+}
+
+/// The same, reading a host table (backends with host memory).
+template <class Backend, class T>
+void rope_apply(std::ptrdiff_t n, std::ptrdiff_t heads, const RopeTable<T>& table, T* x, std::ptrdiff_t ld,
+                std::ptrdiff_t col0, int direction) {
+  rope_apply<Backend>(n, heads, table.cos.data(), table.sin.data(), table.pairs, x, ld, col0, direction);
 }
 
 }  // namespace flowception::dit::layers
