@@ -79,8 +79,8 @@ inline dit::DitConfig dit_config_from_metadata(const io::SafetensorsFile& f) {
 }
 
 /// The weights of `model` as tensors named prefix + parameter name, with their shapes.
-template <class T>
-std::vector<io::Tensor> parameter_tensors(const dit::DiT<T>& model, const std::vector<T>& values,
+template <class T, class Backend>
+std::vector<io::Tensor> parameter_tensors(const dit::DiT<T, Backend>& model, const std::vector<T>& values,
                                           const std::string& prefix) {
   std::vector<io::Tensor> out;
   for (const auto& p : model.parameter_table()) {
@@ -93,8 +93,9 @@ std::vector<io::Tensor> parameter_tensors(const dit::DiT<T>& model, const std::v
 
 /// Reads prefix + parameter name for every parameter of `model` into `values` (checked shapes;
 /// `flat` for tensors stored as one dimension, as the EMA state is).
-inline void read_parameters(const io::SafetensorsFile& f, const dit::DiT<float>& model, const std::string& prefix,
-                            std::vector<float>& values, bool flat = false) {
+template <class Backend>
+void read_parameters(const io::SafetensorsFile& f, const dit::DiT<float, Backend>& model, const std::string& prefix,
+                     std::vector<float>& values, bool flat = false) {
   std::vector<float> out(model.parameter_count());
   for (const auto& p : model.parameter_table()) {
     std::vector<std::int64_t> shape(p.shape.begin(), p.shape.end());
@@ -105,15 +106,19 @@ inline void read_parameters(const io::SafetensorsFile& f, const dit::DiT<float>&
   values = std::move(out);
 }
 
-/// A DiT from a checkpoint: its configuration and either the trained or the EMA weights.
-inline dit::DiT<float> load_model(const std::filesystem::path& path, bool use_ema = true) {
+/// A DiT from a checkpoint: its configuration and either the trained or the EMA weights, on any
+/// backend (one checkpoint format: weights trained on a GPU sample on the CPU and back).
+template <class Backend = dit::CpuBackend>
+dit::DiT<float, Backend> load_model(const std::filesystem::path& path, bool use_ema = true) {
   const auto f = io::load_safetensors(path);
-  dit::DiT<float> model(dit_config_from_metadata(f));
+  dit::DiT<float, Backend> model(dit_config_from_metadata(f));
   const bool have_ema = f.contains("ema." + model.parameter_table().front().name);
+  std::vector<float> values;
   if (use_ema && have_ema)
-    read_parameters(f, model, "ema.", model.parameters(), /*flat=*/true);
+    read_parameters(f, model, "ema.", values, /*flat=*/true);
   else
-    read_parameters(f, model, "model.", model.parameters());
+    read_parameters(f, model, "model.", values);
+  model.set_parameters(values);
   return model;
 }
 

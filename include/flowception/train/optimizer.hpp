@@ -122,6 +122,19 @@ class AdamW {
   /// Number of updates done so far (0 before the first step).
   std::int64_t step_count() const { return step_; }
 
+  /// Replaces the moments of tensor i and the step count: how a device optimizer (whose moments
+  /// live in device memory, train/device_optimizer.hpp) hands its state over for a checkpoint.
+  void set_state(std::size_t i, std::span<const float> m, std::span<const float> v) {
+    detail::require<ShapeError>(m.size() == slot(i).size && v.size() == slot(i).size, "AdamW: state of '", slot(i).name,
+                                "' needs ", slot(i).size, " values, got ", m.size(), " and ", v.size());
+    params_[i].m.assign(m.begin(), m.end());
+    params_[i].v.assign(v.begin(), v.end());
+  }
+  void set_step_count(std::int64_t step) {
+    detail::require(step >= 0, "AdamW: step count must be >= 0, got ", step);
+    step_ = step;
+  }
+
   /// One update of every registered tensor with learning rate `lr` (ShapeError naming the tensor
   /// when a buffer has the wrong size; nothing is changed then).
   void step(std::span<const std::span<float>> params, std::span<const std::span<const float>> grads, double lr) {
@@ -387,6 +400,18 @@ class Ema {
   std::span<const float> shadow(std::size_t i) const { return slot(i).values; }
   /// Number of updates done so far.
   std::int64_t update_count() const { return updates_; }
+
+  /// Replaces the average of tensor i and the update count (state kept in device memory is
+  /// handed over this way for checkpoints).
+  void set_shadow(std::size_t i, std::span<const float> values) {
+    detail::require<ShapeError>(values.size() == slot(i).values.size(), "Ema: tensor '", slot(i).name, "' has ",
+                                slot(i).values.size(), " values, got ", values.size());
+    shadow_[i].values.assign(values.begin(), values.end());
+  }
+  void set_update_count(std::int64_t n) {
+    detail::require(n >= 0, "Ema: update count must be >= 0, got ", n);
+    updates_ = n;
+  }
 
   /// Folds the current weights (in registration order) into the average.
   void update(std::span<const std::span<const float>> weights) {

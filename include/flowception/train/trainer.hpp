@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <type_traits>
 #include <span>
 #include <string>
 #include <vector>
@@ -22,6 +24,7 @@
 #include "flowception/dit/model.hpp"
 #include "flowception/io/safetensors.hpp"
 #include "flowception/train/checkpoint.hpp"
+#include "flowception/train/device_optimizer.hpp"
 #include "flowception/train/optimizer.hpp"
 #include "flowception/baselines/baseline_training.hpp"
 #include "flowception/training.hpp"
@@ -107,30 +110,47 @@ concept VideoDataSet = requires(const D d, std::size_t i) {
 
 /// Trains with any training-sample builder: the extended-time sampler of §3 (Flowception) or a
 /// baseline of §7 (baselines/baseline_training.hpp); the method's name goes into checkpoints.
-template <VideoDataSet DataSet, TrainingSampleBuilder Builder>
+///
+/// On a device backend (DiT<float, ThrustBackend>) the weights, gradients, AdamW moments and EMA
+/// stay in device memory (train/device_optimizer.hpp). Training samples are built on the host
+/// and each step uploads the packed inputs; the predicted velocities come back for the loss
+/// (§3's losses are host code) and their gradient goes up again: O(frames·frame_dim) numbers a
+/// step, against O(parameters·tokens) of compute. One replica only: a device runs the batch whole.
+template <VideoDataSet DataSet, TrainingSampleBuilder Builder, class Backend = dit::CpuBackend>
 class Trainer {
  public:
-  Trainer(dit::DiT<float>& model, const DataSet& data, Builder sampler, TrainerOptions opts)
+  using Model = dit::DiT<float, Backend>;
+  static constexpr bool kDevice = !std::is_same_v<Backend, dit::CpuBackend>;
+
+  Trainer(Model& model, const DataSet& data, Builder sampler, TrainerOptions opts)
       : model_(&model), data_(&data), sampler_(std::move(sampler)), opts_(opts), adam_(opts.adam), ema_(opts.ema_decay) {
     opts_.validate();
     detail::require(data.size() >= 1, "the training data set is empty");
+    if constexpr (kDevice)
+      detail::require(opts_.replicas == 1, "replicas must be 1 on the ", Backend::name(),
+                      " backend (a device runs the whole batch), got ", opts_.replicas);
+    const auto host = model.host_parameters();
     for (const auto& p : model.parameter_table()) {
       // Decay matrices only: biases, embeddings and the rate token are exempt.
       const bool decay = p.shape.size() == 2 && p.name.find("embed") == std::string::npos;
       adam_.add_param(p.name, p.size, decay);
-      ema_.add_param(p.name, std::span<const float>(model.parameters().data() + p.offset, p.size));
+      ema_.add_param(p.name, std::span<const float>(host.data() + p.offset, p.size));
     }
+    if constexpr (kDevice) device_.emplace(model, adam_, ema_);
   }
 
   std::int64_t steps_done() const { return adam_.step_count(); }
   /// FLOPs of every forward and backward pass so far (restored with a checkpoint).
   const FlopCount& flops_done() const { return flops_done_; }
   const Builder& builder() const { return sampler_; }
+  /// The EMA (on a device backend its averages live on the device: use ema_state() or
+  /// ema_parameters() there; the counters here are current).
   const Ema& ema() const { return ema_; }
   const TrainerOptions& options() const { return opts_; }
 
   /// The EMA weights as one flat buffer in the model's parameter order.
   std::vector<float> ema_parameters() const {
+    if constexpr (kDevice) return device_->ema_parameters();
     std::vector<float> out(model_->parameter_count());
     for (std::size_t i = 0; i < model_->parameter_table().size(); ++i) {
       const auto s = ema_.shadow(i);
@@ -181,7 +201,7 @@ class Trainer {
     while (replicas_.size() + 1 < R) replicas_.emplace_back(cfg, 0);
     parts_.resize(R);
     threading::parallel_or_serial(R, R > 1, [&](std::size_t r) {
-      dit::DiT<float>& m = r == 0 ? *model_ : replicas_[r - 1];
+      Model& m = r == 0 ? *model_ : replicas_[r - 1];
       if (r > 0) m.parameters() = model_->parameters();
       Part& part = parts_[r];
       part = Part{};
@@ -194,10 +214,22 @@ class Trainer {
       part.velocity.resize(batch.inputs.size());
       part.log_rate.resize(batch.rows());
       dit::DitBatch db{batch.times, batch.kinds, batch.offsets, batch.conditions, {}};
-      m.forward(batch.inputs.data(), db, part.velocity.data(), part.log_rate.data());
+      if constexpr (kDevice) {
+        upload(batch.inputs, inputs_dev_);
+        velocity_dev_.resize(batch.inputs.size());
+        m.forward(Backend::raw(inputs_dev_), db, Backend::raw(velocity_dev_), part.log_rate.data());
+        Backend::download(Backend::raw(velocity_dev_), part.velocity.size(), part.velocity.data());
+      } else {
+        m.forward(batch.inputs.data(), db, part.velocity.data(), part.log_rate.data());
+      }
       part.loss = flowception_loss<float>(batch, part.velocity, part.log_rate, opts_.rate_loss_weight, norm);
       m.zero_grad();
-      m.backward(part.loss.grad_velocity.data(), part.loss.grad_log_rate.data());
+      if constexpr (kDevice) {
+        upload(part.loss.grad_velocity, velocity_dev_);
+        m.backward(Backend::raw(velocity_dev_), part.loss.grad_log_rate.data());
+      } else {
+        m.backward(part.loss.grad_velocity.data(), part.loss.grad_log_rate.data());
+      }
       const auto f = m.forward_flops(), bw = m.backward_flops();
       part.flops = {f.attention + bw.attention, f.other + bw.other};
       part.tokens = m.tokens();
@@ -213,25 +245,32 @@ class Trainer {
       s.flops += part.flops;
       s.tokens += part.tokens;
       s.frames += part.frames;
-      if (r > 0) {
-        auto& g = model_->gradients();
-        const auto& gr = replicas_[r - 1].gradients();
-        for (std::size_t i = 0; i < g.size(); ++i) g[i] += gr[i];
+      if constexpr (!kDevice) {
+        if (r > 0) {
+          auto& g = model_->gradients();
+          const auto& gr = replicas_[r - 1].gradients();
+          for (std::size_t i = 0; i < g.size(); ++i) g[i] += gr[i];
+        }
       }
     }
     loss.flowing_frames = norm.flowing_frames;
     loss.rate_frames = norm.rate_frames;
 
-    std::vector<std::span<float>> params, grads;
-    for (const auto& p : model_->parameter_table()) {
-      params.emplace_back(model_->parameters().data() + p.offset, p.size);
-      grads.emplace_back(model_->gradients().data() + p.offset, p.size);
-    }
-    s.grad_norm = opts_.grad_clip > 0 ? clip_grad_norm(grads, opts_.grad_clip)
-                                      : global_grad_norm(std::vector<std::span<const float>>(grads.begin(), grads.end()));
     s.lr = opts_.lr(k + 1);
-    adam_.step(params, grads, s.lr);
-    ema_.update(params);
+    if constexpr (kDevice) {
+      s.grad_norm = device_->clip(*model_, opts_.grad_clip);
+      device_->step(*model_, adam_, ema_, s.lr);
+    } else {
+      std::vector<std::span<float>> params, grads;
+      for (const auto& p : model_->parameter_table()) {
+        params.emplace_back(model_->parameters().data() + p.offset, p.size);
+        grads.emplace_back(model_->gradients().data() + p.offset, p.size);
+      }
+      s.grad_norm = opts_.grad_clip > 0 ? clip_grad_norm(grads, opts_.grad_clip)
+                                        : global_grad_norm(std::vector<std::span<const float>>(grads.begin(), grads.end()));
+      adam_.step(params, grads, s.lr);
+      ema_.update(params);
+    }
 
     s.step = adam_.step_count();
     s.loss = loss.total;
@@ -247,9 +286,12 @@ class Trainer {
 
   /// Writes weights, EMA weights, optimizer state, step and configuration atomically.
   void save_checkpoint(const std::filesystem::path& path, std::map<std::string, std::string> extra = {}) const {
-    auto tensors = parameter_tensors(*model_, model_->parameters(), "model.");
-    for (auto& t : ema_.state_tensors("ema.")) tensors.push_back(std::move(t));
-    for (auto& t : adam_.state_tensors("optimizer.")) tensors.push_back(std::move(t));
+    auto tensors = parameter_tensors(*model_, model_->host_parameters(), "model.");
+    AdamW adam = adam_;
+    Ema ema = ema_;
+    if constexpr (kDevice) device_->sync_to_host(*model_, adam, ema);
+    for (auto& t : ema.state_tensors("ema.")) tensors.push_back(std::move(t));
+    for (auto& t : adam.state_tensors("optimizer.")) tensors.push_back(std::move(t));
     auto meta = dit_config_metadata(model_->config());
     meta["format"] = kCheckpointFormat;
     for (auto& [key, value] : adam_.metadata("optimizer.")) meta[key] = value;
@@ -290,11 +332,28 @@ class Trainer {
       flops_done_ = {f.metadata_f64("train.flops_attention"), f.metadata_f64("train.flops_other")};
     ema_.load_state(f, "ema.");
     adam_.load_state(f, "optimizer.");
-    model_->parameters() = std::move(params);
+    model_->set_parameters(params);
+    if constexpr (kDevice) device_->load_from_host(*model_, adam_, ema_);
+  }
+
+  /// The EMA's state as the host sees it (on a device backend, downloaded first).
+  Ema ema_state() const {
+    Ema ema = ema_;
+    if constexpr (kDevice) {
+      AdamW adam = adam_;
+      device_->sync_to_host(*model_, adam, ema);
+    }
+    return ema;
   }
 
  private:
-  dit::DiT<float>* model_;
+  template <class U>
+  static void upload(const std::vector<U>& host, typename Backend::template buffer<U>& dst) {
+    dst.resize(host.size());
+    if (!host.empty()) Backend::upload(host.data(), host.size(), Backend::raw(dst));
+  }
+
+  Model* model_;
   const DataSet* data_;
   Builder sampler_;
   FlopCount flops_done_;
@@ -309,8 +368,10 @@ class Trainer {
     std::size_t tokens = 0, frames = 0;
   };
   std::vector<TrainingSample<float>> samples_;
-  std::vector<dit::DiT<float>> replicas_;  ///< replicas 1..R−1 (replica 0 is the model itself)
+  std::vector<Model> replicas_;  ///< replicas 1..R−1 (replica 0 is the model itself)
   std::vector<Part> parts_;
+  std::optional<DeviceOptimizer<Backend>> device_;  ///< moments and EMA in device memory
+  typename Backend::template buffer<float> inputs_dev_, velocity_dev_;
 };
 
 }  // namespace flowception::train
