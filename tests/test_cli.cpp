@@ -31,8 +31,8 @@ struct Result {
   std::string output;
 };
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(FLOWCEPTION_CLI_PATH) + " " + args + " 2>&1";
+Result run_program(const std::string& program, const std::string& args) {
+  const std::string cmd = program + " " + args + " 2>&1";
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return {-1, "popen failed"};
@@ -41,6 +41,8 @@ Result run(const std::string& args) {
   const int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+Result run(const std::string& args) { return run_program(FLOWCEPTION_CLI_PATH, args); }
 
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream in(p);
@@ -293,3 +295,78 @@ TEST_F(Cli, DataSetRecipesAndCheckpointSamplingDefaults) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("'8x'"), std::string::npos) << r.output;
 }
+
+// --device cuda on a program built without a device backend is a clear error before any work.
+TEST_F(Cli, DeviceCudaWithoutADeviceBackendIsAClearError) {
+  for (const char* cmd : {"sample", "i2v --data shapes --image-from-data 1", "interpolate --data shapes --keys-from-data 1",
+                          "eval --data shapes"}) {
+    SCOPED_TRACE(cmd);
+    const auto out = dir / "no_device";
+    const auto r = run(std::string(cmd) + common() + " --device cuda --out " + out.string());
+    EXPECT_NE(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("built without a device backend"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(out / "run.json"));
+  }
+  const auto r = run("train --data shapes --model tiny --depth 1 --width 32 --heads 2 --steps 1 --batch 2 --quiet "
+                     "--device cuda --out " + (dir / "no_device_train").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("built without a device backend"), std::string::npos) << r.output;
+  EXPECT_NE(run("sample" + common() + " --device tpu --out " + (dir / "x").string()).code, 0);
+}
+
+#if defined(FLOWCEPTION_CLI_OMP_PATH)
+// flowception-omp: the same program with the device backend on Thrust's OpenMP system. With
+// --device cuda it trains and samples with weights, activations and frames in device vectors;
+// the videos equal the CPU program's (same lengths, frames within float tolerance), its
+// checkpoint samples on the CPU, and impossible settings are refused.
+TEST_F(Cli, DeviceCudaPathOnThrustOpenMP) {
+  auto omp = [](const std::string& args) { return run_program(FLOWCEPTION_CLI_OMP_PATH, args); };
+  const auto cpu_out = dir / "dev_cpu", dev_out = dir / "dev_cuda";
+  auto r = run("sample" + common() + " --seed 9 --out " + cpu_out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = omp("sample" + common() + " --seed 9 --device cuda --out " + dev_out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  expect_sample_files(dev_out, 2);
+  const auto a = read_json(cpu_out / "run.json"), b = read_json(dev_out / "run.json");
+  EXPECT_EQ(b["config"]["device"], "cuda");
+  EXPECT_EQ(a["lengths"], b["lengths"]);
+  for (std::size_t i = 0; i < 2; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "video_%03zu.npy", i);
+    const auto va = io::load_npy_video(cpu_out / "videos" / name), vb = io::load_npy_video(dev_out / "videos" / name);
+    ASSERT_EQ(va.frames.size(), vb.frames.size());
+    for (std::size_t e = 0; e < va.frames.size(); ++e) ASSERT_NEAR(va.frames[e], vb.frames[e], 2e-3) << name << " " << e;
+  }
+  // Image-to-video, interpolation and eval take the same path.
+  r = omp("i2v" + common() + " --data shapes --image-from-data 5 --device cuda --out " + (dir / "dev_i2v").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  expect_sample_files(dir / "dev_i2v", 2);
+  r = omp("interpolate" + common() + " --data shapes --keys-from-data 2 --num-keys 2 --device cuda --out " +
+          (dir / "dev_interp").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = omp("eval" + common() + " --data shapes --device cuda --out " + (dir / "dev_eval").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "dev_eval" / "run.json"));
+  // Training on the device; its checkpoint samples with the CPU program.
+  const auto train_out = dir / "dev_train";
+  r = omp("train --data shapes --model tiny --depth 1 --width 32 --heads 2 --steps 3 --batch 2 --quiet --device cuda "
+          "--out " + train_out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto t = read_json(train_out / "run.json");
+  EXPECT_EQ(t["steps_done"].get<int>(), 3);
+  EXPECT_EQ(t["config"]["device"], "cuda");
+  EXPECT_EQ(t["config"]["replicas"].get<int>(), 1);
+  r = run("sample --checkpoint " + (train_out / "checkpoint.safetensors").string() +
+          " --steps 4 --max-frames 8 --count 2 --quiet --out " + (dir / "dev_train_sample").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = omp("train --data shapes --model tiny --depth 1 --width 32 --heads 2 --steps 1 --batch 2 --quiet --device cuda "
+          "--replicas 2 --out " + (dir / "dev_replicas").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--replicas 2"), std::string::npos) << r.output;
+  // A model too large for the device's memory is refused before any work.
+  r = omp("train --data shapes --model tiny --depth 64 --width 65536 --heads 64 --steps 1 --batch 2 --quiet "
+          "--device cuda --out " + (dir / "dev_huge").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("too large for thrust-omp memory"), std::string::npos) << r.output;
+}
+#endif

@@ -181,6 +181,16 @@ TEST(DeviceTraining, ImpossibleSettingsAreRefused) {
   fc_test::expect_error<ConfigError>([&] { TrainerOn<ThrustBackend>(dev, data, builder(), o); }, "replicas must be 1");
   std::vector<float> wrong(dev.parameter_count() + 1);
   fc_test::expect_error<ShapeError>([&] { dev.set_parameters(wrong); }, "set_parameters");
+  // A model whose weights and gradients alone exceed the device's memory (here the machine's
+  // RAM: about 3.3·10¹² parameters, 26 TB) is refused before anything is allocated.
+  auto huge = config();
+  huge.width_hidden = 65536;
+  huge.heads = 64;
+  huge.depth = 64;
+  huge.name = "huge";
+  huge.validate();
+  fc_test::expect_error<ConfigError>([&] { dit::DiT<float, ThrustBackend> m(huge, 0); },
+                                     "DiT 'huge' is too large for thrust-omp memory");
 }
 
 // The DiT samples with frames, velocities and noise on the device (ThrustAlgebra) and gives the

@@ -31,6 +31,12 @@
 #include <flowception/oracles.hpp>
 #include <flowception/sampler.hpp>
 #include <flowception/train/trainer.hpp>
+#if defined(FLOWCEPTION_CLI_DEVICE)
+// The device backend: nvcc builds run it on a GPU; the Thrust-OpenMP build (flowception-omp,
+// which CI tests) runs the same device code path on the CPU.
+#include <flowception/algebra/thrust_algebra.hpp>
+#include <flowception/dit/thrust_backend.hpp>
+#endif
 
 #include "progress.hpp"
 
@@ -121,7 +127,29 @@ struct SampleFlags {
   bool quiet = false;
   std::size_t gif_scale = 0;
   std::size_t length = 0;  // baselines: frames per video (0: drawn from the data's lengths where known)
+  std::string device = "cpu";
 };
+
+/// Runs f(backend, algebra) for `--device`: CpuBackend with HostAlgebra, or the device backend
+/// with ThrustAlgebra (frames, noise, weights and activations in device memory). Clear errors
+/// for a program built without a device backend and for a machine without a CUDA device.
+template <class F>
+auto on_device(const std::string& device, F&& f) {
+  detail::require<ConfigError>(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '", device, "'");
+  if (device == "cpu") return f(dit::CpuBackend{}, HostAlgebra<float>{});
+#if defined(FLOWCEPTION_CLI_DEVICE)
+  dit::ThrustBackend::require_device();
+  return f(dit::ThrustBackend{}, ThrustAlgebra<float>{});
+#else
+  throw ConfigError(
+      "--device cuda: this flowception program was built without a device backend (no nvcc was found when it "
+      "was configured); rebuild with -DFLOWCEPTION_CUDA=ON on a machine with the CUDA toolkit, or use --device cpu");
+#endif
+}
+
+const char* device_help() {
+  return "cpu | cuda: where the model runs (cuda: weights, activations and frames in device memory)";
+}
 
 void add_sample_flags(CLI::App* app, SampleFlags& f) {
   app->add_option("--checkpoint", f.checkpoint, "checkpoint written by 'train'")->required()->check(CLI::ExistingFile);
@@ -152,6 +180,7 @@ void add_sample_flags(CLI::App* app, SampleFlags& f) {
   app->add_option("--class", f.class_label, "class label for class-conditional models");
   app->add_option("--n-start", f.n_start, "start frames (default: the checkpoint's training n_start)")
       ->check(CLI::PositiveNumber);
+  app->add_option("--device", f.device, device_help())->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
   app->add_option("--max-frames", f.max_frames, "length cap per video")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--cap", f.cap, "error | truncate: what the cap does")->capture_default_str()->check(CLI::IsMember({"error", "truncate"}));
   app->add_option("--window", f.window, "attention window ±K frames (-1: all; default: the checkpoint's)");
@@ -211,7 +240,7 @@ void with_solver(const std::string& name, const std::string& final_step, F&& f) 
 }
 
 json sample_flags_json(const SampleFlags& f) {
-  return {{"checkpoint", f.checkpoint}, {"count", f.count}, {"steps", f.steps}, {"grid", f.grid}, {"seed", f.seed},
+  return {{"checkpoint", f.checkpoint}, {"device", f.device}, {"count", f.count}, {"steps", f.steps}, {"grid", f.grid}, {"seed", f.seed},
           {"kappa", f.kappa}, {"solver", f.solver}, {"final_step", f.final_step}, {"shift", f.shift}, {"jump", f.jump}, {"rule", f.rule},
           {"target_length", f.target_length}, {"anchored", !f.unanchored}, {"cfg", f.cfg},
           {"insertion_guidance", f.insertion_guidance}, {"class", f.class_label}, {"n_start", f.n_start},
@@ -248,16 +277,17 @@ std::vector<std::size_t> baseline_lengths(const SampleFlags& f, std::size_t coun
   return out;
 }
 
-/// Samples `prompts` with the checkpoint's model and the flags; frames back in pixel units.
-Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
-                      const std::vector<std::size_t>* data_lengths = nullptr) {
-  auto model = train::load_model(f.checkpoint, !f.no_ema);
+/// Samples `prompts` with the checkpoint's model on `Backend` (frames in `Algebra`'s memory).
+template <class Backend, class Algebra>
+Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompts,
+                         const std::vector<std::size_t>* data_lengths, Algebra algebra) {
+  auto model = train::load_model<Backend>(f.checkpoint, !f.no_ema);
   if (f.window != -2) {
     auto cfg = model.config();
     cfg.window = f.window;
     cfg.validate();
-    dit::DiT<float> windowed(cfg);
-    windowed.parameters() = model.parameters();
+    dit::DiT<float, Backend> windowed(cfg);
+    windowed.set_parameters(model.host_parameters());
     model = std::move(windowed);
   }
   const auto& cfg = model.config();
@@ -315,7 +345,7 @@ Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
     fc_cli::ProgressBar bar("sample", static_cast<double>(total_steps), !f.quiet);
     with_solver(f.solver, f.final_step, [&](auto solver) {
       BaselineSampler sampler(model, ar ? BaselineMethod::autoregressive : BaselineMethod::full_sequence, solver, bo, base,
-                              ar ? lengths : std::vector<std::size_t>{});
+                              ar ? lengths : std::vector<std::size_t>{}, algebra);
       while (!sampler.done())
         sampler.step([&](const StepReport& r) { bar.update(static_cast<double>(r.step + 1), g.method); });
       bar.finish(static_cast<double>(sampler.step_index()));
@@ -345,7 +375,7 @@ Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
       std::vector<Prompt<float>> part;
       for (std::size_t v : members) part.push_back(prompts[v]);
       with_solver(f.solver, f.final_step, [&](auto solver) {
-        CoupledSampler sampler(model, AnyKappa::from_name(f.kappa), solver, go, part);
+        CoupledSampler sampler(model, AnyKappa::from_name(f.kappa), solver, go, part, algebra);
         while (!sampler.done()) {
           sampler.step([&](const StepReport& r) {
             std::size_t frames = 0;
@@ -370,6 +400,14 @@ Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
     g.videos.push_back(std::move(out));
   }
   return g;
+}
+
+/// Samples `prompts` with the checkpoint's model and the flags; frames back in pixel units.
+Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
+                      const std::vector<std::size_t>* data_lengths = nullptr) {
+  return on_device(f.device, [&](auto backend, auto algebra) {
+    return run_sampler_on<decltype(backend)>(f, std::move(prompts), data_lengths, algebra);
+  });
 }
 
 io::VideoView view_of(const data::Video& v) {
@@ -463,6 +501,7 @@ struct TrainFlags {
   std::string resume;
   std::size_t save_every = 200;
   std::size_t replicas = 0;  // 0: one per thread
+  std::string device = "cpu";
   bool quiet = false;
   std::string method = "flowception";
   std::string ar_attention = "causal";
@@ -471,6 +510,8 @@ struct TrainFlags {
 
 template <class Builder>
 int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler);
+template <class Backend, class Builder>
+int train_on(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler);
 
 /// The training recipe of each data set: what `train --data X` uses for every flag of the recipe
 /// that is not given. ring and shapes are the recipes of the reference checkpoints in assets/
@@ -569,7 +610,17 @@ int cmd_train(TrainFlags f, const CLI::App& cmd) {
 
 template <class Builder>
 int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler) {
-  dit::DiT<float> model(cfg, f.seed);
+  return on_device(f.device, [&](auto backend, auto) {
+    return train_on<decltype(backend)>(f, cfg, data, std::move(sampler));
+  });
+}
+
+template <class Backend, class Builder>
+int train_on(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler) {
+  constexpr bool device = !std::is_same_v<Backend, dit::CpuBackend>;
+  detail::require<ConfigError>(!device || f.replicas <= 1, "--replicas ", f.replicas,
+                               ": a device runs the whole batch as one replica; leave --replicas out with --device cuda");
+  dit::DiT<float, Backend> model(cfg, f.seed);
   train::TrainerOptions to;
   to.batch_videos = f.batch;
   const auto warmup = static_cast<std::int64_t>(f.warmup), total = static_cast<std::int64_t>(std::max(f.steps, f.warmup + 1));
@@ -583,8 +634,8 @@ int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource&
   to.rate_loss_weight = f.rate_weight;
   to.class_dropout = f.class_dropout;
   to.seed = f.seed;
-  to.replicas = f.replicas ? f.replicas : static_cast<std::size_t>(std::max(1, dit::CpuBackend::threads()));
-  train::Trainer<DataSource, Builder> trainer(model, data, sampler, to);
+  to.replicas = device ? 1 : f.replicas ? f.replicas : static_cast<std::size_t>(std::max(1, dit::CpuBackend::threads()));
+  train::Trainer<DataSource, Builder, Backend> trainer(model, data, sampler, to);
   if (!f.resume.empty()) trainer.load_checkpoint(f.resume);
 
   fs::create_directories(f.out);
@@ -599,7 +650,7 @@ int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource&
                  {"cosine", f.cosine}, {"decay_from", f.decay_from}, {"weight_decay", f.weight_decay}, {"clip", f.clip}, {"ema", f.ema},
                  {"rate_weight", f.rate_weight}, {"class_dropout", f.class_dropout}, {"seed", f.seed},
                  {"kappa", f.kappa}, {"tau", f.tau}, {"n_start", f.n_start}, {"anchored", !f.unanchored},
-                 {"shift", f.shift}, {"tasks", f.tasks}, {"resume", f.resume}, {"threads", dit::CpuBackend::threads()}, {"replicas", to.replicas},
+                 {"shift", f.shift}, {"tasks", f.tasks}, {"resume", f.resume}, {"threads", dit::CpuBackend::threads()}, {"replicas", to.replicas}, {"device", f.device},
                  {"method", f.method}, {"causal", cfg.causal}, {"flop_budget", f.flop_budget}};
   std::map<std::string, std::string> meta{{"train.config", config.dump()}};
   fc_cli::ProgressBar bar("train", static_cast<double>(f.steps), !f.quiet);
@@ -704,6 +755,8 @@ json rate_calibration_json(const SampleFlags& f, const DataSource& data, const s
                            std::size_t count) {
   const auto min_length = *std::min_element(data_lengths.begin(), data_lengths.end());
   if (min_length < f.n_start || (!f.unanchored && f.n_start < 2)) return json();  // no oracle for this law
+  // A diagnostic of a few hundred model calls on host frames: it runs on the CPU model whatever
+  // --device says (the samples it is reported beside were drawn on the chosen device).
   auto model = train::load_model(f.checkpoint, !f.no_ema);
   const train::PixelScaling px;
   std::vector<std::vector<float>> videos;
@@ -951,6 +1004,7 @@ int main(int argc, char** argv) {
                     "task weights: unconditional,i2v,interpolation,continuation (default: per data set)")
       ->expected(4)->delimiter(',');
   train->add_option("--resume", tf.resume, "continue a run from its checkpoint")->check(CLI::ExistingFile);
+  train->add_option("--device", tf.device, device_help())->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
   train->add_option("--replicas", tf.replicas,
                     "model replicas, each on its own thread with a share of the batch (0: one per thread, "
                     "OMP_NUM_THREADS); the step is the same up to the order of sums");

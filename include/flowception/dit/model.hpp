@@ -478,7 +478,16 @@ class DiT {
       len_w_ = add("rate_head.length_embed.weight", {cfg_.length_features(), H}, I::zero);
       len_b_ = add("rate_head.length_embed.bias", {H}, I::zero);
     }
-    params_.assign(table_.back().offset + table_.back().size, T(0));
+    const std::size_t count = table_.back().offset + table_.back().size;
+    if constexpr (requires { Backend::available_memory_bytes(); }) {
+      // Weights and gradients must fit before anything is allocated (activations come on top).
+      const double need = 2.0 * static_cast<double>(count) * sizeof(T);
+      const double have = static_cast<double>(Backend::available_memory_bytes());
+      detail::require<ConfigError>(need <= have, "DiT '", cfg_.name, "' is too large for ", Backend::name(),
+                                   " memory: ", count, " parameters need ", need / (1 << 30),
+                                   " GiB for weights and gradients alone, ", have / (1 << 30), " GiB are free");
+    }
+    params_.assign(count, T(0));
     grads_.assign(params_.size(), T(0));
   }
 

@@ -21,8 +21,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
+#include "flowception/core/errors.hpp"
 #include "flowception/dit/backend.hpp"
+#if THRUST_DEVICE_SYSTEM != THRUST_DEVICE_SYSTEM_CUDA
+#include <unistd.h>  // sysconf: the OpenMP "device" is this machine's memory
+#endif
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
 #include "flowception/dit/cublaslt_gemm.hpp"
 #endif
@@ -97,6 +102,31 @@ struct ThrustBackend {
     cuda::gemm(false, false, n, out, in, 1.0f, x, in, w, out, 0.0f, y, out, bias);
   }
 #endif
+
+  /// Throws, naming the problem, when there is no device to run on (the CUDA system without a
+  /// CUDA device or driver); on the OpenMP system the CPU is the device.
+  static void require_device() {
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+    int devices = 0;
+    const cudaError_t e = cudaGetDeviceCount(&devices);
+    detail::require<ConfigError>(e == cudaSuccess && devices > 0, "no CUDA device: cudaGetDeviceCount ",
+                                 e == cudaSuccess ? std::string("found none")
+                                                  : std::string("failed: ") + cudaGetErrorString(e));
+#endif
+  }
+
+  /// Bytes of device memory free now (the DiT refuses a model that cannot fit before allocating).
+  static std::size_t available_memory_bytes() {
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+    std::size_t free = 0, total = 0;
+    cuda::check(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
+    return free;
+#else
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page)
+                                 : static_cast<std::size_t>(-1);
+#endif
+  }
 
   static void synchronize() {
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
