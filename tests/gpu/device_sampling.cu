@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <thrust/copy.h>
 #include <vector>
 
@@ -55,12 +56,15 @@ void compare(const SampleResult<double>& host, const SampleResult<double>& dev, 
 
 }  // namespace
 
-int main() {
+int run_dit_parity();  // gpu/dit_parity.cu
+
+int main(int argc, char** argv) {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     std::printf("skipped: no CUDA device\n");
     return 77;
   }
+  if (argc > 1 && std::string(argv[1]) == "dit") return run_dit_parity();
   const std::size_t D = 48;
   const auto P = LengthDistribution::uniform({6, 11, 17});
   LengthOracle<LinearKappa, GaussianContentOracle> oracle(P, LinearKappa{}, 2, true, TimeShift{},

@@ -49,9 +49,17 @@ std::string cat(Parts&&... parts) {
   return os.str();
 }
 
+template <class E, class... Parts>
+[[noreturn]] void fail(Parts&&... parts) {
+  throw E(cat("flowception: ", std::forward<Parts>(parts)...));
+}
+
+/// Throws E with the message when `ok` is false. The check is inlined and the throw is a
+/// [[noreturn]] call, so the compiler knows `ok` holds after it (no false bounds warnings).
 template <class E = ConfigError, class... Parts>
-void require(bool ok, Parts&&... parts) {
-  if (!ok) throw E(cat("flowception: ", std::forward<Parts>(parts)...));
+inline void require(bool ok, Parts&&... parts) {
+  if (!ok) [[unlikely]]
+    fail<E>(std::forward<Parts>(parts)...);
 }
 
 }  // namespace detail

@@ -99,6 +99,8 @@ struct CpuBackend {
       for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
       return;
     }
+#else
+    (void)min_items;  // (a build without OpenMP, e.g. nvcc's host pass)
 #endif
     for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
   }

@@ -8,7 +8,11 @@
 #pragma once
 
 #include <cublasLt.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <thrust/device_ptr.h>
+#include <thrust/execution_policy.h>
+#include <thrust/transform.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -16,11 +20,17 @@
 
 #include "flowception/core/errors.hpp"
 
-namespace flowception::dit::cuda {
+namespace flowception::dit::gpu {
 
-/// The precision of FP32 products. tf32: operands rounded to TF32 inside the tensor cores
-/// (10-bit mantissa); results differ from FP32 by about 1e-3 relative (tests/gpu states it).
-enum class MathMode { fp32, tf32 };
+/// The precision of FP32 products (weights, activations and sums stay FP32 throughout):
+///   tf32: operands rounded to TF32 inside the tensor cores (10-bit mantissa);
+///   bf16: operands converted to BF16 (8-bit mantissa) before the product, FP32 accumulation.
+/// tests/gpu/dit_parity.cu states the tolerance of each against FP32.
+enum class MathMode { fp32, tf32, bf16 };
+
+struct ToBf16 {
+  __host__ __device__ __nv_bfloat16 operator()(float x) const { return __float2bfloat16(x); }
+};
 
 inline void check(cudaError_t e, const char* what) {
   detail::require<Error>(e == cudaSuccess, "CUDA: ", what, " failed: ", cudaGetErrorString(e));
@@ -37,6 +47,19 @@ struct Context {
   void* workspace = nullptr;
   std::size_t workspace_bytes = std::size_t(32) << 20;
   MathMode math = MathMode::fp32;
+  void* bf16_scratch = nullptr;  ///< BF16 copies of the operands (grows, never shrinks)
+  std::size_t bf16_bytes = 0;
+
+  __nv_bfloat16* bf16_operands(std::size_t elements) {
+    const std::size_t bytes = elements * sizeof(__nv_bfloat16);
+    if (bytes > bf16_bytes) {
+      if (bf16_scratch) check(cudaFree(bf16_scratch), "cudaFree (BF16 operands)");
+      bf16_scratch = nullptr;
+      check(cudaMalloc(&bf16_scratch, bytes), "cudaMalloc (BF16 operands)");
+      bf16_bytes = bytes;
+    }
+    return static_cast<__nv_bfloat16*>(bf16_scratch);
+  }
 
   static Context& get() {
     static Context c;
@@ -53,6 +76,7 @@ struct Context {
     check(cudaMalloc(&workspace, workspace_bytes), "cudaMalloc (cuBLASLt workspace)");
   }
   ~Context() {
+    if (bf16_scratch) cudaFree(bf16_scratch);
     if (workspace) cudaFree(workspace);
     if (handle) cublasLtDestroy(handle);
     if (stream) cudaStreamDestroy(stream);
@@ -72,6 +96,25 @@ void gemm(bool trans_a, bool trans_b, std::ptrdiff_t m, std::ptrdiff_t n, std::p
   const cublasComputeType_t compute =
       std::is_same_v<T, double> ? CUBLAS_COMPUTE_64F
                                 : (ctx.math == MathMode::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F);
+  // BF16: both operands converted (one pass each, on the stream) into the scratch, C stays FP32.
+  const bool bf16 = std::is_same_v<T, float> && ctx.math == MathMode::bf16;
+  const cudaDataType_t operand_type = bf16 ? CUDA_R_16BF : type;
+  const void* op_a = a;
+  const void* op_b = b;
+  if constexpr (std::is_same_v<T, float>) {
+    if (bf16) {
+      const std::size_t na = static_cast<std::size_t>(((trans_a ? k : m) - 1) * lda + (trans_a ? m : k));
+      const std::size_t nb = static_cast<std::size_t>(((trans_b ? n : k) - 1) * ldb + (trans_b ? k : n));
+      __nv_bfloat16* scratch = ctx.bf16_operands(na + nb);
+      const auto policy = thrust::cuda::par.on(ctx.stream);
+      thrust::transform(policy, thrust::device_pointer_cast(a), thrust::device_pointer_cast(a) + na,
+                        thrust::device_pointer_cast(scratch), ToBf16{});
+      thrust::transform(policy, thrust::device_pointer_cast(b), thrust::device_pointer_cast(b) + nb,
+                        thrust::device_pointer_cast(scratch + na), ToBf16{});
+      op_a = scratch;
+      op_b = scratch + na;
+    }
+  }
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
   cublasLtMatmulPreference_t pref = nullptr;
@@ -87,7 +130,7 @@ void gemm(bool trans_a, bool trans_b, std::ptrdiff_t m, std::ptrdiff_t n, std::p
       if (d) cublasLtMatmulDescDestroy(d);
     }
   } release{desc, la, lb, lc, pref};
-  check(cublasLtMatmulDescCreate(&desc, compute, type), "MatmulDescCreate");
+  check(cublasLtMatmulDescCreate(&desc, compute, type), "MatmulDescCreate");  // scale type: T
   // Column-major Cᵀ (n×m) = op'(Bᵀ-view) · op'(Aᵀ-view): the first operand is b, the second a.
   const cublasOperation_t op_first = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_second = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -100,8 +143,8 @@ void gemm(bool trans_a, bool trans_b, std::ptrdiff_t m, std::ptrdiff_t n, std::p
   }
   // Stored shapes (column-major rows × cols): b is (trans_b ? k×n : n×k), a is (trans_a ? m×k : k×m).
   const auto u = [](std::ptrdiff_t x) { return static_cast<std::uint64_t>(x); };
-  check(cublasLtMatrixLayoutCreate(&la, type, trans_b ? u(k) : u(n), trans_b ? u(n) : u(k), ldb), "layout B");
-  check(cublasLtMatrixLayoutCreate(&lb, type, trans_a ? u(m) : u(k), trans_a ? u(k) : u(m), lda), "layout A");
+  check(cublasLtMatrixLayoutCreate(&la, operand_type, trans_b ? u(k) : u(n), trans_b ? u(n) : u(k), ldb), "layout B");
+  check(cublasLtMatrixLayoutCreate(&lb, operand_type, trans_a ? u(m) : u(k), trans_a ? u(k) : u(m), lda), "layout A");
   check(cublasLtMatrixLayoutCreate(&lc, type, u(n), u(m), ldc), "layout C");
   check(cublasLtMatmulPreferenceCreate(&pref), "PreferenceCreate");
   check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ctx.workspace_bytes,
@@ -112,9 +155,9 @@ void gemm(bool trans_a, bool trans_b, std::ptrdiff_t m, std::ptrdiff_t n, std::p
   check(cublasLtMatmulAlgoGetHeuristic(ctx.handle, desc, la, lb, lc, lc, pref, 1, &heuristic, &found),
         "AlgoGetHeuristic");
   detail::require<Error>(found > 0, "cuBLASLt: no algorithm for a ", m, "x", n, "x", k, " product");
-  check(cublasLtMatmul(ctx.handle, desc, &alpha, b, la, a, lb, &beta, c, lc, c, lc, &heuristic.algo, ctx.workspace,
+  check(cublasLtMatmul(ctx.handle, desc, &alpha, op_b, la, op_a, lb, &beta, c, lc, c, lc, &heuristic.algo, ctx.workspace,
                        ctx.workspace_bytes, ctx.stream),
         "Matmul");
 }
 
-}  // namespace flowception::dit::cuda
+}  // namespace flowception::dit::gpu

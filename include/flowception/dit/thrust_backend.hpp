@@ -2,7 +2,7 @@
 // FLOWCEPTION_HOST_DEVICE functors run by thrust::for_each, and products go to cuBLASLt. The same
 // header compiles two ways:
 //   nvcc (THRUST_DEVICE_SYSTEM_CUDA, the default there): the CUDA DiT. Kernels and products run
-//     in order on one stream (cuda::Context), the workspace buffers are allocated on the first
+//     in order on one stream (gpu::Context), the workspace buffers are allocated on the first
 //     call and reused across calls and sampler steps.
 //   g++ -DTHRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_OMP with the toolkit's CCCL headers: the same
 //     functors on the CPU through Thrust's OpenMP system, with CpuBackend's product in place of
@@ -47,7 +47,7 @@ struct ThrustBackend {
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
   static constexpr bool kHostMemory = false;
   static const char* name() { return "cuda"; }
-  static auto policy() { return thrust::cuda::par.on(cuda::Context::get().stream); }
+  static auto policy() { return thrust::cuda::par.on(gpu::Context::get().stream); }
 #else
   static constexpr bool kHostMemory = true;
   static const char* name() { return "thrust-omp"; }
@@ -89,7 +89,7 @@ struct ThrustBackend {
   static void gemm(bool trans_a, bool trans_b, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, T alpha,
                    const T* a, std::ptrdiff_t lda, const T* b, std::ptrdiff_t ldb, T beta, T* c, std::ptrdiff_t ldc) {
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
-    cuda::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gpu::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #else
     CpuBackend::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
@@ -99,7 +99,7 @@ struct ThrustBackend {
   /// Y = X·W + bias in one cuBLASLt call (the BIAS epilogue); linear layers use it when present.
   static void gemm_bias(std::ptrdiff_t n, std::ptrdiff_t out, std::ptrdiff_t in, const float* x, const float* w,
                         const float* bias, float* y) {
-    cuda::gemm(false, false, n, out, in, 1.0f, x, in, w, out, 0.0f, y, out, bias);
+    gpu::gemm(false, false, n, out, in, 1.0f, x, in, w, out, 0.0f, y, out, bias);
   }
 #endif
 
@@ -119,7 +119,7 @@ struct ThrustBackend {
   static std::size_t available_memory_bytes() {
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
     std::size_t free = 0, total = 0;
-    cuda::check(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
+    gpu::check(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
     return free;
 #else
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -130,7 +130,7 @@ struct ThrustBackend {
 
   static void synchronize() {
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
-    cuda::check(cudaStreamSynchronize(cuda::Context::get().stream), "cudaStreamSynchronize");
+    gpu::check(cudaStreamSynchronize(gpu::Context::get().stream), "cudaStreamSynchronize");
 #endif
   }
 };
