@@ -1,0 +1,57 @@
+// flowception sample, i2v and interpolate.
+#pragma once
+
+#include "sampling.hpp"
+
+namespace {
+
+int cmd_sample(const SampleFlags& f) {
+  std::vector<Prompt<float>> prompts(f.count, Prompt<float>::unconditional(f.n_start, f.class_label));
+  const auto g = run_sampler(f, prompts);
+  const auto run = write_outputs(f.out, g, f, "sample");
+  std::printf("sampled %zu videos (lengths %s) in %.1f s -> %s\n", f.count, run["lengths"].dump().c_str(), g.seconds,
+              f.out.c_str());
+  return 0;
+}
+
+struct ConditionFlags {
+  DataFlags data;
+  std::size_t from_data = 0;
+  std::string file;
+  std::size_t keys = 2;
+};
+
+data::Video condition_video(const ConditionFlags& c) {
+  if (!c.file.empty()) return io::load_npy_video(c.file);
+  return open_data(c.data).video(c.from_data);
+}
+
+int cmd_i2v(const SampleFlags& f, const ConditionFlags& c) {
+  const data::Video src = condition_video(c);
+  std::vector<float> image(src.frame(0), src.frame(0) + src.frame_size());
+  std::vector<Prompt<float>> prompts(f.count, Prompt<float>::image_to_video(image, f.n_start, f.class_label));
+  const auto g = run_sampler(f, prompts);
+  write_outputs(f.out, g, f, "i2v", {{"image", c.file.empty() ? "data video " + std::to_string(c.from_data) + " frame 0" : c.file}});
+  std::printf("image-to-video: %zu videos in %.1f s -> %s\n", f.count, g.seconds, f.out.c_str());
+  return 0;
+}
+
+int cmd_interpolate(const SampleFlags& f, const ConditionFlags& c) {
+  const data::Video src = condition_video(c);
+  const std::size_t L = src.length();
+  detail::require(c.keys >= 2 && c.keys <= L, "--num-keys must be in [2, ", L, "] for this video");
+  std::vector<std::vector<float>> keys;
+  std::vector<std::size_t> at;
+  for (std::size_t k = 0; k < c.keys; ++k) {
+    const std::size_t t = k * (L - 1) / (c.keys - 1);
+    at.push_back(t);
+    keys.emplace_back(src.frame(t), src.frame(t) + src.frame_size());
+  }
+  std::vector<Prompt<float>> prompts(f.count, Prompt<float>::interpolation(keys, f.class_label));
+  const auto g = run_sampler(f, prompts);
+  write_outputs(f.out, g, f, "interpolate", {{"key_frames_at", at}, {"source_length", L}});
+  std::printf("interpolation: %zu videos between %zu key frames in %.1f s -> %s\n", f.count, c.keys, g.seconds, f.out.c_str());
+  return 0;
+}
+
+}  // namespace

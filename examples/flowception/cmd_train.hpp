@@ -1,0 +1,236 @@
+// flowception train: the data-set recipes, the training loop, checkpoints and run.json.
+#pragma once
+
+#include "common.hpp"
+
+namespace {
+
+struct TrainFlags {
+  DataFlags data;
+  std::string out = "runs/train";
+  std::string model = "tiny";
+  std::size_t patch = 4;
+  std::size_t depth = 0, width = 0, heads = 0;
+  std::string rate_head = "token";
+  bool length_aware = false;
+  bool length_conditioning = false;
+  std::int64_t rope_frame_dims = -1;  // -1: every dimension on a 1×1 patch grid, else the 3-D split
+  std::size_t classes = 0;
+  std::int64_t window = -1;
+  std::size_t steps = 1000;
+  double time_limit = 0;
+  std::size_t batch = 8;
+  double lr = 3e-4;
+  std::size_t warmup = 100;
+  bool cosine = false;
+  std::size_t decay_from = 0;  // > 0: constant until this step, then a cosine to lr/10 at --steps
+  double weight_decay = 0.0, clip = 1.0, ema = 0.999, rate_weight = 1.0, class_dropout = 0.1;
+  std::uint64_t seed = 0;
+  std::string kappa = "linear", tau = "uniform";
+  std::size_t n_start = 3;
+  bool unanchored = false;
+  double shift = 1.0;
+  std::vector<double> tasks{1, 0, 0, 0};
+  std::string resume;
+  std::size_t save_every = 200;
+  std::size_t replicas = 0;  // 0: one per thread
+  std::string device = "cpu";
+  bool quiet = false;
+  std::string method = "flowception";
+  std::string ar_attention = "causal";
+  double flop_budget = 0;  // stop once the run has spent this many training FLOPs (0: no budget)
+};
+
+template <class Builder>
+int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler);
+template <class Backend, class Builder>
+int train_on(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler);
+
+/// The training recipe of each data set: what `train --data X` uses for every flag of the recipe
+/// that is not given. ring and shapes are the recipes of the reference checkpoints in assets/
+/// (assets/README.md has the measurements behind them).
+struct Recipe {
+  std::string model = "tiny";
+  std::size_t patch = 4;
+  std::string rate_head = "pooled";
+  bool length_aware = true, length_conditioning = true;
+  std::string kappa = "poly:5";
+  std::size_t batch = 32, warmup = 200, steps = 100000;
+  double lr = 1e-3, ema = 0.999;
+  std::vector<double> tasks{1, 0, 0, 0};
+};
+
+Recipe recipe_for(const std::string& kind, const data::Video& first) {
+  Recipe r;
+  if (kind == "ring") {
+    r.patch = 3;  // one patch, hence one token, per 3×3 frame
+    r.batch = 64;
+    r.tasks = {0.5, 0.2, 0.2, 0.1};  // one model for sample, i2v, interpolation (and continuation)
+  } else if (kind == "shapes") {
+    r.patch = 4;
+    r.batch = 32;
+    r.tasks = {0.5, 0.2, 0.2, 0.1};
+  } else {
+    // Other data: the largest of 4, 2, 1 that divides the frame.
+    r.patch = first.height % 4 == 0 && first.width % 4 == 0 ? 4 : first.height % 2 == 0 && first.width % 2 == 0 ? 2 : 1;
+  }
+  return r;
+}
+
+const char* kRecipeHelp =
+    "Defaults per data set (flags not given): ring: tiny, --patch 3, --batch 64, --tasks 0.5,0.2,0.2,0.1; "
+    "shapes[:N]: tiny, --patch 4, --batch 32, --tasks 0.5,0.2,0.2,0.1; npy: tiny, --patch 4|2|1 (what divides the frame), --batch 32; all: "
+    "--rate-head pooled --length-aware --length-conditioning --kappa poly:5 --lr 1e-3 --warmup 200 --ema 0.999 "
+    "--steps 100000.";
+
+/// Fills every recipe flag that the command line did not give.
+void apply_recipe(TrainFlags& f, const CLI::App& cmd, const std::string& kind, const data::Video& first) {
+  const Recipe r = recipe_for(kind, first);
+  auto unset = [&](const char* flag) { return cmd.count(flag) == 0; };
+  if (unset("--model")) f.model = r.model;
+  if (unset("--patch")) f.patch = r.patch;
+  if (unset("--rate-head")) f.rate_head = r.rate_head;
+  if (unset("--length-aware")) f.length_aware = r.length_aware;
+  if (unset("--length-conditioning")) f.length_conditioning = r.length_conditioning;
+  if (unset("--kappa")) f.kappa = r.kappa;
+  if (unset("--batch")) f.batch = r.batch;
+  if (unset("--lr")) f.lr = r.lr;
+  if (unset("--warmup")) f.warmup = r.warmup;
+  if (unset("--ema")) f.ema = r.ema;
+  if (unset("--steps") && unset("--flop-budget")) f.steps = r.steps;
+  if (unset("--tasks")) f.tasks = r.tasks;
+}
+
+int cmd_train(TrainFlags f, const CLI::App& cmd) {
+  const DataSource data = open_data(f.data);
+  const data::Video first = data.video(0);
+  apply_recipe(f, cmd, data.kind, first);
+  dit::DitConfig cfg = f.model == "S"   ? dit::DitConfig::small(first.channels, first.height, first.width, f.patch)
+                       : f.model == "B" ? dit::DitConfig::base(first.channels, first.height, first.width, f.patch)
+                                        : dit::DitConfig::tiny(first.channels, first.height, first.width, f.patch);
+  if (f.depth) cfg.depth = f.depth;
+  if (f.width) cfg.width_hidden = f.width;
+  if (f.heads) cfg.heads = f.heads;
+  cfg.rate_head = dit::rate_head_from_name(f.rate_head);
+  cfg.length_aware = f.length_aware;
+  cfg.length_conditioning = f.length_conditioning;
+  cfg.rope_frame_dims = f.rope_frame_dims >= 0 ? static_cast<std::size_t>(f.rope_frame_dims)
+                        : cfg.patch_tokens() == 1 ? cfg.head_dim() : 0;
+  cfg.num_classes = f.classes;
+  cfg.window = f.window;
+  cfg.causal = f.method == "autoregressive" && f.ar_attention == "causal";
+  cfg.validate();
+  detail::require(f.flop_budget >= 0 && std::isfinite(f.flop_budget), "--flop-budget must be >= 0, got ", f.flop_budget);
+  detail::require(f.flop_budget > 0 || f.steps > 0, "--steps must be >= 1");
+
+  TrainingSamplerOptions so;
+  so.n_start = f.n_start;
+  so.anchor_endpoints = !f.unanchored;
+  so.shift = TimeShift(f.shift);
+  detail::require(f.tasks.size() == 4, "--tasks needs 4 weights: unconditional,i2v,interpolation,continuation");
+  so.tasks = TaskMixture{f.tasks[0], f.tasks[1], f.tasks[2], f.tasks[3]};
+  so.seed = f.seed;
+  BaselineTrainingOptions bo;
+  bo.shift = so.shift;
+  bo.tasks = so.tasks;
+  bo.seed = f.seed;
+  if (f.method == "full_sequence")
+    return train_with(f, cfg, data, FullSequenceTrainingSampler<AnyTau>(bo, AnyTau::from_name(f.tau)));
+  if (f.method == "autoregressive")
+    return train_with(f, cfg, data, AutoregressiveTrainingSampler<AnyTau>(bo, AnyTau::from_name(f.tau)));
+  return train_with(f, cfg, data, ExtendedTimeSampler<AnyKappa, AnyTau>(AnyKappa::from_name(f.kappa), so, AnyTau::from_name(f.tau)));
+}
+
+template <class Builder>
+int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler) {
+  return on_device(f.device, [&](auto backend, auto) {
+    return train_on<decltype(backend)>(f, cfg, data, std::move(sampler));
+  });
+}
+
+template <class Backend, class Builder>
+int train_on(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler) {
+  constexpr bool device = !std::is_same_v<Backend, dit::CpuBackend>;
+  detail::require<ConfigError>(!device || f.replicas <= 1, "--replicas ", f.replicas,
+                               ": a device runs the whole batch as one replica; leave --replicas out with --device cuda");
+  dit::DiT<float, Backend> model(cfg, f.seed);
+  train::TrainerOptions to;
+  to.batch_videos = f.batch;
+  const auto warmup = static_cast<std::int64_t>(f.warmup), total = static_cast<std::int64_t>(std::max(f.steps, f.warmup + 1));
+  to.lr = f.decay_from > 0 ? train::LrSchedule::stable_decay(f.lr, warmup, static_cast<std::int64_t>(f.decay_from), total,
+                                                              0.1 * f.lr)
+          : f.cosine       ? train::LrSchedule::cosine(f.lr, warmup, total, 0.1 * f.lr)
+                           : train::LrSchedule::constant(f.lr, warmup);
+  to.adam.weight_decay = f.weight_decay;
+  to.grad_clip = f.clip;
+  to.ema_decay = f.ema;
+  to.rate_loss_weight = f.rate_weight;
+  to.class_dropout = f.class_dropout;
+  to.seed = f.seed;
+  to.replicas = device ? 1 : f.replicas ? f.replicas : static_cast<std::size_t>(std::max(1, dit::CpuBackend::threads()));
+  train::Trainer<DataSource, Builder, Backend> trainer(model, data, sampler, to);
+  if (!f.resume.empty()) trainer.load_checkpoint(f.resume);
+
+  fs::create_directories(f.out);
+  const fs::path ckpt = fs::path(f.out) / "checkpoint.safetensors";
+  json config = {{"data", f.data.data}, {"data_seed", f.data.seed}, {"model", cfg.name}, {"patch", cfg.patch},
+                 {"depth", cfg.depth}, {"width", cfg.width_hidden}, {"heads", cfg.heads}, {"classes", cfg.num_classes},
+                 {"window", cfg.window}, {"rate_head", dit::rate_head_name(cfg.rate_head)},
+                 {"length_aware", cfg.length_aware}, {"length_conditioning", cfg.length_conditioning},
+                 {"rope_frame_dims", cfg.rope_frame_dims},
+                 {"tokens_per_frame", cfg.tokens_per_frame()}, {"parameters", model.parameter_count()}, {"steps", f.steps},
+                 {"time_limit", f.time_limit}, {"batch", f.batch}, {"lr", f.lr}, {"warmup", f.warmup},
+                 {"cosine", f.cosine}, {"decay_from", f.decay_from}, {"weight_decay", f.weight_decay}, {"clip", f.clip}, {"ema", f.ema},
+                 {"rate_weight", f.rate_weight}, {"class_dropout", f.class_dropout}, {"seed", f.seed},
+                 {"kappa", f.kappa}, {"tau", f.tau}, {"n_start", f.n_start}, {"anchored", !f.unanchored},
+                 {"shift", f.shift}, {"tasks", f.tasks}, {"resume", f.resume}, {"threads", dit::CpuBackend::threads()}, {"replicas", to.replicas}, {"device", f.device},
+                 {"method", f.method}, {"causal", cfg.causal}, {"flop_budget", f.flop_budget}};
+  std::map<std::string, std::string> meta{{"train.config", config.dump()}};
+  fc_cli::ProgressBar bar("train", static_cast<double>(f.steps), !f.quiet);
+  double smooth = 0, flops = 0, attention_flops = 0;
+  std::size_t videos = 0;
+  bool budget_reached = false, first_step = true;
+  json log = json::array();
+  const auto start = std::chrono::steady_clock::now();
+  while (f.flop_budget > 0 || trainer.steps_done() < static_cast<std::int64_t>(f.steps)) {
+    const auto s = trainer.step();
+    smooth = first_step ? s.loss : 0.98 * smooth + 0.02 * s.loss;  // from this segment's first loss
+    first_step = false;
+    flops += s.flops.total();
+    attention_flops += s.flops.attention;
+    videos += s.videos;
+    const double so_far = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    char extra[160];
+    std::snprintf(extra, sizeof extra, "loss %.4f (v %.3f r %.3f) lr %.2e  %.0f videos/s", smooth, s.velocity_loss,
+                  s.rate_loss, s.lr, so_far > 0 ? static_cast<double>(videos) / so_far : 0.0);
+    bar.update(static_cast<double>(s.step), extra);
+    if (s.step % 10 == 0)
+      log.push_back({{"step", s.step}, {"loss", s.loss}, {"velocity", s.velocity_loss}, {"rate", s.rate_loss},
+                     {"grad_norm", s.grad_norm}, {"lr", s.lr}, {"frames", s.frames}, {"tokens", s.tokens}});
+    if (f.save_every && s.step % static_cast<std::int64_t>(f.save_every) == 0) trainer.save_checkpoint(ckpt, meta);
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (f.flop_budget > 0 && trainer.flops_done().total() >= f.flop_budget) {
+      budget_reached = true;
+      break;
+    }
+    if (f.time_limit > 0 && elapsed >= f.time_limit) {
+      if (!f.quiet) std::fprintf(stderr, "\ntime limit %.0f s reached after %lld steps\n", f.time_limit, static_cast<long long>(s.step));
+      break;
+    }
+  }
+  trainer.save_checkpoint(ckpt, meta);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  json run = {{"command", "train"}, {"config", config}, {"steps_done", trainer.steps_done()}, {"seconds", seconds},
+              {"videos", videos}, {"videos_per_second", seconds > 0 ? static_cast<double>(videos) / seconds : 0.0},
+              {"videos_seen_total", static_cast<std::uint64_t>(trainer.steps_done()) * f.batch},
+              {"final_loss_smoothed", smooth}, {"train_flops", flops}, {"attention_flops", attention_flops},
+              {"run_flops_total", trainer.flops_done().total()}, {"flop_budget_reached", budget_reached},
+              {"checkpoint", ckpt.string()}, {"log", log}};
+  io::write_file_atomically(fs::path(f.out) / "run.json", run.dump(2));
+  std::printf("trained %lld steps in %.1f s (%.2f GFLOP/s, %.0f videos/s); loss %.4f; checkpoint %s\n",
+              static_cast<long long>(trainer.steps_done()), seconds, flops / seconds * 1e-9,
+              seconds > 0 ? static_cast<double>(videos) / seconds : 0.0, smooth, ckpt.string().c_str());
+  return 0;
+}
+
+}  // namespace

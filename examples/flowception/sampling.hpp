@@ -1,0 +1,359 @@
+// The sampling flags and the sampler run shared by sample, i2v, interpolate and eval, and the
+// files every sampling command writes.
+#pragma once
+
+#include "common.hpp"
+
+namespace {
+
+// ---- Sampling flags ---------------------------------------------------------------------------
+
+struct SampleFlags {
+  std::string checkpoint;
+  std::string out = "out";
+  std::size_t count = 8;
+  std::size_t steps = 100;
+  std::string grid = "end_dense:3";
+  std::uint64_t seed = 0;
+  std::string kappa;  // empty: the checkpoint's training κ (linear when it records none)
+  std::string solver = "heun";
+  std::string final_step = "euler";
+  double shift = 1.0;
+  std::optional<double> shift_flag;  // not given: the checkpoint's training shift (1 when it records none)
+  std::string jump = "poisson";
+  std::string rule = "learned";
+  std::size_t target_length = 0;
+  bool unanchored = false;
+  double cfg = 1.0, insertion_guidance = 1.0;
+  std::int64_t class_label = kNoCondition;
+  std::size_t n_start = 0;  // 0: the checkpoint's training n_start (3 when it records none)
+  std::size_t max_frames = 64;
+  std::string cap = "truncate";
+  std::int64_t window = -2;  // -2: keep the checkpoint's
+  bool no_ema = false;
+  bool quiet = false;
+  std::size_t gif_scale = 0;
+  std::size_t length = 0;  // baselines: frames per video (0: drawn from the data's lengths where known)
+  std::string device = "cpu";
+};
+
+void add_sample_flags(CLI::App* app, SampleFlags& f) {
+  app->add_option("--checkpoint", f.checkpoint, "checkpoint written by 'train'")->required()->check(CLI::ExistingFile);
+  app->add_option("--out", f.out, "output directory")->capture_default_str();
+  app->add_option("--count", f.count, "videos to sample")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--steps", f.steps, "N: insertion-phase steps (the run takes up to 2N)")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--grid", f.grid, "uniform | end_dense:P")->capture_default_str();
+  app->add_option("--seed", f.seed, "sampling seed")->capture_default_str();
+  app->add_option("--kappa", f.kappa, "linear | cubic | cosine | poly:P (default: the one the checkpoint was trained with)");
+  app->add_option("--solver", f.solver, "euler | midpoint | heun | rk4")->capture_default_str()
+      ->check(CLI::IsMember({"euler", "midpoint", "heun", "rk4"}));
+  app->add_option("--final-step", f.final_step,
+                  "a frame's last step (ending at t = 1): euler (default; the model is never evaluated at t = 1) | "
+                  "full (the solver's own stages)")
+      ->capture_default_str()->check(CLI::IsMember({"euler", "full"}));
+  app->add_option("--shift", f.shift_flag, "time shift s > 0 (1: none; default: the checkpoint's training shift)");
+  app->add_option("--jump", f.jump,
+                  "poisson | bernoulli (at most one per gap and step) | binomial (Binomial(ceil λ, λq/ceil λ): exact when "
+                  "the model is certain of a gap's count)")
+      ->capture_default_str()->check(CLI::IsMember({"poisson", "bernoulli", "binomial"}));
+  app->add_option("--rule", f.rule, "learned | random | hierarchical | left_to_right")->capture_default_str()
+      ->check(CLI::IsMember({"learned", "random", "hierarchical", "left_to_right"}));
+  app->add_option("--target-length", f.target_length, "final length for prescribed insertion rules");
+  app->add_flag("--unanchored", f.unanchored,
+                "the last start frame does not end the video (default: as the checkpoint was trained)");
+  app->add_option("--cfg", f.cfg, "velocity guidance w (1: off)")->capture_default_str();
+  app->add_option("--insertion-guidance", f.insertion_guidance, "insertion guidance g (1: off)")->capture_default_str();
+  app->add_option("--class", f.class_label, "class label for class-conditional models");
+  app->add_option("--n-start", f.n_start, "start frames (default: the checkpoint's training n_start)")
+      ->check(CLI::PositiveNumber);
+  app->add_option("--device", f.device, device_help())->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
+  app->add_option("--max-frames", f.max_frames, "length cap per video")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--cap", f.cap, "error | truncate: what the cap does")->capture_default_str()->check(CLI::IsMember({"error", "truncate"}));
+  app->add_option("--window", f.window, "attention window ±K frames (-1: all; default: the checkpoint's)");
+  app->add_flag("--no-ema", f.no_ema, "use the trained weights instead of the EMA weights");
+  app->add_flag("--quiet", f.quiet, "no progress bar");
+  app->add_option("--gif-scale", f.gif_scale, "GIF upscaling (0: automatic)");
+  app->add_option("--length", f.length,
+                  "baseline checkpoints (full_sequence, autoregressive): frames per video; eval draws them from "
+                  "the data's lengths when not given");
+}
+
+/// Sampling settings that must match training default to what the checkpoint was trained with
+/// (its train.config): κ, n_start, anchoring and the time shift. Flags given win.
+void resolve_sampling_defaults(SampleFlags& f) {
+  const auto file = io::load_safetensors(f.checkpoint);
+  json cfg = json::object();
+  if (file.has_metadata("train.config")) {
+    cfg = json::parse(file.metadata_string("train.config"), nullptr, /*allow_exceptions=*/false);
+    detail::require(cfg.is_object(), f.checkpoint, ": metadata 'train.config' is not a JSON object");
+  }
+  auto get = [&](const char* key, auto fallback) {
+    using V = decltype(fallback);
+    if (!cfg.contains(key)) return fallback;
+    try {
+      return cfg.at(key).template get<V>();
+    } catch (const json::exception&) {
+      throw IoError(detail::cat("flowception: ", f.checkpoint, ": train.config field '", key, "' has the wrong type"));
+    }
+  };
+  if (f.kappa.empty()) f.kappa = get("kappa", std::string("linear"));
+  if (f.n_start == 0) f.n_start = get("n_start", std::size_t{3});
+  f.shift = f.shift_flag ? *f.shift_flag : get("shift", 1.0);
+  TimeShift{f.shift};  // validates: finite and > 0
+  if (!f.unanchored) f.unanchored = !get("anchored", true);
+}
+
+TimeGrid make_grid(const std::string& g, std::size_t n) {
+  if (g == "uniform") return TimeGrid::uniform(n);
+  if (g.rfind("end_dense", 0) == 0) return TimeGrid::end_dense(n, g.size() > 10 ? std::stod(g.substr(10)) : 3.0);
+  throw ConfigError("flowception: unknown grid '" + g + "' (uniform | end_dense:P)");
+}
+
+InsertionRule make_rule(const std::string& r) {
+  if (r == "random") return InsertionRule::random_gap;
+  if (r == "hierarchical") return InsertionRule::hierarchical;
+  if (r == "left_to_right") return InsertionRule::left_to_right;
+  return InsertionRule::learned;
+}
+
+template <class F>
+void with_solver(const std::string& name, const std::string& final_step, F&& f) {
+  const FinalStep fs = final_step == "full" ? FinalStep::full : FinalStep::euler;
+  if (name == "euler") f(Euler{});
+  else if (name == "midpoint") f(Midpoint{fs});
+  else if (name == "rk4") f(RungeKutta4{fs});
+  else f(Heun{fs});
+}
+
+json sample_flags_json(const SampleFlags& f) {
+  return {{"checkpoint", f.checkpoint}, {"device", f.device}, {"count", f.count}, {"steps", f.steps}, {"grid", f.grid}, {"seed", f.seed},
+          {"kappa", f.kappa}, {"solver", f.solver}, {"final_step", f.final_step}, {"shift", f.shift}, {"jump", f.jump}, {"rule", f.rule},
+          {"target_length", f.target_length}, {"anchored", !f.unanchored}, {"cfg", f.cfg},
+          {"insertion_guidance", f.insertion_guidance}, {"class", f.class_label}, {"n_start", f.n_start},
+          {"max_frames", f.max_frames}, {"cap", f.cap}, {"window", f.window}, {"ema", !f.no_ema}, {"length", f.length}};
+}
+
+// ---- Outputs ----------------------------------------------------------------------------------
+
+struct Generated {
+  std::vector<data::Video> videos;  // pixels in [0, 1] (clamped for display only)
+  SampleResult<float> raw;
+  double seconds = 0;
+  std::string method = "flowception";
+};
+
+/// The training method recorded in a checkpoint (files from before baselines existed: flowception).
+std::string checkpoint_method(const std::string& path) {
+  const auto f = io::load_safetensors(path);
+  return f.has_metadata("train.method") ? f.metadata_string("train.method") : "flowception";
+}
+
+/// Baselines cannot choose their length: --length, else a draw from the data's lengths keyed by
+/// (seed, video), else an error that says so.
+std::vector<std::size_t> baseline_lengths(const SampleFlags& f, std::size_t count, const std::vector<std::size_t>* data_lengths,
+                                          const std::string& method) {
+  std::vector<std::size_t> out(count, f.length);
+  if (f.length > 0) return out;
+  detail::require(data_lengths && !data_lengths->empty(), "the ", method,
+                  " baseline cannot choose the length of its videos: give --length");
+  for (std::size_t v = 0; v < count; ++v) {
+    random::Stream rng(f.seed, random::derive_stream(0x6c656e67ULL, v));
+    out[v] = (*data_lengths)[static_cast<std::size_t>(rng.below(data_lengths->size()))];
+  }
+  return out;
+}
+
+/// Samples `prompts` with the checkpoint's model on `Backend` (frames in `Algebra`'s memory).
+template <class Backend, class Algebra>
+Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompts,
+                         const std::vector<std::size_t>* data_lengths, Algebra algebra) {
+  auto model = train::load_model<Backend>(f.checkpoint, !f.no_ema);
+  if (f.window != -2) {
+    auto cfg = model.config();
+    cfg.window = f.window;
+    cfg.validate();
+    dit::DiT<float, Backend> windowed(cfg);
+    windowed.set_parameters(model.host_parameters());
+    model = std::move(windowed);
+  }
+  const auto& cfg = model.config();
+  SamplerOptions o{make_grid(f.grid, f.steps)};
+  o.frame_dim = cfg.frame_dim();
+  o.shift = TimeShift(f.shift);
+  o.jump = f.jump == "bernoulli" ? JumpMode::bernoulli : f.jump == "binomial" ? JumpMode::binomial : JumpMode::poisson;
+  o.rule = make_rule(f.rule);
+  o.target_length = f.target_length;
+  o.anchor_endpoints = !f.unanchored;
+  o.velocity_guidance = f.cfg;
+  o.insertion_guidance = f.insertion_guidance;
+  o.max_frames = f.max_frames;
+  o.cap_policy = f.cap == "error" ? CapPolicy::error : CapPolicy::truncate;
+  o.seed = f.seed;
+  const train::PixelScaling px;
+  for (auto& p : prompts)
+    for (auto& fr : p.frames)
+      for (auto& x : fr.values) x = px.to_model(x);
+  Generated g;
+  g.method = checkpoint_method(f.checkpoint);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (g.method != "flowception") {
+    detail::require(g.method == "full_sequence" || g.method == "autoregressive", f.checkpoint,
+                    " was trained with an unknown method '", g.method, "'");
+    const bool ar = g.method == "autoregressive";
+    const auto lengths = baseline_lengths(f, prompts.size(), data_lengths, g.method);
+    // Keep the prompt's context frames (e.g. the image of image-to-video); the baseline adds
+    // the generated frames itself (autoregressive) or as noise frames up to the length.
+    std::vector<Prompt<float>> base(prompts.size());
+    for (std::size_t v = 0; v < prompts.size(); ++v) {
+      base[v].condition = prompts[v].condition;
+      for (auto& fr : prompts[v].frames) {
+        if (fr.kind == FrameKind::generated) continue;
+        detail::require(fr.kind == FrameKind::active_context || base[v].frames.empty(), "the ", g.method,
+                        " baseline takes only a prefix of given frames (image-to-video); interpolation needs Flowception");
+        base[v].frames.push_back(fr);
+      }
+      detail::require(lengths[v] > base[v].frames.size(), "--length ", lengths[v], " leaves no frame to generate after ",
+                      base[v].frames.size(), " given frames");
+      if (!ar) base[v].frames.resize(lengths[v]);
+    }
+    BaselineSamplerOptions bo{make_grid(f.grid, f.steps)};
+    bo.frame_dim = cfg.frame_dim();
+    bo.shift = TimeShift(f.shift);
+    bo.velocity_guidance = f.cfg;
+    bo.max_frames = f.max_frames;
+    bo.seed = f.seed;
+    std::size_t total_steps = f.steps;
+    if (ar) {
+      std::size_t rounds = 0;
+      for (std::size_t v = 0; v < base.size(); ++v) rounds = std::max(rounds, lengths[v] - base[v].frames.size());
+      total_steps *= rounds;
+    }
+    fc_cli::ProgressBar bar("sample", static_cast<double>(total_steps), !f.quiet);
+    with_solver(f.solver, f.final_step, [&](auto solver) {
+      BaselineSampler sampler(model, ar ? BaselineMethod::autoregressive : BaselineMethod::full_sequence, solver, bo, base,
+                              ar ? lengths : std::vector<std::size_t>{}, algebra);
+      while (!sampler.done())
+        sampler.step([&](const StepReport& r) { bar.update(static_cast<double>(r.step + 1), g.method); });
+      bar.finish(static_cast<double>(sampler.step_index()));
+      g.raw = sampler.take_result();
+    });
+  } else {
+    // Prescribed insertion rules need a target length; without --target-length each video draws
+    // one from the data's lengths, and videos of one target are sampled together.
+    std::vector<std::size_t> targets(prompts.size(), f.target_length);
+    if (o.rule != InsertionRule::learned && f.target_length == 0) {
+      detail::require(data_lengths && !data_lengths->empty(), "insertion rule '", f.rule,
+                      "' needs --target-length (or, in eval, the data's lengths)");
+      SampleFlags drawn = f;
+      drawn.length = 0;
+      targets = baseline_lengths(drawn, prompts.size(), data_lengths, "prescribed rule");
+    }
+    std::map<std::size_t, std::vector<std::size_t>> groups;
+    for (std::size_t v = 0; v < prompts.size(); ++v) groups[targets[v]].push_back(v);
+    g.raw.videos.resize(prompts.size());
+    fc_cli::ProgressBar bar("sample", static_cast<double>(2 * f.steps * groups.size()), !f.quiet);
+    std::size_t done_steps = 0, first = 0;
+    for (const auto& [target, members] : groups) {
+      SamplerOptions go = o;
+      go.target_length = target;
+      go.video_index_offset = first;  // videos are numbered in group order
+      first += members.size();
+      std::vector<Prompt<float>> part;
+      for (std::size_t v : members) part.push_back(prompts[v]);
+      with_solver(f.solver, f.final_step, [&](auto solver) {
+        CoupledSampler sampler(model, AnyKappa::from_name(f.kappa), solver, go, part, algebra);
+        while (!sampler.done()) {
+          sampler.step([&](const StepReport& r) {
+            std::size_t frames = 0;
+            for (const auto& v : r.videos) frames += v.trace.length;
+            bar.update(static_cast<double>(done_steps + r.step + 1), std::to_string(frames) + " frames in flight");
+          });
+        }
+        done_steps += sampler.step_index();
+        auto r = sampler.take_result();
+        for (std::size_t k = 0; k < members.size(); ++k) g.raw.videos[members[k]] = std::move(r.videos[k]);
+        g.raw.model_calls += r.model_calls;
+        g.raw.steps += r.steps;
+        g.raw.flops += r.flops;
+      });
+    }
+    bar.finish(static_cast<double>(done_steps));
+  }
+  g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& v : g.raw.videos) {
+    data::Video out{cfg.channels, cfg.height, cfg.width, v.frames, -1};
+    for (auto& x : out.frames) x = px.to_pixel(x);
+    g.videos.push_back(std::move(out));
+  }
+  return g;
+}
+
+/// Samples `prompts` with the checkpoint's model and the flags; frames back in pixel units.
+Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
+                      const std::vector<std::size_t>* data_lengths = nullptr) {
+  return on_device(f.device, [&](auto backend, auto algebra) {
+    return run_sampler_on<decltype(backend)>(f, std::move(prompts), data_lengths, algebra);
+  });
+}
+
+io::VideoView view_of(const data::Video& v) {
+  return io::VideoView{std::span<const float>(v.frames), v.length(), v.channels, v.height, v.width};
+}
+
+data::Video clamped(const data::Video& v) {
+  data::Video c = v;
+  for (auto& x : c.frames) x = std::clamp(x, 0.0f, 1.0f);
+  return c;
+}
+
+/// Writes every promised file of a sampling command: per video the frames (.npy, T×H×W×C
+/// float32), the insertion steps and the trace (.npy), a GIF; a contact sheet; run.json.
+json write_outputs(const fs::path& dir, const Generated& g, const SampleFlags& f, const std::string& command,
+                   json extra = json::object()) {
+  fs::create_directories(dir / "videos");
+  fs::create_directories(dir / "gifs");
+  std::vector<data::Video> shown;
+  json lengths = json::array(), nfe = json::array(), refused = json::array();
+  for (std::size_t i = 0; i < g.videos.size(); ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "video_%03zu", i);
+    const auto& raw = g.raw.videos[i];
+    io::save_npy_video(dir / "videos" / (std::string(name) + ".npy"), clamped(g.videos[i]));
+    std::vector<std::int64_t> steps(raw.insertion_step.begin(), raw.insertion_step.end());
+    io::save_npy(dir / "videos" / (std::string(name) + "_insertion_step.npy"), steps, {steps.size()});
+    std::vector<double> trace;  // rows: step, s, length, expected final length, inserted, refused, nfe
+    for (const auto& t : raw.trace)
+      for (double x : {static_cast<double>(t.step), t.s, static_cast<double>(t.length), t.expected_final_length,
+                       static_cast<double>(t.inserted), static_cast<double>(t.refused), static_cast<double>(t.nfe)})
+        trace.push_back(x);
+    io::save_npy(dir / "videos" / (std::string(name) + "_trace.npy"), trace.data(), {raw.trace.size(), 7});
+    shown.push_back(clamped(g.videos[i]));
+    io::GifOptions go;
+    go.scale = f.gif_scale;
+    io::write_gif(dir / "gifs" / (std::string(name) + ".gif"), view_of(shown.back()), go);
+    lengths.push_back(raw.length());
+    nfe.push_back(raw.nfe);
+    refused.push_back(raw.refused_insertions);
+  }
+  std::vector<io::VideoView> views;
+  for (const auto& v : shown) views.push_back(view_of(v));
+  io::write_contact_sheet_png(dir / "contact_sheet.png", std::span<const io::VideoView>(views));
+  json run = {{"command", command},
+              {"config", sample_flags_json(f)},
+              {"method", g.method},
+              {"flops", {{"attention", g.raw.flops.attention}, {"other", g.raw.flops.other}, {"total", g.raw.flops.total()}}},
+              {"model_calls", g.raw.model_calls},
+              {"steps", g.raw.steps},
+              {"lengths", lengths},
+              {"nfe", nfe},
+              {"refused_insertions", refused},
+              {"seconds", g.seconds},
+              {"files", {"videos/video_XXX.npy (T×H×W×C float32)", "videos/video_XXX_insertion_step.npy (int64)",
+                         "videos/video_XXX_trace.npy (float64 [steps × 7]: step, s, length, expected final length, "
+                         "inserted, refused, nfe)", "gifs/video_XXX.gif", "contact_sheet.png"}}};
+  for (auto& [k, v] : extra.items()) run[k] = v;
+  io::write_file_atomically(dir / "run.json", run.dump(2));
+  return run;
+}
+
+}  // namespace
