@@ -38,7 +38,7 @@ if has test; then
 fi
 if has bench; then
   FLOWCEPTION_RING_CHECKPOINT=assets/ring_tiny.safetensors timeout 300 $B/bench/gpu_dit_bench \
-      --benchmark_format=json --benchmark_out="$OUT/gpu_dit_bench.json" --benchmark_min_time=0.2s \
+      --benchmark_format=json --benchmark_out="$OUT/gpu_dit_bench.json" --benchmark_min_time=0.2 \
       > "$OUT/gpu_dit_bench.txt" 2>&1 || { status=1; log "gpu_dit_bench failed or timed out"; }
   log "benchmark: $OUT/gpu_dit_bench.json"
   # Sampling through the program as a user runs it: 512 ring videos, 100 steps.
