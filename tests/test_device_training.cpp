@@ -13,6 +13,7 @@
 #include "flowception/dit/thrust_backend.hpp"
 #include "flowception/sampler.hpp"
 #include "flowception/train/trainer.hpp"
+#include "support/colour_videos.hpp"
 #include "support/expect_error.hpp"
 
 using namespace flowception;
@@ -23,19 +24,8 @@ using dit::ThrustBackend;
 namespace {
 
 /// Videos of 2..5 frames of one random colour each (3×4×4).
-struct ColourVideos {
-  std::size_t size() const { return 100; }
-  data::Video video(std::size_t i) const {
-    random::Stream rng(99, i);
-    data::Video v{3, 4, 4, {}, static_cast<std::int64_t>(i % 2)};
-    const std::size_t L = 2 + static_cast<std::size_t>(rng.below(4));
-    const float c[3] = {static_cast<float>(rng.uniform()), static_cast<float>(rng.uniform()),
-                        static_cast<float>(rng.uniform())};
-    for (std::size_t t = 0; t < L; ++t)
-      for (std::size_t ch = 0; ch < 3; ++ch)
-        for (std::size_t e = 0; e < 16; ++e) v.frames.push_back(c[ch]);
-    return v;
-  }
+struct ColourVideos : fc_test::ColourVideos {
+  ColourVideos() : fc_test::ColourVideos{100, 4, 2, 4} {}
 };
 
 dit::DitConfig config() {
@@ -135,7 +125,8 @@ TEST(DeviceTraining, ResumedDeviceRunEqualsUninterruptedRun) {
   for (int k = 0; k < 2; ++k) tc.step();
   EXPECT_EQ(a.host_parameters(), c.host_parameters());
   EXPECT_EQ(ta.ema_parameters(), tc.ema_parameters());
-  EXPECT_EQ(ta.ema_state().update_count(), tc.ema_state().update_count());
+  EXPECT_EQ(ta.ema().update_count(), tc.ema().update_count());
+  EXPECT_EQ(ta.ema().update_count(), 4);
 }
 
 // GPU → CPU: a device checkpoint loads on the CPU with the same weights (EMA and trained), and

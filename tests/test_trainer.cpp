@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "flowception/train/trainer.hpp"
+#include "support/colour_videos.hpp"
 #include "support/expect_error.hpp"
 
 using namespace flowception;
@@ -13,22 +14,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// Videos of 3..8 frames of one random colour each (3×4×4): a model must learn that every
-/// frame of a video has the colour of the others, and the length distribution.
-struct ColourVideos {
-  std::size_t size() const { return 1000; }
-  data::Video video(std::size_t i) const {
-    random::Stream rng(99, i);
-    data::Video v{3, 4, 4, {}, static_cast<std::int64_t>(i % 2)};
-    const std::size_t L = 3 + static_cast<std::size_t>(rng.below(6));
-    const float c[3] = {static_cast<float>(rng.uniform()), static_cast<float>(rng.uniform()),
-                        static_cast<float>(rng.uniform())};
-    for (std::size_t t = 0; t < L; ++t)
-      for (std::size_t ch = 0; ch < 3; ++ch)
-        for (std::size_t e = 0; e < 16; ++e) v.frames.push_back(c[ch]);
-    return v;
-  }
-};
+/// Videos of 3..8 frames of one random colour each (3×4×4).
+using fc_test::ColourVideos;
 
 dit::DitConfig small_config() {
   dit::DitConfig c;

@@ -19,6 +19,7 @@
 #include "flowception/dit/thrust_backend.hpp"
 #include "flowception/sampler.hpp"
 #include "flowception/train/trainer.hpp"
+#include "support/colour_videos.hpp"
 
 using namespace flowception;
 using dit::CpuBackend;
@@ -56,19 +57,9 @@ dit::DitConfig config(std::size_t classes) {
   return c;
 }
 
-struct ColourVideos {
-  std::size_t size() const { return 64; }
-  data::Video video(std::size_t i) const {
-    random::Stream rng(99, i);
-    data::Video v{3, 8, 8, {}, static_cast<std::int64_t>(i % 2)};
-    const std::size_t L = 2 + static_cast<std::size_t>(rng.below(6));
-    const float c[3] = {static_cast<float>(rng.uniform()), static_cast<float>(rng.uniform()),
-                        static_cast<float>(rng.uniform())};
-    for (std::size_t t = 0; t < L; ++t)
-      for (std::size_t ch = 0; ch < 3; ++ch)
-        for (std::size_t e = 0; e < 64; ++e) v.frames.push_back(c[ch]);
-    return v;
-  }
+/// Videos of 2..7 frames of one random colour each (3×8×8).
+struct ColourVideos : fc_test::ColourVideos {
+  ColourVideos() : fc_test::ColourVideos{64, 8, 2, 6} {}
 };
 
 template <class T>

@@ -143,9 +143,15 @@ class Trainer {
   /// FLOPs of every forward and backward pass so far (restored with a checkpoint).
   const FlopCount& flops_done() const { return flops_done_; }
   const Builder& builder() const { return sampler_; }
-  /// The EMA (on a device backend its averages live on the device: use ema_state() or
-  /// ema_parameters() there; the counters here are current).
-  const Ema& ema() const { return ema_; }
+  /// The EMA's state, a copy (on a device backend the averages are downloaded first).
+  Ema ema() const {
+    Ema ema = ema_;
+    if constexpr (kDevice) {
+      AdamW adam = adam_;
+      device_->sync_to_host(*model_, adam, ema);
+    }
+    return ema;
+  }
   const TrainerOptions& options() const { return opts_; }
 
   /// The EMA weights as one flat buffer in the model's parameter order.
@@ -287,11 +293,18 @@ class Trainer {
   /// Writes weights, EMA weights, optimizer state, step and configuration atomically.
   void save_checkpoint(const std::filesystem::path& path, std::map<std::string, std::string> extra = {}) const {
     auto tensors = parameter_tensors(*model_, model_->host_parameters(), "model.");
-    AdamW adam = adam_;
-    Ema ema = ema_;
-    if constexpr (kDevice) device_->sync_to_host(*model_, adam, ema);
-    for (auto& t : ema.state_tensors("ema.")) tensors.push_back(std::move(t));
-    for (auto& t : adam.state_tensors("optimizer.")) tensors.push_back(std::move(t));
+    auto add_state = [&](const AdamW& adam, const Ema& ema) {
+      for (auto& t : ema.state_tensors("ema.")) tensors.push_back(std::move(t));
+      for (auto& t : adam.state_tensors("optimizer.")) tensors.push_back(std::move(t));
+    };
+    if constexpr (kDevice) {  // the moments and averages live on the device: download them first
+      AdamW adam = adam_;
+      Ema ema = ema_;
+      device_->sync_to_host(*model_, adam, ema);
+      add_state(adam, ema);
+    } else {
+      add_state(adam_, ema_);
+    }
     auto meta = dit_config_metadata(model_->config());
     meta["format"] = kCheckpointFormat;
     for (auto& [key, value] : adam_.metadata("optimizer.")) meta[key] = value;
@@ -334,16 +347,6 @@ class Trainer {
     adam_.load_state(f, "optimizer.");
     model_->set_parameters(params);
     if constexpr (kDevice) device_->load_from_host(*model_, adam_, ema_);
-  }
-
-  /// The EMA's state as the host sees it (on a device backend, downloaded first).
-  Ema ema_state() const {
-    Ema ema = ema_;
-    if constexpr (kDevice) {
-      AdamW adam = adam_;
-      device_->sync_to_host(*model_, adam, ema);
-    }
-    return ema;
   }
 
  private:
