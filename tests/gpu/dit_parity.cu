@@ -5,6 +5,7 @@
 //   training      three Trainer steps: losses within 1e-4 relative, weights within 5e-5
 //   sampling      the DiT (double) through ThrustAlgebra: the host's lengths, frames within 1e-9
 //   TF32, BF16    the forward pass with TF32 / BF16 products within 1e-2 / 4e-2 of FP32
+//   GELU epilogue the first MLP layer's bias+GELU epilogue against the host functor, 1e-5
 //   too large     a model beyond the free device memory is a ConfigError before allocation
 // Without a CUDA device: "skipped: no CUDA device", exit 77 (ctest: skipped, never passed).
 #include <cuda_runtime.h>
@@ -144,6 +145,28 @@ void forward_backward_and_tf32() {
   }
 }
 
+// The first MLP layer through cuBLASLt's GELU_AUX_BIAS epilogue against the linear layer and
+// the GeluTanh functor on the host: the pre-activation within 1e-5, and the GELU within 1e-5,
+// which also says that cuBLASLt's GELU is the tanh form (the erf form differs by up to 5e-4).
+void gelu_epilogue() {
+  const std::ptrdiff_t n = 40, in = 24, out = 64;
+  random::Stream rng(6, 6);
+  std::vector<float> x(n * in), w(in * out), b(out);
+  for (auto& v : x) v = static_cast<float>(rng.normal());
+  for (auto& v : w) v = static_cast<float>(0.3 * rng.normal());
+  for (auto& v : b) v = static_cast<float>(rng.normal());
+  std::vector<float> pre_c(n * out), post_c(n * out);
+  dit::layers::linear_gelu_forward<CpuBackend>(n, in, out, x.data(), w.data(), b.data(), pre_c.data(), post_c.data());
+  auto xd = up(x), wd = up(w), bd = up(b);
+  thrust::device_vector<float> pre_d(n * out), post_d(n * out);
+  dit::layers::linear_gelu_forward<ThrustBackend>(n, in, out, ThrustBackend::raw(xd), ThrustBackend::raw(wd),
+                                                  ThrustBackend::raw(bd), ThrustBackend::raw(pre_d),
+                                                  ThrustBackend::raw(post_d));
+  const double dp = max_diff(pre_c, down(pre_d)), dg = max_diff(post_c, down(post_d));
+  report(dp <= 1e-5 * max_abs(pre_c), "GELU epilogue: pre-activation, max difference", dp, 1e-5 * max_abs(pre_c));
+  report(dg <= 1e-5 * max_abs(post_c), "GELU epilogue: GELU (tanh form), max difference", dg, 1e-5 * max_abs(post_c));
+}
+
 void training() {
   ColourVideos data;
   TrainingSamplerOptions s;
@@ -217,6 +240,7 @@ void too_large() {
 
 int run_dit_parity() {
   forward_backward_and_tf32();
+  gelu_epilogue();
   training();
   sampling();
   too_large();

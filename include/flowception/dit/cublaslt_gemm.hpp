@@ -85,10 +85,13 @@ struct Context {
 
 /// C = alpha·op(A)·op(B) + beta·C, all row-major, on the context's stream. `bias` (length n, may
 /// be null) is added to every row by the BIAS epilogue: C = alpha·op(A)·op(B) + beta·C + bias.
+/// With `gelu_pre` as well (GELU_AUX_BIAS epilogue): gelu_pre = the biased product (kept for the
+/// backward pass, leading dimension ldc, which cuBLASLt wants a multiple of 8) and C = GELU of
+/// it, cuBLASLt's tanh form (tests/gpu/dit_parity.cu checks it against layers::GeluTanh).
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, T alpha, const T* a,
           std::ptrdiff_t lda, const T* b, std::ptrdiff_t ldb, T beta, T* c, std::ptrdiff_t ldc,
-          const T* bias = nullptr) {
+          const T* bias = nullptr, T* gelu_pre = nullptr) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuBLASLt products in float or double");
   if (m == 0 || n == 0) return;
   Context& ctx = Context::get();
@@ -136,10 +139,19 @@ void gemm(bool trans_a, bool trans_b, std::ptrdiff_t m, std::ptrdiff_t n, std::p
   const cublasOperation_t op_second = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof(op_first)), "TRANSA");
   check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof(op_second)), "TRANSB");
+  detail::require<Error>(!gelu_pre || bias, "cuBLASLt: the GELU epilogue is used with a bias");
   if (bias) {
-    const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;  // bias per row of Cᵀ = per column of C
+    // Bias per row of Cᵀ = per column of C.
+    const cublasLtEpilogue_t epi = gelu_pre ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_BIAS;
     check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)), "EPILOGUE");
     check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)), "BIAS");
+  }
+  if (gelu_pre) {
+    const std::int64_t aux_ld = ldc;
+    check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &gelu_pre, sizeof(gelu_pre)),
+          "EPILOGUE_AUX_POINTER");
+    check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof(aux_ld)),
+          "EPILOGUE_AUX_LD");
   }
   // Stored shapes (column-major rows × cols): b is (trans_b ? k×n : n×k), a is (trans_a ? m×k : k×m).
   const auto u = [](std::ptrdiff_t x) { return static_cast<std::uint64_t>(x); };

@@ -687,8 +687,7 @@ class DiT {
     layers::modulate_forward<Backend>(N, Hd, raw(c.n2), shift_mlp, scale_mlp, 6 * Hd, raw(token_frame_), raw(c.m2));
     c.h.resize(sz(N, M));
     c.gl.resize(sz(N, M));
-    layers::linear_forward<Backend>(N, Hd, M, raw(c.m2), p(bi.fc1_w), p(bi.fc1_b), raw(c.h));
-    layers::activation_forward<Backend, layers::GeluTanh>(N * M, raw(c.h), raw(c.gl));
+    layers::linear_gelu_forward<Backend>(N, Hd, M, raw(c.m2), p(bi.fc1_w), p(bi.fc1_b), raw(c.h), raw(c.gl));
     c.y.resize(sz(N, Hd));
     layers::linear_forward<Backend>(N, M, Hd, raw(c.gl), p(bi.fc2_w), p(bi.fc2_b), raw(c.y));
     layers::gated_residual_forward<Backend>(N, Hd, raw(c.y), gate_mlp, 6 * Hd, raw(token_frame_), raw(x_));

@@ -101,6 +101,14 @@ struct ThrustBackend {
                         const float* bias, float* y) {
     gpu::gemm(false, false, n, out, in, 1.0f, x, in, w, out, 0.0f, y, out, bias);
   }
+  /// pre = X·W + bias and post = GELU(pre) in one call (GELU_AUX_BIAS); false when cuBLASLt's
+  /// constraint on the layout (a leading dimension divisible by 8) rules it out.
+  static bool gemm_bias_gelu(std::ptrdiff_t n, std::ptrdiff_t out, std::ptrdiff_t in, const float* x, const float* w,
+                             const float* bias, float* pre, float* post) {
+    if (out % 8 != 0) return false;
+    gpu::gemm(false, false, n, out, in, 1.0f, x, in, w, out, 0.0f, post, out, bias, pre);
+    return true;
+  }
 #endif
 
   /// Throws, naming the problem, when there is no device to run on (the CUDA system without a

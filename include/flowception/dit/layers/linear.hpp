@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 
 #include "flowception/dit/backend.hpp"
+#include "flowception/dit/layers/activations.hpp"
 
 namespace flowception::dit::layers {
 
@@ -45,6 +46,18 @@ void linear_forward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out, con
   } else {
     Backend::gemm(false, false, n, out, in, T(1), x, in, w, out, T(0), y, out);
   }
+}
+
+/// pre = X·W + b and post = GELU(pre) (the first MLP layer): one product with a GELU epilogue
+/// where the backend has one, else the linear layer and then the activation functor.
+template <class Backend, class T>
+void linear_gelu_forward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out, const T* x, const T* w, const T* b,
+                         T* pre, T* post) {
+  if constexpr (requires { Backend::gemm_bias_gelu(n, out, in, x, w, b, pre, post); }) {
+    if (Backend::gemm_bias_gelu(n, out, in, x, w, b, pre, post)) return;
+  }
+  linear_forward<Backend>(n, in, out, x, w, b, pre);
+  activation_forward<Backend, GeluTanh>(n * out, pre, post);
 }
 
 /// dx is overwritten when accumulate_dx is false, else added to; dw and db always accumulate.
