@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "flowception/core/errors.hpp"
@@ -314,7 +315,18 @@ class DiT {
 
   /// Backward pass of the last forward(): accumulates ∂L/∂θ into gradients() given ∂L/∂velocity
   /// (F × frame_dim, backend memory) and ∂L/∂ℓ (F, host memory).
-  void backward(const T* dvelocity, const double* dlog_rate) {
+  ///
+  /// `ready(begin, end)`, when given, is called as soon as the gradients of parameters
+  /// [begin, end) (flat offsets) are final, in this order: the heads after the last block, then
+  /// each block from the last to the first, then the embeddings; the ranges are contiguous and
+  /// cover the buffer. Data-parallel training starts reducing a range there while the backward
+  /// pass goes on (distributed/gradient_buckets.hpp). On a device backend the range is final in
+  /// stream order, not yet on the host clock.
+  template <class Ready = std::nullptr_t>
+  void backward(const T* dvelocity, const double* dlog_rate, Ready&& ready = nullptr) {
+    auto announce = [&](std::size_t begin, std::size_t end) {
+      if constexpr (!std::is_same_v<std::remove_cvref_t<Ready>, std::nullptr_t>) ready(begin, end);
+    };
     const std::ptrdiff_t F = F_, N = N_, Hd = hd(), P = pd(), Tp = tp();
     const layers::PatchGeometry geo = geometry();
     // Rate head.
@@ -351,7 +363,11 @@ class DiT {
     dsc_.assign(sc_.size(), T(0));
     layers::linear_backward<Backend>(F, Hd, 2 * Hd, raw(sc_), p(f_ada_w_), raw(dfmod_), raw(dsc_), g(f_ada_w_),
                                      g(f_ada_b_), true);
-    for (std::size_t l = cfg_.depth; l-- > 0;) block_backward(l);
+    announce(table_[f_ada_w_].offset, params_.size());  // the heads: everything after the last block
+    for (std::size_t l = cfg_.depth; l-- > 0;) {
+      block_backward(l);
+      announce(table_[bidx_[l].ada_w].offset, table_[bidx_[l].fc2_b].offset + table_[bidx_[l].fc2_b].size);
+    }
     // Patch embedding and rate token.
     layers::linear_backward<Backend>(N, P, Hd, raw(patches_), p(pe_w_), raw(dx_), static_cast<T*>(nullptr),
                                      g(pe_w_), static_cast<T*>(nullptr));
@@ -375,6 +391,7 @@ class DiT {
     const std::ptrdiff_t FD = static_cast<std::ptrdiff_t>(cfg_.frequency_dim);
     layers::linear_backward<Backend>(F, FD, Hd, raw(temb_), p(t1_w_), raw(dh1_), static_cast<T*>(nullptr),
                                      g(t1_w_), g(t1_b_));
+    announce(0, table_[bidx_.front().ada_w].offset);  // embeddings and conditioning
   }
 
   /// VelocityModel: forward on the sampler's packed batch, over frames in the backend's memory

@@ -21,6 +21,8 @@
 
 #include "flowception/core/errors.hpp"
 #include "flowception/data/video.hpp"
+#include "flowception/distributed/communicator.hpp"
+#include "flowception/distributed/gradient_buckets.hpp"
 #include "flowception/dit/model.hpp"
 #include "flowception/io/safetensors.hpp"
 #include "flowception/train/checkpoint.hpp"
@@ -77,10 +79,20 @@ struct TrainerOptions {
   /// one-replica step up to the order of floating-point sums. Small models on short videos keep
   /// every thread busy this way, where threads inside each product would mostly wait.
   std::size_t replicas = 1;
+  /// Data parallelism across processes (a Communicator of K > 1 ranks): reduce gradient buckets
+  /// of `bucket_elements` floats while the backward pass runs (one replica per rank only; with
+  /// more, or when off, the whole gradient is reduced after backward).
+  bool overlap_reduction = true;
+  std::size_t bucket_elements = std::size_t(1) << 18;
+  /// Every this many steps the ranks compare fingerprints of their parameters and stop with an
+  /// error naming the step if any differs from rank 0 (0: only at start and after a resume).
+  std::int64_t replica_check_every = 100;
 
   void validate() const {
     detail::require(batch_videos >= 1, "batch_videos must be >= 1, got ", batch_videos);
     detail::require(replicas >= 1 && replicas <= 256, "replicas must be in [1, 256], got ", replicas);
+    detail::require(bucket_elements >= 1, "bucket_elements must be >= 1, got ", bucket_elements);
+    detail::require(replica_check_every >= 0, "replica_check_every must be >= 0, got ", replica_check_every);
     lr.validate();
     adam.validate();
     detail::require(std::isfinite(grad_clip), "grad_clip must be finite, got ", grad_clip);
@@ -99,6 +111,10 @@ struct TrainStepStats {
   std::size_t videos = 0, frames = 0, tokens = 0, flowing_frames = 0, rate_frames = 0;
   dit::FlopCount flops;   ///< forward + backward of this step
   double seconds = 0;
+  /// Data-parallel runs: time spent waiting for the gradient all-reduce after backward (with
+  /// overlap, only the part the backward pass did not hide), and the buckets it was split into.
+  double reduce_seconds = 0;
+  std::size_t buckets = 0;
 };
 
 /// A data set: `size()` videos, `video(i)` for i < size().
@@ -111,19 +127,32 @@ concept VideoDataSet = requires(const D d, std::size_t i) {
 /// Trains with any training-sample builder: the extended-time sampler of §3 (Flowception) or a
 /// baseline of §7 (baselines/baseline_training.hpp); the method's name goes into checkpoints.
 ///
+/// Across K processes (a distributed::Communicator, e.g. MpiCommunicator), rank r builds and runs
+/// only its contiguous share of the global batch (distributed::share_of): the samples a single
+/// process would build for those positions, keyed by the same sample numbers. The loss counts are
+/// all-reduced first, so every rank's losses are parts of the global means; gradients are summed
+/// across ranks, and every rank takes the identical step: the one a single process takes with
+/// the whole batch, up to the order of floating-point sums. Only rank 0 writes checkpoints.
+///
 /// On a device backend (DiT<float, ThrustBackend>) the weights, gradients, AdamW moments and EMA
 /// stay in device memory (train/device_optimizer.hpp). Training samples are built on the host
 /// and each step uploads the packed inputs; the predicted velocities come back for the loss
 /// (§3's losses are host code) and their gradient goes up again: O(frames·frame_dim) numbers a
 /// step, against O(parameters·tokens) of compute. One replica only: a device runs the batch whole.
-template <VideoDataSet DataSet, TrainingSampleBuilder Builder, class Backend = dit::CpuBackend>
+template <VideoDataSet DataSet, TrainingSampleBuilder Builder, class Backend = dit::CpuBackend,
+          distributed::Communicator Comm = distributed::SingleProcess>
 class Trainer {
  public:
   using Model = dit::DiT<float, Backend>;
   static constexpr bool kDevice = !std::is_same_v<Backend, dit::CpuBackend>;
+  static_assert(std::is_same_v<Comm, distributed::SingleProcess> ||
+                    (Comm::kGradientMemory == distributed::MemorySpace::host) == Backend::kHostMemory,
+                "the communicator must reduce gradients where the backend keeps them: MPI for host memory, "
+                "NCCL for CUDA device memory");
 
-  Trainer(Model& model, const DataSet& data, Builder sampler, TrainerOptions opts)
-      : model_(&model), data_(&data), sampler_(std::move(sampler)), opts_(opts), adam_(opts.adam), ema_(opts.ema_decay) {
+  Trainer(Model& model, const DataSet& data, Builder sampler, TrainerOptions opts, Comm comm = Comm{})
+      : model_(&model), data_(&data), sampler_(std::move(sampler)), opts_(opts), adam_(opts.adam), ema_(opts.ema_decay),
+        comm_(std::move(comm)) {
     opts_.validate();
     detail::require(data.size() >= 1, "the training data set is empty");
     if constexpr (kDevice)
@@ -137,7 +166,13 @@ class Trainer {
       ema_.add_param(p.name, std::span<const float>(host.data() + p.offset, p.size));
     }
     if constexpr (kDevice) device_.emplace(model, adam_, ema_);
+    check_ranks_agree("at the start");
   }
+
+  /// The ranks of a data-parallel run (1 and 0 in one process).
+  int world_size() const { return comm_.size(); }
+  int rank() const { return comm_.rank(); }
+  Comm& communicator() { return comm_; }
 
   std::int64_t steps_done() const { return adam_.step_count(); }
   /// FLOPs of every forward and backward pass so far (restored with a checkpoint).
@@ -171,9 +206,14 @@ class Trainer {
     const std::int64_t k = adam_.step_count();  // samples k·B .. k·B + B − 1
     const std::size_t B = opts_.batch_videos;
     const auto& cfg = model_->config();
-    samples_.resize(B);
+    // This rank's share of the global batch (all of it in one process).
+    const distributed::Share share = distributed::share_of(B, comm_.rank(), comm_.size());
+    const std::size_t local = share.size();
+    const bool spread = comm_.size() > 1;
+    samples_.resize(local);
     // Every sample is keyed by (seed, sample number): building them in parallel changes nothing.
-    threading::parallel_or_serial(B, opts_.replicas > 1, [&](std::size_t b) {
+    threading::parallel_or_serial(local, opts_.replicas > 1, [&](std::size_t i) {
+      const std::size_t b = share.begin + i;
       const std::uint64_t sample = static_cast<std::uint64_t>(k) * B + b;
       random::Stream rng(opts_.seed, random::derive_stream(0x74726169ULL, sample));
       const std::size_t index = static_cast<std::size_t>(rng.below(data_->size()));
@@ -184,7 +224,7 @@ class Trainer {
       for (auto& x : v.frames) x = opts_.pixels.to_model(x);
       std::int64_t cond = kNoCondition;
       if (cfg.num_classes > 0 && v.label >= 0 && rng.uniform() >= opts_.class_dropout) cond = v.label;
-      samples_[b] = sampler_.template sample<float>(v.frames, v.frame_size(), sample, cond);
+      samples_[i] = sampler_.template sample<float>(v.frames, v.frame_size(), sample, cond);
     });
     // Global counts first: every part's losses are means over the whole batch.
     LossNormalisation norm;
@@ -194,18 +234,33 @@ class Trainer {
       for (auto m : smp.rate_mask) norm.rate_frames += m ? 1u : 0u;
       total_rows += smp.times.size();
     }
+    if (spread) {  // the counts of the whole batch, over every rank's share
+      double counts[2] = {static_cast<double>(norm.flowing_frames), static_cast<double>(norm.rate_frames)};
+      comm_.all_reduce_sum(std::span<double>(counts));
+      norm.flowing_frames = static_cast<std::size_t>(counts[0]);
+      norm.rate_frames = static_cast<std::size_t>(counts[1]);
+    }
     // Contiguous shares of about equal frame counts, one per replica.
-    const std::size_t R = std::min(opts_.replicas, B);
+    const std::size_t R = std::max<std::size_t>(1, std::min(opts_.replicas, local));
     std::vector<std::size_t> cut{0};
     std::size_t acc = 0;
-    for (std::size_t b = 0; b < B && cut.size() < R; ++b) {
+    for (std::size_t b = 0; b < local && cut.size() < R; ++b) {
       acc += samples_[b].times.size();
-      if (acc * R >= cut.size() * total_rows && B - (b + 1) >= R - cut.size()) cut.push_back(b + 1);
+      if (acc * R >= cut.size() * total_rows && local - (b + 1) >= R - cut.size()) cut.push_back(b + 1);
     }
     while (cut.size() < R) cut.push_back(cut.back());  // (only when shares would be empty)
-    cut.push_back(B);
+    cut.push_back(local);
     while (replicas_.size() + 1 < R) replicas_.emplace_back(cfg, 0);
     parts_.resize(R);
+    // With one replica the gradient buckets are reduced while backward runs.
+    const std::size_t n_params = model_->parameter_count();
+    const bool overlap = spread && R == 1 && opts_.overlap_reduction;
+    distributed::GradientBuckets<Comm> buckets(comm_, Backend::raw(model_->gradients()), n_params, opts_.bucket_elements);
+    bool announced = false;
+    auto ready = [&](std::size_t begin, std::size_t end) {
+      announced = true;
+      buckets(begin, end);
+    };
     threading::parallel_or_serial(R, R > 1, [&](std::size_t r) {
       Model& m = r == 0 ? *model_ : replicas_[r - 1];
       if (r > 0) m.parameters() = model_->parameters();
@@ -232,9 +287,11 @@ class Trainer {
       m.zero_grad();
       if constexpr (kDevice) {
         upload(part.loss.grad_velocity, velocity_dev_);
-        m.backward(Backend::raw(velocity_dev_), part.loss.grad_log_rate.data());
+        if (overlap) m.backward(Backend::raw(velocity_dev_), part.loss.grad_log_rate.data(), ready);
+        else m.backward(Backend::raw(velocity_dev_), part.loss.grad_log_rate.data());
       } else {
-        m.backward(part.loss.grad_velocity.data(), part.loss.grad_log_rate.data());
+        if (overlap) m.backward(part.loss.grad_velocity.data(), part.loss.grad_log_rate.data(), ready);
+        else m.backward(part.loss.grad_velocity.data(), part.loss.grad_log_rate.data());
       }
       const auto f = m.forward_flops(), bw = m.backward_flops();
       part.flops = {f.attention + bw.attention, f.other + bw.other};
@@ -258,6 +315,28 @@ class Trainer {
           for (std::size_t i = 0; i < g.size(); ++i) g[i] += gr[i];
         }
       }
+    }
+    // Gradients summed over ranks: every rank now holds the whole batch's gradient.
+    if (spread) {
+      const auto r0 = std::chrono::steady_clock::now();
+      if (overlap) {
+        if (!announced) buckets(0, n_params);  // an empty share ran no backward: its zeros still count
+        buckets.finish();
+        s.buckets = buckets.buckets_started();
+      } else {
+        comm_.all_reduce_gradients(Backend::raw(model_->gradients()), n_params);
+        s.buckets = 1;
+      }
+      s.reduce_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+      double sums[7] = {loss.total, loss.velocity, loss.rate, s.flops.attention, s.flops.other,
+                        static_cast<double>(s.tokens), static_cast<double>(s.frames)};
+      comm_.all_reduce_sum(std::span<double>(sums));
+      loss.total = sums[0];
+      loss.velocity = sums[1];
+      loss.rate = sums[2];
+      s.flops = {sums[3], sums[4]};
+      s.tokens = static_cast<std::size_t>(sums[5]);
+      s.frames = static_cast<std::size_t>(sums[6]);
     }
     loss.flowing_frames = norm.flowing_frames;
     loss.rate_frames = norm.rate_frames;
@@ -286,12 +365,16 @@ class Trainer {
     s.flowing_frames = loss.flowing_frames;
     s.rate_frames = loss.rate_frames;
     flops_done_ += s.flops;
+    if (spread && opts_.replica_check_every > 0 && s.step % opts_.replica_check_every == 0)
+      check_ranks_agree(detail::cat("after step ", s.step).c_str());
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return s;
   }
 
-  /// Writes weights, EMA weights, optimizer state, step and configuration atomically.
+  /// Writes weights, EMA weights, optimizer state, step and configuration atomically. In a
+  /// data-parallel run only rank 0 writes (every rank holds the same state); the others return.
   void save_checkpoint(const std::filesystem::path& path, std::map<std::string, std::string> extra = {}) const {
+    if (comm_.rank() != 0) return;
     auto tensors = parameter_tensors(*model_, model_->host_parameters(), "model.");
     auto add_state = [&](const AdamW& adam, const Ema& ema) {
       for (auto& t : ema.state_tensors("ema.")) tensors.push_back(std::move(t));
@@ -347,9 +430,27 @@ class Trainer {
     adam_.load_state(f, "optimizer.");
     model_->set_parameters(params);
     if constexpr (kDevice) device_->load_from_host(*model_, adam_, ema_);
+    check_ranks_agree(detail::cat("after loading ", path.string()).c_str());
   }
 
  private:
+  /// Data-parallel runs: stops with an error on every rank when any rank's parameters, step or
+  /// options differ from rank 0's (a replica that drifted, another seed, another checkpoint).
+  void check_ranks_agree(const char* when) {
+    if (comm_.size() == 1) return;
+    const auto host = model_->host_parameters();
+    const std::uint64_t head[4] = {static_cast<std::uint64_t>(adam_.step_count()), opts_.batch_videos, opts_.seed,
+                                   host.size()};
+    const std::uint64_t h = distributed::fingerprint(host.data(), host.size() * sizeof(float),
+                                                     distributed::fingerprint(head, sizeof head));
+    const auto differ = distributed::ranks_differing_from_root(comm_, h);
+    if (differ.empty()) return;
+    std::string list;
+    for (int r : differ) list += (list.empty() ? "" : ", ") + std::to_string(r);
+    throw Error(detail::cat("flowception: data-parallel ranks disagree ", when, " (step ", adam_.step_count(),
+                            "): rank(s) ", list, " hold other parameters, step, seed or batch size than rank 0"));
+  }
+
   template <class U>
   static void upload(const std::vector<U>& host, typename Backend::template buffer<U>& dst) {
     dst.resize(host.size());
@@ -363,6 +464,7 @@ class Trainer {
   TrainerOptions opts_;
   AdamW adam_;
   Ema ema_;
+  Comm comm_;
   struct Part {
     std::vector<float> velocity;
     std::vector<double> log_rate;
