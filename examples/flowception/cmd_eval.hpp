@@ -88,6 +88,7 @@ int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count, 
   for (std::size_t i = 0; i < n_data; ++i) data_lengths.push_back(data.video(i).length());
   std::vector<Prompt<float>> prompts(f.count, Prompt<float>::unconditional(f.n_start, f.class_label));
   const auto g = run_sampler(f, prompts, &data_lengths);
+  if (!world().root()) return 0;  // rank 0 gathered the videos and scores them
   for (auto L : data_lengths) data_hist[L] += 1.0 / static_cast<double>(n_data);
   for (const auto& v : g.videos) gen_hist[v.length()] += 1.0 / static_cast<double>(g.videos.size());
   std::map<std::size_t, std::size_t> gen_counts;

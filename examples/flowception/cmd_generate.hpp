@@ -8,6 +8,7 @@ namespace {
 int cmd_sample(const SampleFlags& f) {
   std::vector<Prompt<float>> prompts(f.count, Prompt<float>::unconditional(f.n_start, f.class_label));
   const auto g = run_sampler(f, prompts);
+  if (!world().root()) return 0;  // rank 0 gathered the videos and writes them
   const auto run = write_outputs(f.out, g, f, "sample");
   std::printf("sampled %zu videos (lengths %s) in %.1f s -> %s\n", f.count, run["lengths"].dump().c_str(), g.seconds,
               f.out.c_str());
@@ -31,6 +32,7 @@ int cmd_i2v(const SampleFlags& f, const ConditionFlags& c) {
   std::vector<float> image(src.frame(0), src.frame(0) + src.frame_size());
   std::vector<Prompt<float>> prompts(f.count, Prompt<float>::image_to_video(image, f.n_start, f.class_label));
   const auto g = run_sampler(f, prompts);
+  if (!world().root()) return 0;  // rank 0 gathered the videos and writes them
   write_outputs(f.out, g, f, "i2v", {{"image", c.file.empty() ? "data video " + std::to_string(c.from_data) + " frame 0" : c.file}});
   std::printf("image-to-video: %zu videos in %.1f s -> %s\n", f.count, g.seconds, f.out.c_str());
   return 0;
@@ -49,6 +51,7 @@ int cmd_interpolate(const SampleFlags& f, const ConditionFlags& c) {
   }
   std::vector<Prompt<float>> prompts(f.count, Prompt<float>::interpolation(keys, f.class_label));
   const auto g = run_sampler(f, prompts);
+  if (!world().root()) return 0;  // rank 0 gathered the videos and writes them
   write_outputs(f.out, g, f, "interpolate", {{"key_frames_at", at}, {"source_length", L}});
   std::printf("interpolation: %zu videos between %zu key frames in %.1f s -> %s\n", f.count, c.keys, g.seconds, f.out.c_str());
   return 0;

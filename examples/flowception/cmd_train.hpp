@@ -45,6 +45,8 @@ template <class Builder>
 int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler);
 template <class Backend, class Builder>
 int train_on(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler);
+template <class Backend, class Builder, class Comm>
+int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler, Comm comm);
 
 /// The training recipe of each data set: what `train --data X` uses for every flag of the recipe
 /// that is not given. ring and shapes are the recipes of the reference checkpoints in assets/
@@ -150,7 +152,15 @@ int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource&
 
 template <class Backend, class Builder>
 int train_on(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler) {
+  return with_communicator<Backend>([&](auto comm) { return train_across<Backend>(f, cfg, data, std::move(sampler), comm); });
+}
+
+/// Trains on `comm`'s ranks (one process: SingleProcess): each builds and runs its share of every
+/// batch; rank 0 prints, writes the checkpoints and run.json, and decides when the time is up.
+template <class Backend, class Builder, class Comm>
+int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler, Comm comm) {
   constexpr bool device = !std::is_same_v<Backend, dit::CpuBackend>;
+  const bool root = comm.rank() == 0;
   detail::require<ConfigError>(!device || f.replicas <= 1, "--replicas ", f.replicas,
                                ": a device runs the whole batch as one replica; leave --replicas out with --device cuda");
   dit::DiT<float, Backend> model(cfg, f.seed);
@@ -168,10 +178,10 @@ int train_on(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& d
   to.class_dropout = f.class_dropout;
   to.seed = f.seed;
   to.replicas = device ? 1 : f.replicas ? f.replicas : static_cast<std::size_t>(std::max(1, dit::CpuBackend::threads()));
-  train::Trainer<DataSource, Builder, Backend> trainer(model, data, sampler, to);
+  train::Trainer<DataSource, Builder, Backend, Comm> trainer(model, data, sampler, to, comm);
   if (!f.resume.empty()) trainer.load_checkpoint(f.resume);
 
-  fs::create_directories(f.out);
+  if (root) fs::create_directories(f.out);
   const fs::path ckpt = fs::path(f.out) / "checkpoint.safetensors";
   json config = {{"data", f.data.data}, {"data_seed", f.data.seed}, {"model", cfg.name}, {"patch", cfg.patch},
                  {"depth", cfg.depth}, {"width", cfg.width_hidden}, {"heads", cfg.heads}, {"classes", cfg.num_classes},
@@ -183,10 +193,10 @@ int train_on(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& d
                  {"cosine", f.cosine}, {"decay_from", f.decay_from}, {"weight_decay", f.weight_decay}, {"clip", f.clip}, {"ema", f.ema},
                  {"rate_weight", f.rate_weight}, {"class_dropout", f.class_dropout}, {"seed", f.seed},
                  {"kappa", f.kappa}, {"tau", f.tau}, {"n_start", f.n_start}, {"anchored", !f.unanchored},
-                 {"shift", f.shift}, {"tasks", f.tasks}, {"resume", f.resume}, {"threads", dit::CpuBackend::threads()}, {"replicas", to.replicas}, {"device", f.device},
+                 {"shift", f.shift}, {"tasks", f.tasks}, {"resume", f.resume}, {"threads", dit::CpuBackend::threads()}, {"world_size", comm.size()}, {"replicas", to.replicas}, {"device", f.device},
                  {"method", f.method}, {"causal", cfg.causal}, {"flop_budget", f.flop_budget}};
   std::map<std::string, std::string> meta{{"train.config", config.dump()}};
-  fc_cli::ProgressBar bar("train", static_cast<double>(f.steps), !f.quiet);
+  fc_cli::ProgressBar bar("train", static_cast<double>(f.steps), !f.quiet && root);
   double smooth = 0, flops = 0, attention_flops = 0;
   std::size_t videos = 0;
   bool budget_reached = false, first_step = true;
@@ -208,24 +218,27 @@ int train_on(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& d
       log.push_back({{"step", s.step}, {"loss", s.loss}, {"velocity", s.velocity_loss}, {"rate", s.rate_loss},
                      {"grad_norm", s.grad_norm}, {"lr", s.lr}, {"frames", s.frames}, {"tokens", s.tokens}});
     if (f.save_every && s.step % static_cast<std::int64_t>(f.save_every) == 0) trainer.save_checkpoint(ckpt, meta);
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (f.flop_budget > 0 && trainer.flops_done().total() >= f.flop_budget) {
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (f.flop_budget > 0 && trainer.flops_done().total() >= f.flop_budget) {  // the same sums on every rank
       budget_reached = true;
       break;
     }
+    if (f.time_limit > 0 && comm.size() > 1)  // rank 0's clock decides for every rank
+      comm.broadcast(std::as_writable_bytes(std::span<double>(&elapsed, 1)), 0);
     if (f.time_limit > 0 && elapsed >= f.time_limit) {
-      if (!f.quiet) std::fprintf(stderr, "\ntime limit %.0f s reached after %lld steps\n", f.time_limit, static_cast<long long>(s.step));
+      if (!f.quiet && root) std::fprintf(stderr, "\ntime limit %.0f s reached after %lld steps\n", f.time_limit, static_cast<long long>(s.step));
       break;
     }
   }
-  trainer.save_checkpoint(ckpt, meta);
+  trainer.save_checkpoint(ckpt, meta);  // rank 0 only
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!root) return 0;
   json run = {{"command", "train"}, {"config", config}, {"steps_done", trainer.steps_done()}, {"seconds", seconds},
               {"videos", videos}, {"videos_per_second", seconds > 0 ? static_cast<double>(videos) / seconds : 0.0},
               {"videos_seen_total", static_cast<std::uint64_t>(trainer.steps_done()) * f.batch},
               {"final_loss_smoothed", smooth}, {"train_flops", flops}, {"attention_flops", attention_flops},
               {"run_flops_total", trainer.flops_done().total()}, {"flop_budget_reached", budget_reached},
-              {"checkpoint", ckpt.string()}, {"log", log}};
+              {"checkpoint", ckpt.string()}, {"world_size", comm.size()}, {"log", log}};
   io::write_file_atomically(fs::path(f.out) / "run.json", run.dump(2));
   std::printf("trained %lld steps in %.1f s (%.2f GFLOP/s, %.0f videos/s); loss %.4f; checkpoint %s\n",
               static_cast<long long>(trainer.steps_done()), seconds, flops / seconds * 1e-9,

@@ -39,6 +39,8 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace flowception;
 
+#include "world.hpp"
+
 namespace {
 
 // ---- Data -------------------------------------------------------------------------------------

@@ -17,8 +17,20 @@
 #include "cmd_train.hpp"
 
 int main(int argc, char** argv) {
+  try {
+    init_world(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flowception: error: %s\n", e.what());
+    return 2;
+  }
   CLI::App app{"flowception: train and sample video models with coupled flow matching and frame insertion"};
   app.require_subcommand(1);
+  app.fallthrough();  // --threads may follow the command
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "threads per process, i.e. per rank under mpirun (default: OMP_NUM_THREADS, else the cores divided "
+                 "among the ranks on this machine)")
+      ->check(CLI::Range(1, 4096));
 
   TrainFlags tf;
   auto* train = app.add_subcommand("train", "train a DiT on a data set");
@@ -117,6 +129,7 @@ int main(int argc, char** argv) {
   exp->add_flag("--no-ema", export_no_ema, "export the trained weights instead of the EMA weights");
 
   CLI11_PARSE(app, argc, argv);
+  set_threads(threads);
   try {
     if (*train) return cmd_train(tf, *train);
     for (auto [cmd, flags] : {std::pair{sample, &sf}, std::pair{i2v, &if_}, std::pair{interp, &pf}, std::pair{eval, &ef}})
@@ -127,6 +140,12 @@ int main(int argc, char** argv) {
     if (*eval) return cmd_eval(ef, edf, eval_data, calibration_samples);
     if (*exp) return cmd_export(export_in, export_out, export_no_ema);
   } catch (const std::exception& e) {
+    if (world().size > 1) {
+      // Every other rank may be waiting for this one in a collective: end the whole job.
+      std::fprintf(stderr, "flowception: error (rank %d of %d): %s\n", world().rank, world().size, e.what());
+      std::fflush(stderr);
+      abort_world(2);
+    }
     std::fprintf(stderr, "flowception: error: %s\n", e.what());
     return 2;
   }

@@ -4,6 +4,8 @@
 
 #include "common.hpp"
 
+#include <flowception/distributed/gather_samples.hpp>
+
 namespace {
 
 // ---- Sampling flags ---------------------------------------------------------------------------
@@ -138,6 +140,8 @@ json sample_flags_json(const SampleFlags& f) {
 struct Generated {
   std::vector<data::Video> videos;  // pixels in [0, 1] (clamped for display only)
   SampleResult<float> raw;
+  std::vector<std::size_t> index;   // raw.videos[k] is prompt index[k] (this rank's share, before the gather)
+  std::size_t channels = 0, height = 0, width = 0;
   double seconds = 0;
   std::string method = "flowception";
 };
@@ -163,10 +167,14 @@ std::vector<std::size_t> baseline_lengths(const SampleFlags& f, std::size_t coun
   return out;
 }
 
-/// Samples `prompts` with the checkpoint's model on `Backend` (frames in `Algebra`'s memory).
+/// Samples the prompts at positions `slice` of the run's video order (all of them in one
+/// process) with the checkpoint's model on `Backend` (frames in `Algebra`'s memory). The order is
+/// the prompts' for the baselines and the learned rule, and grouped by target length for the
+/// prescribed rules; each video draws its noise by its position, so any slice reproduces the
+/// bits of one whole run.
 template <class Backend, class Algebra>
 Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompts,
-                         const std::vector<std::size_t>* data_lengths, Algebra algebra) {
+                         const std::vector<std::size_t>* data_lengths, Algebra algebra, distributed::Share slice) {
   auto model = train::load_model<Backend>(f.checkpoint, !f.no_ema);
   if (f.window != -2) {
     auto cfg = model.config();
@@ -194,6 +202,9 @@ Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompt
     for (auto& fr : p.frames)
       for (auto& x : fr.values) x = px.to_model(x);
   Generated g;
+  g.channels = cfg.channels;
+  g.height = cfg.height;
+  g.width = cfg.width;
   g.method = checkpoint_method(f.checkpoint);
   const auto t0 = std::chrono::steady_clock::now();
   if (g.method != "flowception") {
@@ -216,22 +227,29 @@ Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompt
                       base[v].frames.size(), " given frames");
       if (!ar) base[v].frames.resize(lengths[v]);
     }
+    // This rank's videos: prompts slice.begin .. slice.end − 1, numbered from slice.begin.
+    base = std::vector<Prompt<float>>(base.begin() + static_cast<std::ptrdiff_t>(slice.begin),
+                                      base.begin() + static_cast<std::ptrdiff_t>(slice.end));
+    const std::vector<std::size_t> my_lengths(lengths.begin() + static_cast<std::ptrdiff_t>(slice.begin),
+                                              lengths.begin() + static_cast<std::ptrdiff_t>(slice.end));
+    for (std::size_t v = slice.begin; v < slice.end; ++v) g.index.push_back(v);
     BaselineSamplerOptions bo{make_grid(f.grid, f.steps)};
     bo.frame_dim = cfg.frame_dim();
     bo.shift = TimeShift(f.shift);
     bo.velocity_guidance = f.cfg;
     bo.max_frames = f.max_frames;
     bo.seed = f.seed;
+    bo.video_index_offset = slice.begin;
     std::size_t total_steps = f.steps;
     if (ar) {
       std::size_t rounds = 0;
-      for (std::size_t v = 0; v < base.size(); ++v) rounds = std::max(rounds, lengths[v] - base[v].frames.size());
+      for (std::size_t v = 0; v < base.size(); ++v) rounds = std::max(rounds, my_lengths[v] - base[v].frames.size());
       total_steps *= rounds;
     }
-    fc_cli::ProgressBar bar("sample", static_cast<double>(total_steps), !f.quiet);
+    fc_cli::ProgressBar bar("sample", static_cast<double>(total_steps), !f.quiet && world().root());
     with_solver(f.solver, f.final_step, [&](auto solver) {
       BaselineSampler sampler(model, ar ? BaselineMethod::autoregressive : BaselineMethod::full_sequence, solver, bo, base,
-                              ar ? lengths : std::vector<std::size_t>{}, algebra);
+                              ar ? my_lengths : std::vector<std::size_t>{}, algebra);
       while (!sampler.done())
         sampler.step([&](const StepReport& r) { bar.update(static_cast<double>(r.step + 1), g.method); });
       bar.finish(static_cast<double>(sampler.step_index()));
@@ -250,14 +268,19 @@ Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompt
     }
     std::map<std::size_t, std::vector<std::size_t>> groups;
     for (std::size_t v = 0; v < prompts.size(); ++v) groups[targets[v]].push_back(v);
-    g.raw.videos.resize(prompts.size());
-    fc_cli::ProgressBar bar("sample", static_cast<double>(2 * f.steps * groups.size()), !f.quiet);
+    fc_cli::ProgressBar bar("sample", static_cast<double>(2 * f.steps * groups.size()), !f.quiet && world().root());
     std::size_t done_steps = 0, first = 0;
-    for (const auto& [target, members] : groups) {
+    for (const auto& [target, all_members] : groups) {
+      // Videos are numbered in group order; this rank samples positions slice.begin .. slice.end − 1.
+      const std::size_t lo = std::max(first, slice.begin), hi = std::min(first + all_members.size(), slice.end);
+      const std::size_t group_first = first;
+      first += all_members.size();
+      if (lo >= hi) continue;
       SamplerOptions go = o;
       go.target_length = target;
-      go.video_index_offset = first;  // videos are numbered in group order
-      first += members.size();
+      go.video_index_offset = lo;
+      const std::vector<std::size_t> members(all_members.begin() + static_cast<std::ptrdiff_t>(lo - group_first),
+                                             all_members.begin() + static_cast<std::ptrdiff_t>(hi - group_first));
       std::vector<Prompt<float>> part;
       for (std::size_t v : members) part.push_back(prompts[v]);
       with_solver(f.solver, f.final_step, [&](auto solver) {
@@ -271,7 +294,10 @@ Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompt
         }
         done_steps += sampler.step_index();
         auto r = sampler.take_result();
-        for (std::size_t k = 0; k < members.size(); ++k) g.raw.videos[members[k]] = std::move(r.videos[k]);
+        for (std::size_t k = 0; k < members.size(); ++k) {
+          g.raw.videos.push_back(std::move(r.videos[k]));
+          g.index.push_back(members[k]);
+        }
         g.raw.model_calls += r.model_calls;
         g.raw.steps += r.steps;
         g.raw.flops += r.flops;
@@ -280,19 +306,31 @@ Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompt
     bar.finish(static_cast<double>(done_steps));
   }
   g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (const auto& v : g.raw.videos) {
-    data::Video out{cfg.channels, cfg.height, cfg.width, v.frames, -1};
-    for (auto& x : out.frames) x = px.to_pixel(x);
-    g.videos.push_back(std::move(out));
-  }
   return g;
 }
 
-/// Samples `prompts` with the checkpoint's model and the flags; frames back in pixel units.
+/// Samples `prompts` with the checkpoint's model and the flags; frames back in pixel units, in
+/// prompt order. Under mpirun each rank samples its share of the videos and rank 0 gathers them
+/// (the same bits as one process); the other ranks get no videos and write nothing.
 Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
                       const std::vector<std::size_t>* data_lengths = nullptr) {
   return on_device(f.device, [&](auto backend, auto algebra) {
-    return run_sampler_on<decltype(backend)>(f, std::move(prompts), data_lengths, algebra);
+    using Backend = decltype(backend);
+    return with_communicator<Backend>([&](auto comm) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const std::size_t n = prompts.size();
+      Generated g = run_sampler_on<Backend>(f, prompts, data_lengths, algebra, distributed::share_of(n, comm.rank(), comm.size()));
+      g.raw = distributed::gather_sample_results(comm, g.index, std::move(g.raw), n);
+      g.index.clear();
+      g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const train::PixelScaling px;
+      for (const auto& v : g.raw.videos) {
+        data::Video out{g.channels, g.height, g.width, v.frames, -1};
+        for (auto& x : out.frames) x = px.to_pixel(x);
+        g.videos.push_back(std::move(out));
+      }
+      return g;
+    });
   });
 }
 

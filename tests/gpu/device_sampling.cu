@@ -57,6 +57,9 @@ void compare(const SampleResult<double>& host, const SampleResult<double>& dev, 
 }  // namespace
 
 int run_dit_parity();  // gpu/dit_parity.cu
+#if defined(FLOWCEPTION_HAVE_NCCL)
+int run_nccl_training(int* argc, char*** argv);  // gpu/nccl_training.cu
+#endif
 
 int main(int argc, char** argv) {
   int devices = 0;
@@ -65,6 +68,9 @@ int main(int argc, char** argv) {
     return 77;
   }
   if (argc > 1 && std::string(argv[1]) == "dit") return run_dit_parity();
+#if defined(FLOWCEPTION_HAVE_NCCL)
+  if (argc > 1 && std::string(argv[1]) == "nccl") return run_nccl_training(&argc, &argv);
+#endif
   const std::size_t D = 48;
   const auto P = LengthDistribution::uniform({6, 11, 17});
   LengthOracle<LinearKappa, GaussianContentOracle> oracle(P, LinearKappa{}, 2, true, TimeShift{},

@@ -31,6 +31,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <span>
 #include <type_traits>
@@ -74,6 +75,21 @@ struct SingleProcess {
   void all_reduce_gradients(float*, std::size_t) {}
 };
 static_assert(Communicator<SingleProcess>);
+
+/// The number of processes an MPI launcher (mpirun/mpiexec of OpenMPI, MPICH's Hydra, Slurm's
+/// PMI) started this process among, from its environment; 0 when none did. A program checks it
+/// before it calls MPI_Init, so a plain start never touches MPI, and a program built without MPI
+/// can refuse to run as K copies that would each train alone.
+inline int launcher_world_size() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
+    const char* s = std::getenv(v);
+    if (!s || !*s) continue;
+    char* end = nullptr;
+    const long n = std::strtol(s, &end, 10);
+    if (end && *end == '\0' && n >= 1 && n <= (1 << 20)) return static_cast<int>(n);
+  }
+  return std::getenv("PMIX_RANK") || std::getenv("PMI_RANK") ? 1 : 0;
+}
 
 /// Rank r's contiguous share [begin, end) of n items split over `size` ranks: the first n mod
 /// size ranks take one item more. Shares are disjoint, in rank order, and cover [0, n).

@@ -6,7 +6,6 @@
 
 #include <climits>
 #include <cstdlib>
-#include <deque>
 #include <span>
 #include <string>
 #include <vector>
@@ -32,15 +31,6 @@ inline MPI_Datatype type<float>() { return MPI_FLOAT; }
 template <>
 inline MPI_Datatype type<double>() { return MPI_DOUBLE; }
 }  // namespace mpi_detail
-
-/// Whether this process was started by an MPI launcher (mpirun/mpiexec of OpenMPI, MPICH's
-/// Hydra, Slurm's PMI): what the program checks before it calls MPI_Init, so a plain start never
-/// touches MPI.
-inline bool launched_by_mpi() {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK"})
-    if (std::getenv(v)) return true;
-  return false;
-}
 
 /// Initialises MPI for the lifetime of the object (threads: only the main thread calls MPI) and
 /// finalises it at the end. One per process.

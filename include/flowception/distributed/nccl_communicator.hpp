@@ -62,7 +62,7 @@ class NcclCommunicator {
   /// Device memory, on the DiT's stream: ordered after the backward kernels that wrote p and
   /// before the optimizer kernels that read it, with no host synchronisation.
   void all_reduce_gradients(float* p, std::size_t n) {
-    if (host_.size() == 1 || n == 0) return;
+    if (n == 0) return;
     nccl_check(ncclAllReduce(p, p, n, ncclFloat, ncclSum, state_->comm, dit::gpu::Context::get().stream), "ncclAllReduce");
   }
   /// Device buckets are started the same way: NCCL queues them on the stream behind backward.

@@ -65,9 +65,83 @@ struct CpuBackend {
   }
 
   /// C = alpha·op(A)·op(B) + beta·C, all row-major. op(X) = Xᵀ when the flag is set.
+  ///
+  /// Every element gets the same bits whatever the other rows are and however many threads
+  /// run: a frame's outputs then depend neither on the other videos of a batch nor on the
+  /// thread count, which is what makes sampling a slice of the videos (chunks, MPI ranks)
+  /// reproduce one whole run bit for bit. Eigen computes a row-major C as the column-major Cᵀ,
+  /// so our rows are its right-hand panels of `nr` and our columns its left-hand panels of `mr`.
+  /// Two things would break row independence: rows left over after the last full panel go
+  /// through kernels that sum in another order (so they get a zero-padded panel of their own),
+  /// and Eigen's own threading blocks the depth differently from its serial code (so threads
+  /// here each run a serial product, on whole row panels, or on column blocks of whole `mr`
+  /// panels when there are too few rows).
   template <class T>
   static void gemm(bool trans_a, bool trans_b, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, T alpha,
                    const T* a, std::ptrdiff_t lda, const T* b, std::ptrdiff_t ldb, T beta, T* c, std::ptrdiff_t ldc) {
+    if (m <= 0 || n <= 0) return;
+    constexpr std::ptrdiff_t mr = Eigen::internal::gebp_traits<T, T>::nr;  // (our rows: Eigen's nr)
+    const std::ptrdiff_t m0 = m - m % mr, rest = m - m0;
+    if (m0 > 0) gemm_threads(trans_a, trans_b, m0, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (rest == 0) return;
+    thread_local std::vector<T> pa, pc;  // the left-over rows of op(A) and C, padded to mr rows
+    pa.assign(static_cast<std::size_t>(mr * std::max<std::ptrdiff_t>(k, 1)), T(0));
+    pc.assign(static_cast<std::size_t>(mr * n), T(0));
+    for (std::ptrdiff_t r = 0; r < rest; ++r) {
+      if (trans_a)
+        for (std::ptrdiff_t q = 0; q < k; ++q) pa[static_cast<std::size_t>(r * k + q)] = a[q * lda + m0 + r];
+      else
+        std::copy_n(a + (m0 + r) * lda, k, pa.data() + r * k);
+      if (beta != T(0)) std::copy_n(c + (m0 + r) * ldc, n, pc.data() + r * n);
+    }
+    gemm_threads(false, trans_b, mr, n, k, alpha, pa.data(), std::max<std::ptrdiff_t>(k, 1), b, ldb, beta, pc.data(), n);
+    for (std::ptrdiff_t r = 0; r < rest; ++r) std::copy_n(pc.data() + r * n, n, c + (m0 + r) * ldc);
+  }
+
+ private:
+  /// m is a multiple of Eigen's nr. One serial Eigen product per thread: inside an active
+  /// parallel region Eigen never starts threads of its own, so it always uses its serial blocking.
+  template <class T>
+  static void gemm_threads(bool trans_a, bool trans_b, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, T alpha,
+                           const T* a, std::ptrdiff_t lda, const T* b, std::ptrdiff_t ldb, T beta, T* c,
+                           std::ptrdiff_t ldc) {
+#if defined(_OPENMP)
+    const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    // Below 2·50000 multiply-adds Eigen's serial code runs (its own threading threshold), and a
+    // thread team would cost more than the product.
+    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+    if (threads > 1 && work >= 2 * kMinWorkPerThread) {
+      // Row units of Eigen's nr rows, column units of its mr columns (see gemm).
+      constexpr std::ptrdiff_t mr = Eigen::internal::gebp_traits<T, T>::nr, nr = Eigen::internal::gebp_traits<T, T>::mr;
+      const std::ptrdiff_t panels = m / mr, col_blocks = (n + nr - 1) / nr;
+      const bool by_rows = panels >= threads || panels >= col_blocks;
+      const std::ptrdiff_t units = by_rows ? panels : col_blocks;
+      const std::ptrdiff_t by_work = static_cast<std::ptrdiff_t>(work / kMinWorkPerThread);
+      const std::ptrdiff_t parts = std::max<std::ptrdiff_t>(2, std::min<std::ptrdiff_t>({threads, units, by_work}));
+#pragma omp parallel num_threads(static_cast<int>(parts))
+      {
+        const std::ptrdiff_t p = omp_get_thread_num(), np = omp_get_num_threads();
+        const std::ptrdiff_t u0 = units * p / np, u1 = units * (p + 1) / np;
+        if (u1 > u0) {
+          if (by_rows) {
+            const T* ap = trans_a ? a + u0 * mr : a + u0 * mr * lda;
+            gemm_any(trans_a, trans_b, (u1 - u0) * mr, n, k, alpha, ap, lda, b, ldb, beta, c + u0 * mr * ldc, ldc);
+          } else {
+            const std::ptrdiff_t j0 = u0 * nr, j1 = std::min(n, u1 * nr);
+            const T* bp = trans_b ? b + j0 * ldb : b + j0;
+            gemm_any(trans_a, trans_b, m, j1 - j0, k, alpha, a, lda, bp, ldb, beta, c + j0, ldc);
+          }
+        }
+      }
+      return;
+    }
+#endif
+    gemm_any(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+  static constexpr double kMinWorkPerThread = 50000;  // Eigen's kMinTaskSize (Parallelizer.h)
+  template <class T>
+  static void gemm_any(bool trans_a, bool trans_b, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, T alpha,
+                       const T* a, std::ptrdiff_t lda, const T* b, std::ptrdiff_t ldb, T beta, T* c, std::ptrdiff_t ldc) {
     using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using Stride = Eigen::OuterStride<>;
     Eigen::Map<Mat, 0, Stride> C(c, m, n, Stride(ldc));
@@ -86,6 +160,8 @@ struct CpuBackend {
     else if (!trans_a && trans_b) run(A, B.transpose());
     else run(A.transpose(), B.transpose());
   }
+
+ public:
 
   /// Calls f(i) for i in [0, n), in parallel when there are at least `min_items` items (cheap
   /// items are not worth a fork). f must not depend on the order of calls. Small loops run

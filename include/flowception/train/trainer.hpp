@@ -209,7 +209,9 @@ class Trainer {
     // This rank's share of the global batch (all of it in one process).
     const distributed::Share share = distributed::share_of(B, comm_.rank(), comm_.size());
     const std::size_t local = share.size();
-    const bool spread = comm_.size() > 1;
+    // Any communicator but SingleProcess goes through the reductions, even with one rank (where
+    // they are the identity): a one-rank MPI or NCCL run tests the same path as K ranks.
+    constexpr bool spread = !std::is_same_v<Comm, distributed::SingleProcess>;
     samples_.resize(local);
     // Every sample is keyed by (seed, sample number): building them in parallel changes nothing.
     threading::parallel_or_serial(local, opts_.replicas > 1, [&](std::size_t i) {
@@ -234,7 +236,7 @@ class Trainer {
       for (auto m : smp.rate_mask) norm.rate_frames += m ? 1u : 0u;
       total_rows += smp.times.size();
     }
-    if (spread) {  // the counts of the whole batch, over every rank's share
+    if constexpr (spread) {  // the counts of the whole batch, over every rank's share
       double counts[2] = {static_cast<double>(norm.flowing_frames), static_cast<double>(norm.rate_frames)};
       comm_.all_reduce_sum(std::span<double>(counts));
       norm.flowing_frames = static_cast<std::size_t>(counts[0]);
@@ -317,7 +319,7 @@ class Trainer {
       }
     }
     // Gradients summed over ranks: every rank now holds the whole batch's gradient.
-    if (spread) {
+    if constexpr (spread) {
       const auto r0 = std::chrono::steady_clock::now();
       if (overlap) {
         if (!announced) buckets(0, n_params);  // an empty share ran no backward: its zeros still count
@@ -365,7 +367,7 @@ class Trainer {
     s.flowing_frames = loss.flowing_frames;
     s.rate_frames = loss.rate_frames;
     flops_done_ += s.flops;
-    if (spread && opts_.replica_check_every > 0 && s.step % opts_.replica_check_every == 0)
+    if (comm_.size() > 1 && opts_.replica_check_every > 0 && s.step % opts_.replica_check_every == 0)
       check_ranks_agree(detail::cat("after step ", s.step).c_str());
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return s;
