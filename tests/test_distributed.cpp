@@ -2,7 +2,11 @@
 // gather message reader, and the gradient buckets driven by DiT::backward's announcements.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <numeric>
+
+#include <omp.h>
 
 #include "flowception/distributed/communicator.hpp"
 #include "flowception/distributed/gradient_buckets.hpp"
@@ -139,4 +143,66 @@ TEST(Distributed, BackwardAnnouncesEveryGradientOnceForTheBuckets) {
   GradientBuckets<RecordingComm> partial(comm, model.gradients().data(), 100, 1000);
   partial(50, 100);
   fc_test::expect_error<Error>([&] { partial.finish(); }, "announced 50 of 100");
+}
+
+// What makes a slice of the videos (an MPI rank's share, a chunk) reproduce one whole run bit for
+// bit: a video's velocities and rates from the CPU DiT do not depend on which other videos share
+// its batch, where it sits in the batch, or how many threads run (CpuBackend::gemm).
+TEST(Distributed, DitOutputsOfAVideoDoNotDependOnTheBatchOrTheThreads) {
+  dit::DitConfig c;
+  c.channels = 3;
+  c.height = 6;
+  c.width = 6;
+  c.patch = 2;  // 9 tokens a frame: row counts that are rarely a whole number of Eigen's panels
+  c.depth = 2;
+  c.width_hidden = 64;
+  c.heads = 4;
+  c.mlp_ratio = 4;
+  c.frequency_dim = 32;
+  c.rate_head = dit::RateHead::pooled;
+  c.name = "test";
+  dit::DiT<float> model(c, 5);
+  // Non-zero adaLN and output weights, so every layer shapes the output.
+  std::vector<float> p = model.host_parameters();
+  for (std::size_t i = 0; i < p.size(); ++i) p[i] += 0.01f * static_cast<float>(std::sin(1.7 * static_cast<double>(i)));
+  model.set_parameters(p);
+  const std::size_t D = c.frame_dim();
+  auto run = [&](const std::vector<std::size_t>& lens, std::size_t which) {
+    std::vector<std::size_t> off{0};
+    for (auto L : lens) off.push_back(off.back() + L);
+    const std::size_t F = off.back();
+    std::vector<float> x(F * D), v(F * D);
+    std::vector<double> t(F), ell(F);
+    const std::vector<FrameKind> kinds(F, FrameKind::generated);
+    for (std::size_t k = 0; k < lens.size(); ++k)
+      for (std::size_t f = off[k]; f < off[k + 1]; ++f) {
+        const std::size_t local = f - off[k];
+        t[f] = 0.05 + 0.9 * static_cast<double>((local * 7 + lens[k]) % 13) / 13.0;
+        for (std::size_t d = 0; d < D; ++d)
+          x[f * D + d] = static_cast<float>(std::sin(0.3 * static_cast<double>(local * D + d) + static_cast<double>(lens[k])));
+      }
+    dit::DitBatch b{t, kinds, off, {}, {}};
+    model.forward(x.data(), b, v.data(), ell.data());
+    std::vector<float> out(v.begin() + static_cast<std::ptrdiff_t>(off[which] * D),
+                           v.begin() + static_cast<std::ptrdiff_t>(off[which + 1] * D));
+    for (std::size_t f = off[which]; f < off[which + 1]; ++f) out.push_back(static_cast<float>(ell[f]));
+    return out;
+  };
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const auto alone = run({7}, 0);
+  for (int th : {1, 2, 3}) {
+    omp_set_num_threads(th);
+    for (std::size_t before : {0u, 1u, 2u, 5u, 9u}) {
+      std::vector<std::size_t> lens;
+      if (before) lens.push_back(before);
+      lens.push_back(7);
+      lens.push_back(1 + before % 4);
+      const auto mixed = run(lens, before ? 1 : 0);
+      ASSERT_EQ(mixed.size(), alone.size());
+      EXPECT_EQ(std::memcmp(mixed.data(), alone.data(), alone.size() * sizeof(float)), 0)
+          << th << " threads, a video of " << before << " frames before it";
+    }
+  }
+  omp_set_num_threads(threads);
 }
