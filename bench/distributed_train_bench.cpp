@@ -4,11 +4,13 @@
 //   OMP_NUM_THREADS=1 build/release/bench/distributed_train_bench --benchmark_out=one.json
 //   mpirun -np 2 -x OMP_NUM_THREADS=1 build/release/bench/distributed_train_bench --benchmark_out=two.json
 //
-// BM_TrainStep/<config>/<overlap>: one optimisation step of the global batch (16 videos of
-// 16×16 crossing shapes, patch 4: 16 tokens a frame) for tiny and S; overlap 1 reduces gradient
-// buckets while backward runs, 0 after it. Counters: videos_per_second (global batch / step
-// time), reduce_ms (waiting for the gradient all-reduce after backward, per step), buckets.
-// BM_AllReduce/<floats>: MPI_Allreduce alone on a buffer of the tiny and S gradient sizes.
+// BM_TrainStep/<config>/<overlap>/<balance>: one optimisation step of the global batch (16
+// videos of 16×16 crossing shapes, patch 4: 16 tokens a frame) for tiny and S; overlap 1 reduces
+// gradient buckets while backward runs, 0 after it; balance 1 gives ranks shares of equal frame
+// counts, 0 of equal video counts. Counters: videos_per_second (global batch / step
+// time), reduce_ms (per step, from the end of this rank's backward to the reduced gradient: the
+// all-reduce not hidden by backward plus any wait for a slower rank), buckets.
+// BM_AllReduce/<config>/<floats>: MPI_Allreduce alone on a buffer of the tiny and S gradient sizes.
 // Iteration counts are fixed: every rank must run the same number of steps. Only rank 0 reports.
 #include <benchmark/benchmark.h>
 
@@ -38,6 +40,7 @@ void BM_TrainStep(benchmark::State& state) {
   o.batch_videos = 16;
   o.replicas = 1;
   o.overlap_reduction = state.range(1) != 0;
+  o.balance_ranks = state.range(2) != 0;
   o.seed = 3;
   TrainingSamplerOptions so;
   so.seed = 3;
@@ -60,8 +63,10 @@ void BM_TrainStep(benchmark::State& state) {
   state.counters["parameters"] = static_cast<double>(model.parameter_count());
   state.SetLabel(config(which).name);
 }
-BENCHMARK(BM_TrainStep)->Args({0, 0})->Args({0, 1})->Iterations(20)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_TrainStep)->Args({1, 0})->Args({1, 1})->Iterations(4)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TrainStep)->Args({0, 0, 1})->Args({0, 1, 1})->Args({0, 1, 0})->Iterations(20)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TrainStep)->Args({1, 0, 1})->Args({1, 1, 1})->Args({1, 1, 0})->Iterations(4)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_AllReduce(benchmark::State& state) {
   distributed::MpiCommunicator comm;
@@ -78,7 +83,8 @@ int main(int argc, char** argv) {
   distributed::MpiCommunicator comm;
   // The gradient sizes of tiny and S on these frames, for BM_AllReduce.
   for (int which : {0, 1})
-    BENCHMARK(BM_AllReduce)->Arg(static_cast<std::int64_t>(dit::DiT<float>(config(which)).parameter_count()))
+    benchmark::RegisterBenchmark(which == 0 ? "BM_AllReduce/tiny" : "BM_AllReduce/S", BM_AllReduce)
+        ->Arg(static_cast<std::int64_t>(dit::DiT<float>(config(which)).parameter_count()))
         ->Iterations(which == 0 ? 200 : 20)->Unit(benchmark::kMillisecond)->UseRealTime();
   benchmark::Initialize(&argc, argv);
   if (comm.rank() == 0) {

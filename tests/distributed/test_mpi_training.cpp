@@ -164,18 +164,22 @@ TEST(MpiCommunicator, CollectivesAreExact) {
 }
 
 // K ranks with batch 8 (not divisible by 3) equal one process with batch 8 after 5 steps, with
-// the gradient reduced during backward (buckets of 1000 floats), after it, and with two replicas
-// per rank.
+// the gradient reduced during backward (buckets of 1000 floats), after it, with two replicas per
+// rank, and with shares of equal video counts instead of equal frame counts.
 TEST(MpiTraining, RanksEqualOneProcessWithTheWholeBatch) {
   MpiCommunicator c;
   dit::DiT<float> reference(config(), 1);
   const TrainedRun one = train_steps(reference, options(8), 5, distributed::SingleProcess{});
-  for (int variant = 0; variant < 3; ++variant) {
-    SCOPED_TRACE(variant == 0 ? "overlapped buckets" : variant == 1 ? "reduced after backward" : "2 replicas per rank");
+  for (int variant = 0; variant < 4; ++variant) {
+    SCOPED_TRACE(variant == 0   ? "overlapped buckets"
+                 : variant == 1 ? "reduced after backward"
+                 : variant == 2 ? "2 replicas per rank"
+                                : "shares of equal video counts");
     auto o = options(8);
     o.bucket_elements = 1000;
-    o.overlap_reduction = variant == 0;
+    o.overlap_reduction = variant == 0 || variant == 3;
     o.replicas = variant == 2 ? 2 : 1;
+    o.balance_ranks = variant != 3;
     dit::DiT<float> model(config(), 1);
     const TrainedRun many = train_steps(model, o, 5, c);
     expect_same_run(one, many);
@@ -188,9 +192,14 @@ TEST(MpiTraining, BatchSmallerThanTheRankCount) {
   MpiCommunicator c;
   dit::DiT<float> reference(config(), 1);
   const TrainedRun one = train_steps(reference, options(2), 3, distributed::SingleProcess{});
-  dit::DiT<float> model(config(), 1);
-  const TrainedRun many = train_steps(model, options(2), 3, c);
-  expect_same_run(one, many);
+  for (bool balance : {true, false}) {
+    SCOPED_TRACE(balance ? "equal frames" : "equal videos");
+    auto o = options(2);
+    o.balance_ranks = balance;
+    dit::DiT<float> model(config(), 1);
+    const TrainedRun many = train_steps(model, o, 3, c);
+    expect_same_run(one, many);
+  }
 }
 
 // Rank 0 writes the checkpoint; it resumes on one process, and a one-process checkpoint resumes

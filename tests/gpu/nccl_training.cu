@@ -1,5 +1,5 @@
 // On a GPU, one rank: the NCCL communicator (bootstrapped over MPI as a singleton) reduces device
-// buffers in place on the DiT's stream, the gradient buckets hand it device pointers during
+// buffers in place on its own stream, ordered by events with the DiT's, the gradient buckets hand it device pointers during
 // backward, and three training steps through it equal the single-process device trainer bit
 // for bit (a sum over one rank is the identity). Several ranks need several GPUs:
 // docs/distributed.md gives the command.
@@ -51,6 +51,7 @@ int run_nccl_training(int* argc, char*** argv) {
   for (std::size_t i = 0; i < host.size(); ++i) host[i] = 0.5f * static_cast<float>(i) - 3.0f;
   thrust::device_vector<float> dev(host.begin(), host.end());
   nccl.all_reduce_gradients(thrust::raw_pointer_cast(dev.data()), dev.size());
+  nccl.finish_all_reduces();
   dit::ThrustBackend::synchronize();
   std::vector<float> back(host.size());
   thrust::copy(dev.begin(), dev.end(), back.begin());

@@ -17,7 +17,8 @@
 //   | c.finish_all_reduces()           | completes every started all-reduce                          |
 //   | Comm::kGradientMemory            | where the gradient all-reduces read: MemorySpace::host, or  |
 //   |                                  | ::device for a communicator of device buffers (NCCL)        |
-//   | c.all_reduce_gradients(p, n)     | sum of n floats at p in kGradientMemory, in place           |
+//   | c.all_reduce_gradients(p, n)     | sum of n floats at p in kGradientMemory, in place; complete |
+//   |                                  | for the caller after the next c.finish_all_reduces()        |
 //
 // Every rank calls every collective in the same order; a rank that cannot go on must end the
 // whole job (the MPI communicator's abort()), never leave the others waiting.

@@ -1,7 +1,10 @@
 // The NCCL communicator (CUDA builds with FLOWCEPTION_MPI; compiled by nvcc): gradients are
-// summed in device memory by NCCL on the DiT's stream (dit::gpu::Context), so they never leave
-// the GPU; the small host collectives (counts, losses, fingerprints, gathers) go over MPI, which
-// also launched the processes and carries NCCL's unique id from rank 0 to the others.
+// summed in device memory by NCCL, so they never leave the GPU. The reductions run on a stream
+// of their own that waits (by an event) for the backward kernels before them, so a bucket is
+// reduced while the DiT's stream (dit::gpu::Context) goes on with the earlier layers; the DiT's
+// stream waits for every reduction at finish_all_reduces(). The small host collectives (counts,
+// losses, fingerprints, gathers) go over MPI, which also launched the processes and carries
+// NCCL's unique id from rank 0 to the others.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -46,6 +49,9 @@ class NcclCommunicator {
     if (host_.rank() == 0) nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
     host_.broadcast(std::as_writable_bytes(std::span<ncclUniqueId>(&id, 1)), 0);
     nccl_check(ncclCommInitRank(&state_->comm, host_.size(), id, host_.rank()), "ncclCommInitRank");
+    dit::gpu::check(cudaStreamCreateWithFlags(&state_->stream, cudaStreamNonBlocking), "cudaStreamCreate (NCCL)");
+    dit::gpu::check(cudaEventCreateWithFlags(&state_->ready, cudaEventDisableTiming), "cudaEventCreate");
+    dit::gpu::check(cudaEventCreateWithFlags(&state_->done, cudaEventDisableTiming), "cudaEventCreate");
   }
 
   int rank() const { return host_.rank(); }
@@ -59,23 +65,39 @@ class NcclCommunicator {
   std::vector<std::vector<std::byte>> gather(std::span<const std::byte> b) { return host_.gather(b); }
   void start_all_reduce_sum(std::span<float> x) { host_.start_all_reduce_sum(x); }
 
-  /// Device memory, on the DiT's stream: ordered after the backward kernels that wrote p and
-  /// before the optimizer kernels that read it, with no host synchronisation.
+  /// Device memory: starts the reduction of p after every kernel queued so far on the DiT's
+  /// stream (those that wrote p); finish_all_reduces() makes the DiT's stream wait for it, with
+  /// no host synchronisation.
   void all_reduce_gradients(float* p, std::size_t n) {
     if (n == 0) return;
-    nccl_check(ncclAllReduce(p, p, n, ncclFloat, ncclSum, state_->comm, dit::gpu::Context::get().stream), "ncclAllReduce");
+    cudaStream_t compute = dit::gpu::Context::get().stream;
+    dit::gpu::check(cudaEventRecord(state_->ready, compute), "cudaEventRecord");
+    dit::gpu::check(cudaStreamWaitEvent(state_->stream, state_->ready, 0), "cudaStreamWaitEvent");
+    nccl_check(ncclAllReduce(p, p, n, ncclFloat, ncclSum, state_->comm, state_->stream), "ncclAllReduce");
+    state_->pending = true;
   }
-  /// Device buckets are started the same way: NCCL queues them on the stream behind backward.
-  void start_device_all_reduce(float* p, std::size_t n) { all_reduce_gradients(p, n); }
-  void finish_all_reduces() { host_.finish_all_reduces(); }
+  void finish_all_reduces() {
+    host_.finish_all_reduces();
+    if (!state_->pending) return;
+    dit::gpu::check(cudaEventRecord(state_->done, state_->stream), "cudaEventRecord");
+    dit::gpu::check(cudaStreamWaitEvent(dit::gpu::Context::get().stream, state_->done, 0), "cudaStreamWaitEvent");
+    state_->pending = false;
+  }
 
   [[noreturn]] void abort(int code) const { host_.abort(code); }
 
  private:
   struct State {
     ncclComm_t comm = nullptr;
+    cudaStream_t stream = nullptr;  ///< the reductions' own stream
+    cudaEvent_t ready = nullptr, done = nullptr;
+    bool pending = false;
     ~State() {
+      if (stream) cudaStreamSynchronize(stream);
       if (comm) ncclCommDestroy(comm);
+      if (ready) cudaEventDestroy(ready);
+      if (done) cudaEventDestroy(done);
+      if (stream) cudaStreamDestroy(stream);
     }
   };
   MpiCommunicator host_;

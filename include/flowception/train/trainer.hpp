@@ -84,6 +84,11 @@ struct TrainerOptions {
   /// more, or when off, the whole gradient is reduced after backward).
   bool overlap_reduction = true;
   std::size_t bucket_elements = std::size_t(1) << 18;
+  /// Ranks take contiguous shares of about equal frame counts (true), for which every rank builds
+  /// every training sample of the step (data and time draws only: no model work), or shares of
+  /// equal video counts, each rank building only its own (false). Either way the union is the
+  /// one-process batch; equal frames keep ranks from waiting for each other.
+  bool balance_ranks = true;
   /// Every this many steps the ranks compare fingerprints of their parameters and stop with an
   /// error naming the step if any differs from rank 0 (0: only at start and after a resume).
   std::int64_t replica_check_every = 100;
@@ -127,12 +132,14 @@ concept VideoDataSet = requires(const D d, std::size_t i) {
 /// Trains with any training-sample builder: the extended-time sampler of §3 (Flowception) or a
 /// baseline of §7 (baselines/baseline_training.hpp); the method's name goes into checkpoints.
 ///
-/// Across K processes (a distributed::Communicator, e.g. MpiCommunicator), rank r builds and runs
-/// only its contiguous share of the global batch (distributed::share_of): the samples a single
-/// process would build for those positions, keyed by the same sample numbers. The loss counts are
-/// all-reduced first, so every rank's losses are parts of the global means; gradients are summed
-/// across ranks, and every rank takes the identical step: the one a single process takes with
-/// the whole batch, up to the order of floating-point sums. Only rank 0 writes checkpoints.
+/// Across K processes (a distributed::Communicator, e.g. MpiCommunicator), rank r runs forward
+/// and backward on its contiguous share of the global batch: the samples a single process would
+/// build for those positions, keyed by the same sample numbers. Shares have about equal frame
+/// counts (every rank builds every sample to find them, options.balance_ranks) or equal video
+/// counts (distributed::share_of; the loss counts are then all-reduced first). Either way each
+/// rank's losses are parts of the global means, gradients are summed across ranks, and every
+/// rank takes the identical step: the one a single process takes with the whole batch, up to
+/// the order of floating-point sums. Only rank 0 writes checkpoints.
 ///
 /// On a device backend (DiT<float, ThrustBackend>) the weights, gradients, AdamW moments and EMA
 /// stay in device memory (train/device_optimizer.hpp). Training samples are built on the host
@@ -206,15 +213,17 @@ class Trainer {
     const std::int64_t k = adam_.step_count();  // samples k·B .. k·B + B − 1
     const std::size_t B = opts_.batch_videos;
     const auto& cfg = model_->config();
-    // This rank's share of the global batch (all of it in one process).
-    const distributed::Share share = distributed::share_of(B, comm_.rank(), comm_.size());
-    const std::size_t local = share.size();
     // Any communicator but SingleProcess goes through the reductions, even with one rank (where
     // they are the identity): a one-rank MPI or NCCL run tests the same path as K ranks.
     constexpr bool spread = !std::is_same_v<Comm, distributed::SingleProcess>;
-    samples_.resize(local);
+    const int K = comm_.size();
+    const bool build_all = K == 1 || opts_.balance_ranks;
+    // This rank's share of the global batch (all of it in one process): equal video counts, or,
+    // once every sample is built, equal frame counts (below).
+    distributed::Share share = build_all ? distributed::Share{0, B} : distributed::share_of(B, comm_.rank(), K);
+    samples_.resize(share.size());
     // Every sample is keyed by (seed, sample number): building them in parallel changes nothing.
-    threading::parallel_or_serial(local, opts_.replicas > 1, [&](std::size_t i) {
+    threading::parallel_or_serial(share.size(), opts_.replicas > 1, [&](std::size_t i) {
       const std::size_t b = share.begin + i;
       const std::uint64_t sample = static_cast<std::uint64_t>(k) * B + b;
       random::Stream rng(opts_.seed, random::derive_stream(0x74726169ULL, sample));
@@ -230,28 +239,25 @@ class Trainer {
     });
     // Global counts first: every part's losses are means over the whole batch.
     LossNormalisation norm;
-    std::size_t total_rows = 0;
     for (const auto& smp : samples_) {
       for (auto m : smp.flow_mask) norm.flowing_frames += m ? 1u : 0u;
       for (auto m : smp.rate_mask) norm.rate_frames += m ? 1u : 0u;
-      total_rows += smp.times.size();
     }
-    if constexpr (spread) {  // the counts of the whole batch, over every rank's share
+    if (!build_all) {  // the counts of the whole batch, over every rank's share
       double counts[2] = {static_cast<double>(norm.flowing_frames), static_cast<double>(norm.rate_frames)};
       comm_.all_reduce_sum(std::span<double>(counts));
       norm.flowing_frames = static_cast<std::size_t>(counts[0]);
       norm.rate_frames = static_cast<std::size_t>(counts[1]);
+    } else if (K > 1) {  // every sample is here: keep this rank's share of equal frame counts
+      const auto ranks = frame_balanced_cuts(samples_, static_cast<std::size_t>(K));
+      share = {ranks[static_cast<std::size_t>(comm_.rank())], ranks[static_cast<std::size_t>(comm_.rank()) + 1]};
+      samples_.erase(samples_.begin() + static_cast<std::ptrdiff_t>(share.end), samples_.end());
+      samples_.erase(samples_.begin(), samples_.begin() + static_cast<std::ptrdiff_t>(share.begin));
     }
+    const std::size_t local = samples_.size();
     // Contiguous shares of about equal frame counts, one per replica.
     const std::size_t R = std::max<std::size_t>(1, std::min(opts_.replicas, local));
-    std::vector<std::size_t> cut{0};
-    std::size_t acc = 0;
-    for (std::size_t b = 0; b < local && cut.size() < R; ++b) {
-      acc += samples_[b].times.size();
-      if (acc * R >= cut.size() * total_rows && local - (b + 1) >= R - cut.size()) cut.push_back(b + 1);
-    }
-    while (cut.size() < R) cut.push_back(cut.back());  // (only when shares would be empty)
-    cut.push_back(local);
+    const std::vector<std::size_t> cut = frame_balanced_cuts(samples_, R);
     while (replicas_.size() + 1 < R) replicas_.emplace_back(cfg, 0);
     parts_.resize(R);
     // With one replica the gradient buckets are reduced while backward runs.
@@ -327,6 +333,7 @@ class Trainer {
         s.buckets = buckets.buckets_started();
       } else {
         comm_.all_reduce_gradients(Backend::raw(model_->gradients()), n_params);
+        comm_.finish_all_reduces();  // (a device communicator's reduction runs on its own stream)
         s.buckets = 1;
       }
       s.reduce_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
@@ -436,6 +443,22 @@ class Trainer {
   }
 
  private:
+  /// parts + 1 cut points splitting `s` into contiguous parts of about equal frame counts (a part
+  /// may be empty only when there are fewer samples than parts).
+  static std::vector<std::size_t> frame_balanced_cuts(const std::vector<TrainingSample<float>>& s, std::size_t parts) {
+    std::size_t total = 0;
+    for (const auto& smp : s) total += smp.times.size();
+    std::vector<std::size_t> cut{0};
+    std::size_t acc = 0;
+    for (std::size_t b = 0; b < s.size() && cut.size() < parts; ++b) {
+      acc += s[b].times.size();
+      if (acc * parts >= cut.size() * total && s.size() - (b + 1) >= parts - cut.size()) cut.push_back(b + 1);
+    }
+    while (cut.size() < parts) cut.push_back(cut.back());  // (only when shares would be empty)
+    cut.push_back(s.size());
+    return cut;
+  }
+
   /// Data-parallel runs: stops with an error on every rank when any rank's parameters, step or
   /// options differ from rank 0's (a replica that drifted, another seed, another checkpoint).
   void check_ranks_agree(const char* when) {
