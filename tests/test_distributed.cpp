@@ -11,6 +11,7 @@
 #include "flowception/distributed/communicator.hpp"
 #include "flowception/distributed/gradient_buckets.hpp"
 #include "flowception/dit/model.hpp"
+#include "support/colour_videos.hpp"
 #include "support/expect_error.hpp"
 
 using namespace flowception;
@@ -84,17 +85,7 @@ static_assert(Communicator<RecordingComm>);
 // buckets start one reduction per full bucket, in backward order (the heads first, the
 // embeddings last), and announcing changes no gradient.
 TEST(Distributed, BackwardAnnouncesEveryGradientOnceForTheBuckets) {
-  dit::DitConfig c;
-  c.channels = 3;
-  c.height = 4;
-  c.width = 4;
-  c.patch = 2;
-  c.depth = 3;
-  c.width_hidden = 32;
-  c.heads = 2;
-  c.mlp_ratio = 2;
-  c.frequency_dim = 32;
-  c.name = "test";
+  const dit::DitConfig c = fc_test::colour_video_dit(32, 0, 3);
   dit::DiT<float> model(c, 3);
   const std::size_t F = 4, D = c.frame_dim();
   std::vector<float> x(F * D), dv(F * D);

@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
     if (*i2v) return cmd_i2v(if_, ic);
     if (*interp) return cmd_interpolate(pf, pc);
     if (*eval) return cmd_eval(ef, edf, eval_data, calibration_samples);
-    if (*exp) return cmd_export(export_in, export_out, export_no_ema);
+    if (*exp) return world().root() ? cmd_export(export_in, export_out, export_no_ema) : 0;  // one writer
   } catch (const std::exception& e) {
     if (world().size > 1) {
       // Every other rank may be waiting for this one in a collective: end the whole job.

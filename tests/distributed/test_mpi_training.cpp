@@ -24,22 +24,7 @@ using fc_test::ColourVideos;
 
 namespace {
 
-dit::DitConfig config() {
-  dit::DitConfig c;
-  c.channels = 3;
-  c.height = 4;
-  c.width = 4;
-  c.patch = 2;
-  c.depth = 2;
-  c.width_hidden = 32;
-  c.heads = 2;
-  c.mlp_ratio = 2;
-  c.frequency_dim = 32;
-  c.num_classes = 2;
-  c.name = "test";
-  c.validate();
-  return c;
-}
+dit::DitConfig config() { return fc_test::colour_video_dit(); }
 
 train::TrainerOptions options(std::size_t batch) {
   train::TrainerOptions o;

@@ -24,21 +24,7 @@ void report(bool ok, const char* what, double measured, double tolerance) {
   if (!ok) ++failures;
 }
 
-dit::DitConfig config() {
-  dit::DitConfig c;
-  c.channels = 3;
-  c.height = 4;
-  c.width = 4;
-  c.patch = 2;
-  c.depth = 2;
-  c.width_hidden = 32;
-  c.heads = 2;
-  c.mlp_ratio = 2;
-  c.frequency_dim = 32;
-  c.name = "nccl";
-  c.validate();
-  return c;
-}
+dit::DitConfig config() { return fc_test::colour_video_dit(32, 0); }
 
 }  // namespace
 

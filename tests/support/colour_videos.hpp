@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "flowception/data/video.hpp"
+#include "flowception/dit/config.hpp"
 #include "flowception/random/stream.hpp"
 
 namespace fc_test {
@@ -29,5 +30,24 @@ struct ColourVideos {
     return v;
   }
 };
+
+/// The small DiT the training tests fit to these videos (3×4×4 frames, 2×2 patches).
+inline flowception::dit::DitConfig colour_video_dit(std::size_t width = 32, std::size_t classes = 2,
+                                                    std::size_t depth = 2) {
+  flowception::dit::DitConfig c;
+  c.channels = 3;
+  c.height = 4;
+  c.width = 4;
+  c.patch = 2;
+  c.depth = depth;
+  c.width_hidden = width;
+  c.heads = 2;
+  c.mlp_ratio = 2;
+  c.frequency_dim = width;
+  c.num_classes = classes;
+  c.name = "test";
+  c.validate();
+  return c;
+}
 
 }  // namespace fc_test
