@@ -177,6 +177,37 @@ TEST_F(Cli, BadFlagsGiveUsageErrors) {
   }
 }
 
+// Numbers that overflow or carry trailing text (issue 11's list): each is refused before any
+// work with exit code 2, a message naming the flag or field and its value, and no output written.
+TEST_F(Cli, OverflowingNumbersAndTrailingTextAreRefusedBeforeAnyWork) {
+  struct Case {
+    std::string args, expect;
+  };
+  const std::string huge = "18446744073709551615", big = "9223372036854775807";
+  const Case cases[] = {
+      // `steps + 1` used to wrap to 0 in the grid (a segmentation fault).
+      {"sample --checkpoint " + ckpt() + " --count 2 --quiet --steps " + huge, "number of steps N = " + huge + " is above the limit of 10000000"},
+      // `frame + window + 1` used to overflow (an abort in sample, a segmentation fault in train).
+      {"sample" + common() + " --window " + big, "attention window must be -1 (all) or in [0, 1000000], got " + big},
+      {"train --data shapes --steps 1 --quiet --window " + big, "attention window must be -1 (all) or in [0, 1000000]"},
+      // Used to train 0 steps, exit 0 and write an untrained checkpoint.
+      {"train --data shapes --quiet --steps " + huge, "--steps " + huge + " is above the limit of 1000000000000"},
+      // Trailing text after a number used to be ignored; a bad number said only "stod".
+      {"sample" + common() + " --grid end_dense:3xyz", "the power of --grid 'end_dense:3xyz': '3xyz' has 'xyz' after the number"},
+      {"sample" + common() + " --grid end_dense:abc", "cannot read a number in the power of --grid 'end_dense:abc': 'abc'"},
+      {"sample" + common() + " --kappa poly:2abc", "the power of kappa 'poly:2abc': '2abc' has 'abc' after the number"},
+      {"train --data shapes --steps 1 --quiet --tau logit_normal:0,1x", "the scale of tau distribution 'logit_normal:0,1x'"},
+  };
+  for (const auto& c : cases) {
+    const fs::path out = dir / "refused";
+    fs::remove_all(out);
+    const auto r = run(c.args + " --out " + out.string());
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(out)) << c.args << ": wrote " << out;
+  }
+}
+
 // The §7 baselines through the same program: --method trains them (the autoregressive one with
 // causal attention by default), sampling reads the method from the checkpoint, needs --length
 // (or, in eval, the data's lengths), and refuses interpolation; --flop-budget stops a run.

@@ -6,6 +6,8 @@
 // and out with the backend's upload/download, so they hold on a GPU as well.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <cmath>
 #include <vector>
 
@@ -167,6 +169,21 @@ TEST(DitModel, ConfigsAndValidation) {
   bad = tiny;
   bad.heads = 3;
   EXPECT_THROW(bad.validate(), ConfigError);
+  // A window beyond any video: frame ± window would overflow (it crashed sample and train).
+  for (std::int64_t w : {std::int64_t(-2), DitConfig::kMaxWindow + 1, std::numeric_limits<std::int64_t>::max()}) {
+    bad = tiny;
+    bad.window = w;
+    try {
+      bad.validate();
+      ADD_FAILURE() << "window " << w << " accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("window must be -1 (all) or in [0, 1000000], got " + std::to_string(w)),
+                std::string::npos) << e.what();
+    }
+  }
+  bad = tiny;
+  bad.window = DitConfig::kMaxWindow;
+  EXPECT_NO_THROW(bad.validate());
   std::size_t sum = 0;
   for (int a = 0; a < 3; ++a) sum += tiny.rope_dim(a);
   EXPECT_EQ(sum, tiny.head_dim());

@@ -164,7 +164,7 @@ TEST(AnyKappa, NamesGiveTheirSchedulersAndCopiesDoNotNest) {
   static_assert(KappaScheduler<AnyKappa>);
   static_assert(std::is_copy_constructible_v<AnyKappa>);
   static_assert(!std::is_constructible_v<AnyKappa, int>);  // only schedulers convert
-  for (const char* bad : {"quadratic", "poly:", "poly:x", "poly:-1", ""}) {
+  for (const char* bad : {"quadratic", "poly:", "poly:x", "poly:-1", "", "poly:2abc", "poly: 2", "poly:nan", "poly:1e999"}) {
     try {
       (void)AnyKappa::from_name(bad);
       ADD_FAILURE() << "no error for kappa '" << bad << "'";
@@ -217,6 +217,9 @@ TEST(TimeGrid, RejectsBadGrids) {
   expect_error([] { return TimeGrid::uniform(0); }, "zero steps");
   expect_error([] { return TimeGrid::end_dense(0); }, "zero steps");
   expect_error([] { return TimeGrid({0.0}); }, "zero steps");
+  // N + 1 points must neither wrap around (N = 2^64 − 1 used to crash) nor exhaust memory.
+  expect_error([] { return TimeGrid::uniform(SIZE_MAX); }, "number of steps N = 18446744073709551615 is above the limit");
+  expect_error([] { return TimeGrid::end_dense(TimeGrid::kMaxSteps + 1); }, "is above the limit of 10000000");
   expect_error([] { return TimeGrid({0.0, 0.5, 0.5, 1.0}); }, "strictly increasing");
   expect_error([] { return TimeGrid({0.0, 0.6, 0.4, 1.0}); }, "strictly increasing");
   expect_error([] { return TimeGrid({0.1, 0.5, 1.0}); }, "start at exactly 0");

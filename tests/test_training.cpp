@@ -249,6 +249,16 @@ TEST(ExtendedTime, TauDistributionsAndResampling) {
   }
   EXPECT_NEAR(sum / 2000, 0.5, 0.02);  // sigmoid(N(0,1)) is symmetric about 1/2
   EXPECT_THROW(LogitNormalTau(0.0, 0.0), ConfigError);
+  // Names: the whole of each number is read; trailing text is an error that quotes it.
+  EXPECT_EQ(AnyTau::from_name("logit_normal:0.5,2").name(), "logit_normal");
+  for (const char* bad : {"logit_normal:0,1x", "logit_normal:,1", "logit_normal:0", "logit_normalX", "logit_normal:0;1"}) {
+    try {
+      (void)AnyTau::from_name(bad);
+      ADD_FAILURE() << "accepted tau '" << bad << "'";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
   // Insertion phase only: τ_g uniform on [0, 1) whatever τ_max (mean 1/2, sd of the mean 0.0065).
   ExtendedTimeSampler below(LinearKappa{}, o, UniformBelowOneTau{});
   sum = 0;
@@ -343,7 +353,7 @@ TEST(Batch, PackKeepsOrderAndOffsets) {
 namespace {
 struct ConstantRateModel {
   double log_rate = 0.0;
-  void evaluate(const ModelInput<HostFrames<float>>& in, ModelOutput<HostFrames<float>>& out) const {
+  void evaluate(const ModelInput<HostFrames<float>>& /*in*/, ModelOutput<HostFrames<float>>& out) const {
     for (auto& x : out.velocity.values) x = 0.0f;
     for (auto& l : out.log_rate) l = log_rate;
   }

@@ -124,6 +124,11 @@ int cmd_train(TrainFlags f, const CLI::App& cmd) {
   cfg.validate();
   detail::require(f.flop_budget >= 0 && std::isfinite(f.flop_budget), "--flop-budget must be >= 0, got ", f.flop_budget);
   detail::require(f.flop_budget > 0 || f.steps > 0, "--steps must be >= 1");
+  // Step counts go into signed 64-bit arithmetic (schedules, the loop): far below its range.
+  constexpr std::size_t kMaxSteps = 1'000'000'000'000;
+  for (auto [flag, value] : {std::pair{"--steps", f.steps}, std::pair{"--warmup", f.warmup},
+                             std::pair{"--decay-from", f.decay_from}, std::pair{"--save-every", f.save_every}})
+    detail::require(value <= kMaxSteps, flag, " ", value, " is above the limit of ", kMaxSteps);
 
   TrainingSamplerOptions so;
   so.n_start = f.n_start;

@@ -107,7 +107,9 @@ void resolve_sampling_defaults(SampleFlags& f) {
 
 TimeGrid make_grid(const std::string& g, std::size_t n) {
   if (g == "uniform") return TimeGrid::uniform(n);
-  if (g.rfind("end_dense", 0) == 0) return TimeGrid::end_dense(n, g.size() > 10 ? std::stod(g.substr(10)) : 3.0);
+  if (g == "end_dense") return TimeGrid::end_dense(n, 3.0);
+  if (g.rfind("end_dense:", 0) == 0)
+    return TimeGrid::end_dense(n, detail::parse_number(std::string_view(g).substr(10), "the power of --grid '" + g + "'"));
   throw ConfigError("flowception: unknown grid '" + g + "' (uniform | end_dense:P)");
 }
 

@@ -2,9 +2,13 @@
 // names the offending quantity, so callers can tell bad input from a library bug.
 #pragma once
 
+#include <charconv>
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <utility>
 
 namespace flowception {
@@ -60,6 +64,20 @@ template <class E = ConfigError, class... Parts>
 inline void require(bool ok, Parts&&... parts) {
   if (!ok) [[unlikely]]
     fail<E>(std::forward<Parts>(parts)...);
+}
+
+/// The number that is the whole of `text` (no spaces, nothing after it), finite; else a
+/// ConfigError that quotes `text` and names where it came from (`what`, e.g. "kappa 'poly:2abc'").
+inline double parse_number(std::string_view text, std::string_view what) {
+  double v = 0;
+  const char* end = text.data() + text.size();
+  const auto r = std::from_chars(text.data(), end, v);
+  if (text.empty() || r.ec != std::errc{} || r.ptr != end || !std::isfinite(v))
+    fail<ConfigError>("cannot read a number in ", what, ": '", text, "'",
+                      r.ec == std::errc{} && r.ptr != end && !text.empty()
+                          ? cat(" has '", std::string_view(r.ptr, static_cast<std::size_t>(end - r.ptr)), "' after the number")
+                          : std::string());
+  return v;
 }
 
 }  // namespace detail

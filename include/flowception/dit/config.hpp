@@ -31,6 +31,8 @@ struct DitConfig {
   std::size_t frequency_dim = 256;  ///< sinusoidal embedding size of 1000·t
   std::size_t num_classes = 0;      ///< 0: unconditional; else a class table of num_classes + 1 (last = null)
   std::int64_t window = -1;         ///< attend to frames within ±window (−1: all frames)
+  /// Windows above this are refused (frame ± window must not overflow; no video is this long).
+  static constexpr std::int64_t kMaxWindow = 1'000'000;
   /// Frame-causal attention: frame f attends only to frames <= f of its video (the
   /// autoregressive baseline's causal variant, method.md §7). Off for Flowception.
   bool causal = false;
@@ -87,7 +89,8 @@ struct DitConfig {
                     grid_h(), "x", grid_w(), " patches here)");
     detail::require(rope_dim(0) % 2 == 0 && rope_dim(0) >= 2, "DiT rotary split of head dim ", head_dim(), " is invalid");
     detail::require(mlp_ratio >= 1 && frequency_dim >= 2 && frequency_dim % 2 == 0, "DiT mlp_ratio/frequency_dim invalid");
-    detail::require(window >= -1, "DiT attention window must be -1 (all) or >= 0, got ", window);
+    detail::require(window >= -1 && window <= kMaxWindow, "DiT attention window must be -1 (all) or in [0, ", kMaxWindow,
+                    "], got ", window);
     detail::require(rope_base > 1.0, "DiT rope_base must be > 1");
   }
 

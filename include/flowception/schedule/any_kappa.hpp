@@ -23,15 +23,8 @@ class AnyKappa {
     if (name == "linear") return LinearKappa{};
     if (name == "cubic") return PolynomialKappa(3.0);
     if (name == "cosine") return CosineKappa{};
-    if (name.rfind("poly:", 0) == 0) {
-      double p = 0;
-      try {
-        p = std::stod(name.substr(5));
-      } catch (...) {
-        throw ConfigError("flowception: cannot read the power in kappa '" + name + "'");
-      }
-      return PolynomialKappa(p);
-    }
+    if (name.rfind("poly:", 0) == 0)
+      return PolynomialKappa(detail::parse_number(std::string_view(name).substr(5), "the power of kappa '" + name + "'"));
     throw ConfigError("flowception: unknown kappa '" + name + "' (linear | cubic | cosine | poly:P)");
   }
 

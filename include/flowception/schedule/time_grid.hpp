@@ -27,8 +27,12 @@ class TimeGrid {
   }
 
   /// s_j = j/N.
+  /// The most steps a grid may have: far beyond any useful N, and small enough that N + 1 grid
+  /// points can neither wrap around nor exhaust memory.
+  static constexpr std::size_t kMaxSteps = 10'000'000;
+
   static TimeGrid uniform(std::size_t steps) {
-    detail::require(steps >= 1, "number of steps must be >= 1, got zero steps");
+    check_steps(steps);
     std::vector<double> s(steps + 1);
     for (std::size_t j = 0; j <= steps; ++j) s[j] = static_cast<double>(j) / static_cast<double>(steps);
     s.back() = 1.0;
@@ -37,7 +41,7 @@ class TimeGrid {
 
   /// s_j = 1 − (1 − j/N)^p: denser near s = 1 for p > 1, where the last insertions happen.
   static TimeGrid end_dense(std::size_t steps, double power = 3.0) {
-    detail::require(steps >= 1, "number of steps must be >= 1, got zero steps");
+    check_steps(steps);
     detail::require(std::isfinite(power) && power >= 1.0, "end-dense grid power must be >= 1, got ", power);
     std::vector<double> s(steps + 1);
     for (std::size_t j = 0; j <= steps; ++j)
@@ -56,6 +60,10 @@ class TimeGrid {
   double extended(std::size_t m) const { return m <= steps() ? s_[m] : 1.0 + s_[m - steps()]; }
 
  private:
+  static void check_steps(std::size_t steps) {
+    detail::require(steps >= 1, "number of steps must be >= 1, got zero steps");
+    detail::require(steps <= kMaxSteps, "number of steps N = ", steps, " is above the limit of ", kMaxSteps);
+  }
   std::vector<double> s_;
   std::string label_;
 };

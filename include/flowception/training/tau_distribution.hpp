@@ -79,8 +79,12 @@ class AnyTau {
       t.kind_ = 1;
       double m = 0.0, s = 1.0;
       if (name.size() > 12) {
-        detail::require(name[12] == ':' && std::sscanf(name.c_str() + 13, "%lf,%lf", &m, &s) == 2,
-                        "cannot read tau distribution '", name, "' (logit_normal:M,S)");
+        const std::string_view args = std::string_view(name).substr(13);
+        const auto comma = args.find(',');
+        detail::require(name[12] == ':' && comma != std::string_view::npos, "cannot read tau distribution '", name,
+                        "' (logit_normal:M,S)");
+        m = detail::parse_number(args.substr(0, comma), "the mean of tau distribution '" + name + "'");
+        s = detail::parse_number(args.substr(comma + 1), "the scale of tau distribution '" + name + "'");
       }
       t.logit_ = LogitNormalTau(m, s);
     } else {
