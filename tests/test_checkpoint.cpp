@@ -542,7 +542,7 @@ TEST(Safetensors, AtomicWriteNeverLeavesAHalfFileOrATemporary) {
   // 3. The rename itself fails (the target is a non-empty directory).
   const fs::path blocked = dir.path / "blocked";
   fs::create_directories(blocked / "inside");
-  expect_error<IoError>([&] { io::save_safetensors(blocked, s.tensors(), s.metadata()); }, "cannot rename");
+  expect_error<IoError>([&] { io::save_safetensors(blocked, s.tensors(), s.metadata()); }, "is a directory");
   EXPECT_TRUE(fs::is_directory(blocked));
   EXPECT_EQ(dir.entries(), 2u);
 
@@ -555,4 +555,86 @@ TEST(Safetensors, AtomicWriteNeverLeavesAHalfFileOrATemporary) {
   const auto f = io::load_safetensors(p);
   EXPECT_EQ(f.names(), std::vector<std::string>{"only"});
   EXPECT_EQ(dir.entries(), 2u);
+}
+
+// ---- Checksums -------------------------------------------------------------------------------
+
+TEST(Crc32c, KnownValuesAndIncrementalUse) {
+  auto crc = [](std::string_view t, std::uint32_t c = 0) {
+    return io::crc32c(std::as_bytes(std::span<const char>(t.data(), t.size())), c);
+  };
+  EXPECT_EQ(crc(""), 0u);
+  EXPECT_EQ(crc("123456789"), 0xE3069283u);  // the standard check value of CRC-32C
+  EXPECT_EQ(crc(std::string(32, '\0')), 0x8A9136AAu);  // RFC 3720, B.4: 32 bytes of zeros
+  EXPECT_EQ(crc(std::string(32, '\xff')), 0x62A8AB43u);  // RFC 3720, B.4: 32 bytes of ones
+  const std::string long_text = "the quick brown fox jumps over the lazy dog, again and again and again";
+  for (std::size_t cut : {0, 1, 7, 8, 9, 33, 70}) EXPECT_EQ(crc(long_text.substr(cut), crc(long_text.substr(0, cut))), crc(long_text));
+}
+
+// Every single-bit flip anywhere in a file (length, header, padding, data) is refused; flips in
+// the data name the tensor whose checksum fails.
+TEST(Safetensors, EverySingleBitFlipIsDetected) {
+  std::vector<io::Tensor> t{io::make_tensor("w", {2, 3}, std::vector<float>{1, 2, 3, 4, 5, 6}),
+                            io::make_tensor("step", {}, std::vector<std::int64_t>{7}),
+                            io::make_tensor("b", {3}, std::vector<std::uint8_t>{1, 2, 3})};
+  std::ostringstream out;
+  io::write_safetensors(out, t, {{"format", "x"}, {"lr", "0.001"}});
+  const std::string good = out.str();
+  const auto clean = io::parse_safetensors(std::vector<std::byte>(reinterpret_cast<const std::byte*>(good.data()),
+                                                                  reinterpret_cast<const std::byte*>(good.data()) + good.size()),
+                                           "good");
+  EXPECT_TRUE(clean.verified());
+  EXPECT_EQ(clean.metadata(), (std::map<std::string, std::string>{{"format", "x"}, {"lr", "0.001"}}));
+  EXPECT_EQ(clean.checksums().size(), 4u);  // three tensors and the header
+  const std::size_t data_start = good.size() - (24 + 8 + 3);
+  std::size_t refused = 0;
+  for (std::size_t i = 0; i < good.size(); ++i)
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string bad = good;
+      bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
+      std::vector<std::byte> bytes(reinterpret_cast<const std::byte*>(bad.data()),
+                                   reinterpret_cast<const std::byte*>(bad.data()) + bad.size());
+      try {
+        (void)io::parse_safetensors(std::move(bytes), "flipped");
+        ADD_FAILURE() << "bit " << bit << " of byte " << i << " flipped and the file loaded";
+      } catch (const IoError& e) {
+        ++refused;
+        if (i >= data_start) {
+          const std::string tensor = i < data_start + 3 ? "'b'" : i < data_start + 11 ? "'step'" : "'w'";
+          EXPECT_NE(std::string(e.what()).find("tensor " + tensor + " fails its CRC-32C checksum"), std::string::npos)
+              << "byte " << i << ": " << e.what();
+        }
+      }
+    }
+  EXPECT_EQ(refused, good.size() * 8);
+}
+
+// A file without checksums (another tool's) loads, unverified; one with only some is corrupt;
+// writers cannot use the reserved prefix.
+TEST(Safetensors, UncheckedFilesLoadUnverifiedAndPartialChecksumsAreRefused) {
+  const std::string header = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
+  const std::string data("\0\0\x80\x3f\0\0\0\x40", 8);
+  auto parse = [](const std::string& b) {
+    return io::parse_safetensors(std::vector<std::byte>(reinterpret_cast<const std::byte*>(b.data()),
+                                                        reinterpret_cast<const std::byte*>(b.data()) + b.size()),
+                                 "hand");
+  };
+  const auto f = parse(raw_file(header, data));
+  EXPECT_FALSE(f.verified());
+  EXPECT_TRUE(f.checksums().empty());
+  EXPECT_EQ(io::read_f32(f, "b", {1})[0], 2.0f);
+  const std::string crc_a = io::detail_st::hex32(io::crc32c(std::as_bytes(std::span<const char>(data.data(), 4))));
+  const std::string partial = R"({"__metadata__":{"crc32c.a":")" + crc_a + R"("},)" + header.substr(1);
+  expect_error<IoError>([&] { (void)parse(raw_file(partial, data)); }, "has checksums for some tensors but not for 2 others, first 'b'");
+  const std::string stray = R"({"__metadata__":{"crc32c.zz":"00000000"},)" + header.substr(1);
+  expect_error<IoError>([&] { (void)parse(raw_file(stray, data)); }, "has checksums for some tensors but not for 3 others");
+  std::ostringstream out;
+  expect_error<ConfigError>([&] { io::write_safetensors(out, {}, {{"crc32c.x", "1"}}); }, "reserves for checksums");
+  expect_error<ConfigError>([&] { io::write_safetensors(out, {io::make_tensor("__header__", {1}, std::vector<float>{1})}); },
+                            "'__header__' is reserved");
+}
+
+// /proc files report a size of 0: the reader reads on and judges the content.
+TEST(Safetensors, FilesOfUnknownSizeAreReadToTheEnd) {
+  expect_error<IoError>([] { (void)io::load_safetensors("/proc/self/status"); }, "exceeds the limit");
 }

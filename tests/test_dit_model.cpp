@@ -128,7 +128,7 @@ Batch make_batch(const DitConfig& cfg, std::vector<std::size_t> lengths, std::ui
       for (std::size_t e = 0; e < cfg.frame_dim(); ++e) b.frames.push_back(rng.normal());
     }
     b.offsets.push_back(b.offsets.back() + L);
-    b.conditions.push_back(static_cast<std::int64_t>(L % 2));
+    if (cfg.num_classes > 0) b.conditions.push_back(static_cast<std::int64_t>(L % 2));
     b.drop.push_back(L % 2);
   }
   return b;
@@ -340,7 +340,7 @@ TEST(DitModel, PackedBatchEqualsVideosAlone) {
     alone.times.assign(packed.times.begin() + fb, packed.times.begin() + fe);
     alone.kinds.assign(packed.kinds.begin() + fb, packed.kinds.begin() + fe);
     alone.offsets = {0, fe - fb};
-    alone.conditions = {packed.conditions[v]};
+    if (!packed.conditions.empty()) alone.conditions = {packed.conditions[v]};
     alone.drop = {packed.drop[v]};
     auto o = run(m, alone);
     for (std::size_t i = 0; i < o.v.size(); ++i) ASSERT_NEAR(o.v[i], all.v[fb * D + i], 1e-12);
@@ -556,7 +556,7 @@ TEST(DitModel, RateHeadVariantsPackedBatchEqualsVideosAlone) {
       alone.times.assign(packed.times.begin() + fb, packed.times.begin() + fe);
       alone.kinds.assign(packed.kinds.begin() + fb, packed.kinds.begin() + fe);
       alone.offsets = {0, fe - fb};
-      alone.conditions = {packed.conditions[v]};
+      if (!packed.conditions.empty()) alone.conditions = {packed.conditions[v]};
       alone.drop = {packed.drop[v]};
       auto out = run(m, alone);
       for (std::size_t i = 0; i < out.v.size(); ++i) ASSERT_NEAR(out.v[i], all.v[fb * D + i], 1e-12);
@@ -620,4 +620,81 @@ TEST(DitModel, FlopCountsOfRateHeadVariants) {
   Model<double> plain(test_config(), 1);
   run(plain, b);
   EXPECT_EQ(la.backward_flops().other - m.backward_flops().other, 4608.0);
+}
+
+// The configuration's parameter count is the model's, for every optional part; size fields have
+// stated ranges, so a huge configuration is refused before any allocation.
+TEST(DitConfig, ParameterCountMatchesTheModelAndSizesHaveRanges) {
+  for (int v = 0; v < 6; ++v) {
+    auto c = dit::DitConfig::tiny(3, 8, 8, 4);
+    c.depth = 1 + v % 2;
+    c.width_hidden = 24;
+    c.heads = 2;
+    c.rate_head = v % 2 ? dit::RateHead::pooled : dit::RateHead::token;
+    c.num_classes = v >= 2 ? 5 : 0;
+    c.length_aware = v >= 3;
+    c.length_conditioning = v >= 4;
+    c.mlp_ratio = v == 5 ? 2 : 4;
+    c.rope_frame_dims = 0;
+    dit::DiT<float> m(c, 0);
+    EXPECT_EQ(c.parameter_count(), m.parameter_count()) << "variant " << v;
+  }
+  auto c = dit::DitConfig::tiny(3, 8, 8, 4);
+  c.depth = 100'000'000;
+  EXPECT_THROW(c.validate(), ConfigError);
+  try {
+    c.validate();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("DiT depth must be in [1, 4096], got 100000000"), std::string::npos) << e.what();
+  }
+  c = dit::DitConfig::tiny(3, 8, 8, 4);
+  c.width_hidden = 65536;
+  c.heads = 1024;
+  c.depth = 4096;  // every field in range, the product not: 2^36 parameters is the limit
+  try {
+    c.validate();
+    ADD_FAILURE() << "accepted a model of " << c.parameter_count() << " parameters";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("above the limit of 68719476736"), std::string::npos) << e.what();
+  }
+}
+
+// The workspace estimate bounds what forward (and backward) really hold, within 25 %, across
+// configurations, batch shapes and both rate heads: the memory plans of sample and train use it.
+TEST(DitConfig, WorkspaceEstimateBoundsTheMeasuredWorkspace) {
+  for (int v = 0; v < 4; ++v) {
+    auto c = dit::DitConfig::tiny(3, 8, 8, v < 2 ? 4 : 2);
+    c.depth = 1 + v % 2;
+    c.width_hidden = v == 3 ? 48 : 24;
+    c.heads = 2;
+    c.rate_head = v % 2 ? dit::RateHead::pooled : dit::RateHead::token;
+    c.length_aware = c.length_conditioning = v >= 2;
+    c.rope_frame_dims = 0;
+    c.validate();
+    for (const std::vector<std::size_t>& lengths : {std::vector<std::size_t>{5}, std::vector<std::size_t>{3, 7, 2, 9}}) {
+      for (bool training : {false, true}) {
+        dit::DiT<float> m(c, 1);
+        std::vector<double> times;
+        std::vector<FrameKind> kinds;
+        std::vector<std::size_t> offsets{0};
+        for (std::size_t L : lengths) {
+          for (std::size_t f = 0; f < L; ++f) {
+            times.push_back(0.5);
+            kinds.push_back(FrameKind::generated);
+          }
+          offsets.push_back(offsets.back() + L);
+        }
+        const std::size_t F = times.size();
+        std::vector<float> frames(F * c.frame_dim(), 0.1f), vel(frames.size()), dv(frames.size(), 1.0f);
+        std::vector<double> lr(F), dl(F, 1.0);
+        const DitBatch b{times, kinds, offsets, {}, {}, 0.0};
+        m.forward(frames.data(), b, vel.data(), lr.data());
+        if (training) m.backward(dv.data(), dl.data());
+        const double measured = static_cast<double>(m.workspace_bytes());
+        const double estimate = static_cast<double>(c.workspace_bytes(F, lengths.size(), training));
+        EXPECT_GE(estimate, measured) << "variant " << v << ", " << F << " frames, training " << training;
+        EXPECT_LE(estimate, 1.25 * measured) << "variant " << v << ", " << F << " frames, training " << training;
+      }
+    }
+  }
 }

@@ -123,6 +123,49 @@ TEST(Trainer, CheckpointRoundTripAndRejections) {
   dit::DiT<float> m2(small_config(), 1);
   TrainerT s2(m2, data, sampler(), opt);
   EXPECT_THROW(s2.load_checkpoint(dir / "c.safetensors"), ConfigError);
+
+  // Rewritten with one tensor too many, or declaring a DiT far larger than its tensors (a corrupt
+  // dit.depth): refused by name, and the second before any model is built.
+  const auto f = io::load_safetensors(dir / "c.safetensors");
+  EXPECT_TRUE(f.verified());
+  std::vector<io::Tensor> tensors;
+  for (const auto& n : f.names()) tensors.push_back(f.tensor(n));
+  auto extra = tensors;
+  extra.push_back(io::make_tensor("model.blocks.9.attn.qkv.weight", {2}, std::vector<float>{1, 2}));
+  io::save_safetensors(dir / "extra.safetensors", extra, f.metadata());
+  for (bool use_ema : {true, false}) {
+    try {
+      (void)train::load_model(dir / "extra.safetensors", use_ema);
+      ADD_FAILURE() << "loaded a checkpoint with an extra tensor";
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find("holds 1 tensor that no checkpoint of this DiT has, first "
+                                           "'model.blocks.9.attn.qkv.weight'"), std::string::npos) << e.what();
+    }
+  }
+  {
+    dit::DiT<float> m3(small_config(), 1);
+    TrainerT r(m3, data, sampler(), options());
+    EXPECT_THROW(r.load_checkpoint(dir / "extra.safetensors"), IoError);
+  }
+  auto meta = f.metadata();
+  meta["dit.depth"] = "4000";
+  io::save_safetensors(dir / "deep.safetensors", tensors, meta);
+  try {
+    (void)train::load_model(dir / "deep.safetensors");
+    ADD_FAILURE() << "loaded a checkpoint declaring 4000 blocks";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("declares " + std::to_string([&] { auto c = small_config(); c.depth = 4000; return c.parameter_count(); }()) +
+                                         " parameters but its 'model.' tensors hold " + std::to_string(model.parameter_count()) + " values"),
+              std::string::npos) << e.what();
+  }
+  meta["dit.depth"] = "100000000";  // beyond the configuration's range
+  io::save_safetensors(dir / "deeper.safetensors", tensors, meta);
+  try {
+    (void)train::load_model(dir / "deeper.safetensors");
+    ADD_FAILURE() << "loaded a checkpoint declaring 1e8 blocks";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("DiT depth must be in [1, 4096], got 100000000"), std::string::npos) << e.what();
+  }
   fs::remove_all(dir);
 }
 

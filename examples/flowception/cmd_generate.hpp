@@ -22,13 +22,31 @@ struct ConditionFlags {
   std::size_t keys = 2;
 };
 
-data::Video condition_video(const ConditionFlags& c) {
-  if (!c.file.empty()) return io::load_npy_video(c.file);
-  return open_data(c.data).video(c.from_data);
+/// The conditioning video (a file or a data video), checked against the checkpoint's frame size
+/// before any sampling; `flag` names where it came from in the error.
+data::Video condition_video(const ConditionFlags& c, const SampleFlags& f, const char* flag) {
+  data::Video v;
+  std::string from;
+  if (!c.file.empty()) {
+    v = io::load_npy_video(c.file);
+    from = detail::cat(flag, " ", c.file);
+  } else {
+    const DataSource d = open_data(c.data);
+    detail::require(c.from_data < d.size(), flag, "-from-data ", c.from_data, " is not in [0, ", d.size() - 1, "] for --data ", c.data.data);
+    v = d.video(c.from_data);
+    from = detail::cat(flag, "-from-data ", c.from_data, " (--data ", c.data.data, ")");
+  }
+  const auto file = io::load_safetensors(f.checkpoint);
+  const auto cfg = train::dit_config_from_metadata(file);
+  detail::require<ShapeError>(v.channels == cfg.channels && v.height == cfg.height && v.width == cfg.width, from,
+                              " has frames of H×W×C = ", v.height, "x", v.width, "x", v.channels, ", but the model of ",
+                              f.checkpoint, " makes frames of ", cfg.height, "x", cfg.width, "x", cfg.channels);
+  detail::require<ShapeError>(v.length() >= 1, from, " holds no frames");
+  return v;
 }
 
 int cmd_i2v(const SampleFlags& f, const ConditionFlags& c) {
-  const data::Video src = condition_video(c);
+  const data::Video src = condition_video(c, f, "--image");
   std::vector<float> image(src.frame(0), src.frame(0) + src.frame_size());
   std::vector<Prompt<float>> prompts(f.count, Prompt<float>::image_to_video(image, f.n_start, f.class_label));
   const auto g = run_sampler(f, prompts);
@@ -39,7 +57,7 @@ int cmd_i2v(const SampleFlags& f, const ConditionFlags& c) {
 }
 
 int cmd_interpolate(const SampleFlags& f, const ConditionFlags& c) {
-  const data::Video src = condition_video(c);
+  const data::Video src = condition_video(c, f, "--keys");
   const std::size_t L = src.length();
   detail::require(c.keys >= 2 && c.keys <= L, "--num-keys must be in [2, ", L, "] for this video");
   std::vector<std::vector<float>> keys;

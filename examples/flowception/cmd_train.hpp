@@ -32,6 +32,7 @@ struct TrainFlags {
   double shift = 1.0;
   std::vector<double> tasks{1, 0, 0, 0};
   std::string resume;
+  bool overwrite = false;  // replace the checkpoint --out already holds
   std::size_t save_every = 200;
   std::size_t replicas = 0;  // 0: one per thread
   std::string device = "cpu";
@@ -103,7 +104,30 @@ void apply_recipe(TrainFlags& f, const CLI::App& cmd, const std::string& kind, c
   if (unset("--tasks")) f.tasks = r.tasks;
 }
 
+/// The nearest existing folder at or above `p` (where a new --out would be created).
+fs::path existing_ancestor(fs::path p) {
+  p = fs::absolute(p);
+  while (!p.empty() && !fs::exists(p) && p.has_parent_path() && p.parent_path() != p) p = p.parent_path();
+  return p;
+}
+
+/// Checks --out before any work: a folder (or a place one can be made) that we may write, and not
+/// one holding another run's checkpoint unless --resume or --overwrite says what to do with it.
+void check_train_out(const TrainFlags& f) {
+  const fs::path out(f.out);
+  std::error_code ec;
+  detail::require(!fs::exists(out, ec) || fs::is_directory(out, ec), "--out ", out, " exists and is not a directory");
+  const fs::path base = existing_ancestor(out);
+  detail::require(fs::is_directory(base, ec) && ::access(base.c_str(), W_OK | X_OK) == 0, "--out ", out,
+                  ": cannot write in ", base);
+  const fs::path ckpt = out / "checkpoint.safetensors";
+  if (fs::exists(ckpt, ec) && f.resume.empty() && !f.overwrite)
+    throw ConfigError(detail::cat("flowception: --out ", out, " already holds a checkpoint (", ckpt.string(),
+                                  "); continue it with --resume ", ckpt.string(), ", or pass --overwrite to replace it"));
+}
+
 int cmd_train(TrainFlags f, const CLI::App& cmd) {
+  check_train_out(f);
   const DataSource data = open_data(f.data);
   const data::Video first = data.video(0);
   apply_recipe(f, cmd, data.kind, first);
@@ -124,11 +148,6 @@ int cmd_train(TrainFlags f, const CLI::App& cmd) {
   cfg.validate();
   detail::require(f.flop_budget >= 0 && std::isfinite(f.flop_budget), "--flop-budget must be >= 0, got ", f.flop_budget);
   detail::require(f.flop_budget > 0 || f.steps > 0, "--steps must be >= 1");
-  // Step counts go into signed 64-bit arithmetic (schedules, the loop): far below its range.
-  constexpr std::size_t kMaxSteps = 1'000'000'000'000;
-  for (auto [flag, value] : {std::pair{"--steps", f.steps}, std::pair{"--warmup", f.warmup},
-                             std::pair{"--decay-from", f.decay_from}, std::pair{"--save-every", f.save_every}})
-    detail::require(value <= kMaxSteps, flag, " ", value, " is above the limit of ", kMaxSteps);
 
   TrainingSamplerOptions so;
   so.n_start = f.n_start;
@@ -183,8 +202,42 @@ int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSourc
   to.class_dropout = f.class_dropout;
   to.seed = f.seed;
   to.replicas = device ? 1 : f.replicas ? f.replicas : static_cast<std::size_t>(std::max(1, dit::CpuBackend::threads()));
+  // What earlier segments of this run left in the checkpoint: the smoothed loss, the log and the
+  // segments (so run.json tells the whole run, even across kills and resumes).
+  double smooth = 0;
+  bool have_smooth = false;
+  json log = json::array(), segments = json::array();
+  if (!f.resume.empty()) {
+    const auto file = io::load_safetensors(f.resume);
+    if (!file.verified() && root)
+      std::fprintf(stderr, "flowception: note: %s carries no checksums (written by another tool or an older "
+                           "version): its tensors were not verified\n", f.resume.c_str());
+    const std::int64_t at = file.has_metadata("train.step") ? file.metadata_i64("train.step") : 0;
+    if (f.flop_budget == 0 && at >= static_cast<std::int64_t>(f.steps)) {
+      if (root)
+        std::printf("%s is already at step %lld, at or past --steps %zu: nothing to train, nothing written\n",
+                    f.resume.c_str(), static_cast<long long>(at), f.steps);
+      return 0;
+    }
+    auto parsed = [&](const char* key) {
+      if (!file.has_metadata(key)) return json();
+      json j = json::parse(file.metadata_string(key), nullptr, /*allow_exceptions=*/false);
+      detail::require<IoError>(j.is_array(), f.resume, ": metadata '", key, "' is not a JSON array");
+      return j;
+    };
+    if (file.has_metadata("train.loss_smoothed")) {
+      smooth = file.metadata_f64("train.loss_smoothed");
+      have_smooth = true;
+    }
+    if (auto j = parsed("train.log"); j.is_array()) log = std::move(j);
+    if (auto j = parsed("train.segments"); j.is_array()) segments = std::move(j);
+  }
   train::Trainer<DataSource, Builder, Backend, Comm> trainer(model, data, sampler, to, comm);
   if (!f.resume.empty()) trainer.load_checkpoint(f.resume);
+  // Entries of the log beyond the resumed step belong to a segment that was killed after its
+  // last checkpoint: they are redone now.
+  for (std::size_t i = log.size(); i-- > 0;)
+    if (log[i].value("step", std::int64_t{0}) > trainer.steps_done()) log.erase(i);
 
   if (root) fs::create_directories(f.out);
   const fs::path ckpt = fs::path(f.out) / "checkpoint.safetensors";
@@ -202,15 +255,26 @@ int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSourc
                  {"method", f.method}, {"causal", cfg.causal}, {"flop_budget", f.flop_budget}};
   std::map<std::string, std::string> meta{{"train.config", config.dump()}};
   fc_cli::ProgressBar bar("train", static_cast<double>(f.steps), !f.quiet && root);
-  double smooth = 0, flops = 0, attention_flops = 0;
+  double flops = 0, attention_flops = 0;
   std::size_t videos = 0;
-  bool budget_reached = false, first_step = true;
-  json log = json::array();
+  bool budget_reached = false;
+  const std::int64_t first = trainer.steps_done();
+  segments.push_back({{"from_step", first}, {"to_step", first}, {"seconds", 0.0}, {"resume", f.resume},
+                      {"world_size", comm.size()}, {"threads", dit::CpuBackend::threads()}, {"device", f.device}});
   const auto start = std::chrono::steady_clock::now();
+  // The checkpoint carries the run's bookkeeping too (metadata), so a resume continues it.
+  auto save = [&] {
+    segments.back()["to_step"] = trainer.steps_done();
+    segments.back()["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    meta["train.loss_smoothed"] = io::format_metadata_double(smooth);
+    meta["train.log"] = log.dump();
+    meta["train.segments"] = segments.dump();
+    trainer.save_checkpoint(ckpt, meta);  // rank 0 only
+  };
   while (f.flop_budget > 0 || trainer.steps_done() < static_cast<std::int64_t>(f.steps)) {
     const auto s = trainer.step();
-    smooth = first_step ? s.loss : 0.98 * smooth + 0.02 * s.loss;  // from this segment's first loss
-    first_step = false;
+    smooth = have_smooth ? 0.98 * smooth + 0.02 * s.loss : s.loss;  // from the run's first loss
+    have_smooth = true;
     flops += s.flops.total();
     attention_flops += s.flops.attention;
     videos += s.videos;
@@ -222,31 +286,36 @@ int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSourc
     if (s.step % 10 == 0)
       log.push_back({{"step", s.step}, {"loss", s.loss}, {"velocity", s.velocity_loss}, {"rate", s.rate_loss},
                      {"grad_norm", s.grad_norm}, {"lr", s.lr}, {"frames", s.frames}, {"tokens", s.tokens}});
-    if (f.save_every && s.step % static_cast<std::int64_t>(f.save_every) == 0) trainer.save_checkpoint(ckpt, meta);
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (f.flop_budget > 0 && trainer.flops_done().total() >= f.flop_budget) {  // the same sums on every rank
-      budget_reached = true;
-      break;
-    }
     if (f.time_limit > 0 && comm.size() > 1)  // rank 0's clock decides for every rank
       comm.broadcast(std::as_writable_bytes(std::span<double>(&elapsed, 1)), 0);
-    if (f.time_limit > 0 && elapsed >= f.time_limit) {
-      if (!f.quiet && root) std::fprintf(stderr, "\ntime limit %.0f s reached after %lld steps\n", f.time_limit, static_cast<long long>(s.step));
-      break;
-    }
+    // The last step is saved once, after run.json (below), so that no kill can leave a final
+    // checkpoint without the run.json that describes it.
+    budget_reached = f.flop_budget > 0 && trainer.flops_done().total() >= f.flop_budget;  // the same sums on every rank
+    const bool timed_out = f.time_limit > 0 && elapsed >= f.time_limit;
+    const bool last = budget_reached || timed_out || (f.flop_budget == 0 && s.step >= static_cast<std::int64_t>(f.steps));
+    if (!last && f.save_every && s.step % static_cast<std::int64_t>(f.save_every) == 0) save();
+    if (timed_out && !budget_reached && !f.quiet && root)
+      std::fprintf(stderr, "\ntime limit %.0f s reached after %lld steps\n", f.time_limit, static_cast<long long>(s.step));
+    if (last) break;
   }
-  trainer.save_checkpoint(ckpt, meta);  // rank 0 only
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  segments.back()["to_step"] = trainer.steps_done();
+  segments.back()["seconds"] = seconds;
+  if (root) {
+    json run = {{"command", "train"}, {"config", config}, {"steps_done", trainer.steps_done()}, {"seconds", seconds},
+                {"videos", videos}, {"videos_per_second", seconds > 0 ? static_cast<double>(videos) / seconds : 0.0},
+                {"videos_seen_total", static_cast<std::uint64_t>(trainer.steps_done()) * f.batch},
+                {"final_loss_smoothed", smooth}, {"train_flops", flops}, {"attention_flops", attention_flops},
+                {"run_flops_total", trainer.flops_done().total()}, {"flop_budget_reached", budget_reached},
+                {"checkpoint", ckpt.string()}, {"world_size", comm.size()}, {"segments", segments}, {"log", log}};
+    io::write_file_atomically(fs::path(f.out) / "run.json", run.dump(2));
+  }
+  save();
   if (!root) return 0;
-  json run = {{"command", "train"}, {"config", config}, {"steps_done", trainer.steps_done()}, {"seconds", seconds},
-              {"videos", videos}, {"videos_per_second", seconds > 0 ? static_cast<double>(videos) / seconds : 0.0},
-              {"videos_seen_total", static_cast<std::uint64_t>(trainer.steps_done()) * f.batch},
-              {"final_loss_smoothed", smooth}, {"train_flops", flops}, {"attention_flops", attention_flops},
-              {"run_flops_total", trainer.flops_done().total()}, {"flop_budget_reached", budget_reached},
-              {"checkpoint", ckpt.string()}, {"world_size", comm.size()}, {"log", log}};
-  io::write_file_atomically(fs::path(f.out) / "run.json", run.dump(2));
-  std::printf("trained %lld steps in %.1f s (%.2f GFLOP/s, %.0f videos/s); loss %.4f; checkpoint %s\n",
-              static_cast<long long>(trainer.steps_done()), seconds, flops / seconds * 1e-9,
+  std::printf("trained to step %lld (%lld steps) in %.1f s (%.2f GFLOP/s, %.0f videos/s); loss %.4f; checkpoint %s\n",
+              static_cast<long long>(trainer.steps_done()), static_cast<long long>(trainer.steps_done() - first), seconds,
+              flops / seconds * 1e-9,
               seconds > 0 ? static_cast<double>(videos) / seconds : 0.0, smooth, ckpt.string().c_str());
   return 0;
 }

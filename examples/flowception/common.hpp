@@ -3,9 +3,14 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <cmath>
+#include <cinttypes>
+#include <cstdint>
+#include <type_traits>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -43,6 +48,42 @@ using namespace flowception;
 
 namespace {
 
+// ---- Numeric flags ----------------------------------------------------------------------------
+
+/// Step counts of training go into signed 64-bit arithmetic (schedules, the loop): far below it.
+constexpr std::size_t kMaxTrainSteps = 1'000'000'000'000;
+/// Frames per video (length caps, targets, start frames): far beyond any video we can sample.
+constexpr std::size_t kMaxVideoFrames = 1'000'000;
+
+/// A flag's stated range, checked on the text before any conversion: the whole text must be a
+/// number of the flag's kind (an integer for integer flags, a finite number otherwise) inside
+/// [lo, hi]. CLI11 puts the flag's name in front of the message, so an error reads
+/// "--batch: 1e11 is not an integer in [1, 1000000]".
+template <class T>
+CLI::Validator within(T lo, T hi) {
+  auto shortest = [](T v) {  // 1e-12, not 9.9999999999999998e-13
+    char buf[64];
+    return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+  };
+  const std::string range = "[" + shortest(lo) + ", " + shortest(hi) + "]";
+  return CLI::Validator(
+      [lo, hi, range](std::string& text) -> std::string {
+        T v{};
+        const char* first = text.data();
+        const char* last = text.data() + text.size();
+        std::from_chars_result r{};
+        if constexpr (std::is_floating_point_v<T>)
+          r = std::from_chars(first, last, v, std::chars_format::general);
+        else
+          r = std::from_chars(first, last, v, 10);
+        const bool number = !text.empty() && r.ec == std::errc{} && r.ptr == last && (!std::is_floating_point_v<T> || std::isfinite(v));
+        if (!number || v < lo || v > hi)
+          return detail::cat(text, " is not ", std::is_floating_point_v<T> ? "a number" : "an integer", " in ", range);
+        return std::string();
+      },
+      "in " + range);
+}
+
 // ---- Data -------------------------------------------------------------------------------------
 
 struct DataFlags {
@@ -57,6 +98,8 @@ struct DataSource {
   std::string kind;  // shapes | ring | npy
   std::size_t count = 0;
   std::function<data::Video(std::size_t)> get;
+  std::size_t max_length = 0;  // the longest video (for memory plans)
+  std::size_t bytes_held = 0;  // memory the videos take when they are all loaded (npy)
   std::size_t size() const { return count; }
   data::Video video(std::size_t i) const { return get(i); }
 };
@@ -74,14 +117,19 @@ DataSource open_data(const DataFlags& f) {
       g.side = side;
       data::CrossingShapes::check_side(side);
     }
-    d = {"shapes", f.size, [g](std::size_t i) { return g.video(i); }};
+    d = {"shapes", f.size, [g](std::size_t i) { return g.video(i); }, data::CrossingShapes::max_length_for(g.side), 0};
   } else if (f.data == "ring") {
     data::RotatingRing g{f.seed};
-    d = {"ring", f.size, [g](std::size_t i) { return g.video(i); }};
+    d = {"ring", f.size, [g](std::size_t i) { return g.video(i); }, data::RotatingRing::legal_lengths.back(), 0};
   } else if (f.data.rfind("npy:", 0) == 0) {
     auto dir = std::make_shared<io::VideoDirectory>(io::load_npy_directory(
         f.data.substr(4), f.labels.empty() ? std::nullopt : std::optional<fs::path>(f.labels)));
-    d = {"npy", dir->videos.size(), [dir](std::size_t i) { return dir->videos[i]; }};
+    std::size_t longest = 0, bytes = 0;
+    for (const auto& v : dir->videos) {
+      longest = std::max(longest, v.length());
+      bytes += v.frames.size() * sizeof(float);
+    }
+    d = {"npy", dir->videos.size(), [dir](std::size_t i) { return dir->videos[i]; }, longest, bytes};
   } else {
     throw ConfigError("flowception: unknown data '" + f.data + "' (shapes | shapes:N | ring | npy:DIR)");
   }
@@ -92,8 +140,46 @@ void add_data_flags(CLI::App* app, DataFlags& f) {
   app->add_option("--data", f.data,
                   "shapes (16×16 frames) | shapes:N (N×N frames) | ring | npy:DIR (a directory of T×H×W×C .npy videos)")->capture_default_str();
   app->add_option("--labels", f.labels, "for npy data: a text file of 'file label' lines");
-  app->add_option("--data-seed", f.seed, "seed of the generated data sets")->capture_default_str();
-  app->add_option("--data-size", f.size, "distinct generated videos to draw from")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--data-seed", f.seed, "seed of the generated data sets")->capture_default_str()
+      ->check(within<std::uint64_t>(0, UINT64_MAX));
+  app->add_option("--data-size", f.size, "distinct generated videos to draw from")->capture_default_str()
+      ->check(within<std::size_t>(1, 1'000'000'000'000));
+}
+
+// ---- Memory -----------------------------------------------------------------------------------
+
+/// Bytes the system can still give this process (MemAvailable of /proc/meminfo); 0 when unknown.
+std::uint64_t available_memory_bytes() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  char line[256];
+  std::uint64_t kib = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "MemAvailable: %" SCNu64 " kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib * 1024;
+}
+
+/// --memory-limit in bytes: the flag (GiB) when given, else the memory available now (under
+/// mpirun shared by this machine's ranks).
+double memory_limit_bytes(double gib) {
+  if (gib > 0) return gib * double(1 << 30);
+  const double have = static_cast<double>(available_memory_bytes());
+  const int local = local_ranks();
+  return have > 0 ? have / local : 1e30;  // unknown: no limit
+}
+
+std::string gib(double bytes) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3g GiB", bytes / double(1 << 30));
+  return b;
+}
+
+void add_memory_flag(CLI::App* app, double& limit) {
+  app->add_option("--memory-limit", limit,
+                  "GiB this command may use; it refuses a configuration whose estimated peak is above it, before "
+                  "any work (default: the memory available now)")
+      ->check(within(0.0, 1e6));
 }
 
 // ---- Device -----------------------------------------------------------------------------------

@@ -38,10 +38,10 @@ int main(int argc, char** argv) {
   add_data_flags(train, tf.data);
   train->add_option("--out", tf.out, "output directory (checkpoint.safetensors, run.json)")->capture_default_str();
   train->add_option("--model", tf.model, "tiny | S | B (default: tiny)")->check(CLI::IsMember({"tiny", "S", "B"}));
-  train->add_option("--patch", tf.patch, "patch size (default: per data set, see below)")->check(CLI::PositiveNumber);
-  train->add_option("--depth", tf.depth, "override the depth");
-  train->add_option("--width", tf.width, "override the width");
-  train->add_option("--heads", tf.heads, "override the heads");
+  train->add_option("--patch", tf.patch, "patch size (default: per data set, see below)")->check(within<std::size_t>(1, dit::DitConfig::kMaxFrameSide));
+  train->add_option("--depth", tf.depth, "override the depth")->check(within<std::size_t>(1, dit::DitConfig::kMaxDepth));
+  train->add_option("--width", tf.width, "override the width")->check(within<std::size_t>(1, dit::DitConfig::kMaxWidth));
+  train->add_option("--heads", tf.heads, "override the heads")->check(within<std::size_t>(1, dit::DitConfig::kMaxHeads));
   train->add_option("--rate-head", tf.rate_head,
                     "token: a rate token per frame | pooled: the mean of the frame's patch tokens (default: pooled)")
       ->check(CLI::IsMember({"token", "pooled"}));
@@ -51,46 +51,57 @@ int main(int argc, char** argv) {
                   "every frame's conditioning also gets the embedding of n and of its place among the n frames");
   train->add_option("--rope-frame-dims", tf.rope_frame_dims,
                     "rotary dimensions of the frame axis per head (default: all of them when a frame is one patch, "
-                    "else the 3-D split)");
-  train->add_option("--classes", tf.classes, "class-conditional with this many classes (0: unconditional)");
-  train->add_option("--window", tf.window, "attention window ±K frames (-1: all)")->capture_default_str();
+                    "else the 3-D split)")
+      ->check(within<std::int64_t>(-1, dit::DitConfig::kMaxWidth));
+  train->add_option("--classes", tf.classes, "class-conditional with this many classes (0: unconditional)")
+      ->check(within<std::size_t>(0, dit::DitConfig::kMaxClasses));
+  train->add_option("--window", tf.window, "attention window ±K frames (-1: all)")->capture_default_str()
+      ->check(within<std::int64_t>(-1, dit::DitConfig::kMaxWindow));
   train->add_option("--steps", tf.steps, "optimisation steps (default: 100000; --time-limit usually ends a run)")
-      ->check(CLI::PositiveNumber);
-  train->add_option("--time-limit", tf.time_limit, "stop after this many seconds (0: none)")->capture_default_str();
-  train->add_option("--batch", tf.batch, "videos per step (default: per data set)")->check(CLI::PositiveNumber);
-  train->add_option("--lr", tf.lr, "peak learning rate (default: 1e-3)")->check(CLI::PositiveNumber);
-  train->add_option("--warmup", tf.warmup, "warm-up steps (default: 200)");
+      ->check(within<std::size_t>(1, kMaxTrainSteps));
+  train->add_option("--time-limit", tf.time_limit, "stop after this many seconds (0: none)")->capture_default_str()
+      ->check(within(0.0, 1e9));
+  train->add_option("--batch", tf.batch, "videos per step (default: per data set)")->check(within<std::size_t>(1, 1'000'000));
+  train->add_option("--lr", tf.lr, "peak learning rate (default: 1e-3)")->check(within(1e-12, 10.0));
+  train->add_option("--warmup", tf.warmup, "warm-up steps (default: 200)")->check(within<std::size_t>(0, kMaxTrainSteps));
   train->add_flag("--cosine", tf.cosine, "cosine decay to lr/10 at --steps");
   train->add_option("--decay-from", tf.decay_from,
                     "keep the learning rate until this step, then decay it (cosine) to lr/10 at --steps: a cooldown "
-                    "that a resumed run can enter");
-  train->add_option("--weight-decay", tf.weight_decay, "AdamW weight decay")->capture_default_str();
-  train->add_option("--clip", tf.clip, "gradient-norm clip (0: none)")->capture_default_str();
-  train->add_option("--ema", tf.ema, "EMA decay (default: 0.999)");
-  train->add_option("--rate-weight", tf.rate_weight, "weight of the rate loss")->capture_default_str();
-  train->add_option("--class-dropout", tf.class_dropout, "probability of dropping the label (for CFG)")->capture_default_str();
-  train->add_option("--seed", tf.seed, "seed of initialisation and training draws")->capture_default_str();
+                    "that a resumed run can enter")
+      ->check(within<std::size_t>(0, kMaxTrainSteps));
+  train->add_option("--weight-decay", tf.weight_decay, "AdamW weight decay")->capture_default_str()->check(within(0.0, 100.0));
+  train->add_option("--clip", tf.clip, "gradient-norm clip (0: none)")->capture_default_str()->check(within(0.0, 1e6));
+  train->add_option("--ema", tf.ema, "EMA decay (default: 0.999)")->check(within(0.0, 1.0));
+  train->add_option("--rate-weight", tf.rate_weight, "weight of the rate loss")->capture_default_str()->check(within(0.0, 1e6));
+  train->add_option("--class-dropout", tf.class_dropout, "probability of dropping the label (for CFG)")->capture_default_str()
+      ->check(within(0.0, 1.0));
+  train->add_option("--seed", tf.seed, "seed of initialisation and training draws")->capture_default_str()
+      ->check(within<std::uint64_t>(0, UINT64_MAX));
   train->add_option("--kappa", tf.kappa, "insertion scheduler: linear | cubic | cosine | poly:P (default: poly:5)");
   train->add_option("--tau", tf.tau, "uniform | logit_normal[:M,S] | uniform_0_2")->capture_default_str();
-  train->add_option("--n-start", tf.n_start, "start frames")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--n-start", tf.n_start, "start frames")->capture_default_str()->check(within<std::size_t>(1, 1'000'000));
   train->add_flag("--unanchored", tf.unanchored, "the last frame is not a start frame");
-  train->add_option("--shift", tf.shift, "time shift")->capture_default_str();
+  train->add_option("--shift", tf.shift, "time shift")->capture_default_str()->check(within(1e-6, 1e6));
   train->add_option("--tasks", tf.tasks,
                     "task weights: unconditional,i2v,interpolation,continuation (default: per data set)")
-      ->expected(4)->delimiter(',');
+      ->expected(4)->delimiter(',')->check(within(0.0, 1e6));
   train->add_option("--resume", tf.resume, "continue a run from its checkpoint")->check(CLI::ExistingFile);
+  train->add_flag("--overwrite", tf.overwrite, "replace the checkpoint that --out already holds (a new run)");
   train->add_option("--device", tf.device, device_help())->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
   train->add_option("--replicas", tf.replicas,
                     "model replicas, each on its own thread with a share of the batch (0: one per thread, "
-                    "OMP_NUM_THREADS); the step is the same up to the order of sums");
-  train->add_option("--save-every", tf.save_every, "checkpoint every K steps (0: only at the end)")->capture_default_str();
+                    "OMP_NUM_THREADS); the step is the same up to the order of sums")
+      ->check(within<std::size_t>(0, 4096));
+  train->add_option("--save-every", tf.save_every, "checkpoint every K steps (0: only at the end)")->capture_default_str()
+      ->check(within<std::size_t>(0, kMaxTrainSteps));
   train->add_flag("--quiet", tf.quiet, "no progress bar");
   train->add_option("--method", tf.method, "flowception | full_sequence | autoregressive (the §7 baselines)")
       ->capture_default_str()->check(CLI::IsMember({"flowception", "full_sequence", "autoregressive"}));
   train->add_option("--ar-attention", tf.ar_attention, "autoregressive: causal | bidirectional attention over the context")
       ->capture_default_str()->check(CLI::IsMember({"causal", "bidirectional"}));
   train->add_option("--flop-budget", tf.flop_budget,
-                    "train until this many FLOPs are spent (equal-compute comparisons; replaces --steps)");
+                    "train until this many FLOPs are spent (equal-compute comparisons; replaces --steps)")
+      ->check(within(0.0, 1e30));
 
   SampleFlags sf, if_, pf, ef;
   auto* sample = app.add_subcommand("sample", "sample unconditional (or class-conditional) videos");
@@ -100,26 +111,30 @@ int main(int argc, char** argv) {
   auto* i2v = app.add_subcommand("i2v", "image-to-video: the image is frame 0, the model grows the rest");
   add_sample_flags(i2v, if_);
   add_data_flags(i2v, ic.data);
-  i2v->add_option("--image-from-data", ic.from_data, "use frame 0 of this data video")->capture_default_str();
+  i2v->add_option("--image-from-data", ic.from_data, "use frame 0 of this data video")->capture_default_str()
+      ->check(within<std::size_t>(0, 1'000'000'000'000));
   i2v->add_option("--image", ic.file, "or frame 0 of this .npy video")->check(CLI::ExistingFile);
 
   auto* interp = app.add_subcommand("interpolate", "interpolation between key frames");
   add_sample_flags(interp, pf);
   add_data_flags(interp, pc.data);
-  interp->add_option("--keys-from-data", pc.from_data, "take evenly spaced key frames of this data video")->capture_default_str();
+  interp->add_option("--keys-from-data", pc.from_data, "take evenly spaced key frames of this data video")->capture_default_str()
+      ->check(within<std::size_t>(0, 1'000'000'000'000));
   interp->add_option("--keys", pc.file, "or of this .npy video")->check(CLI::ExistingFile);
-  interp->add_option("--num-keys", pc.keys, "number of key frames (first and last included)")->capture_default_str();
+  interp->add_option("--num-keys", pc.keys, "number of key frames (first and last included)")->capture_default_str()
+      ->check(within<std::size_t>(2, 1'000'000));
 
   DataFlags edf;
   std::size_t eval_data = 2000;
   auto* eval = app.add_subcommand("eval", "sample and score against a toy data set; writes report.html");
   add_sample_flags(eval, ef);
   add_data_flags(eval, edf);
-  eval->add_option("--data-videos", eval_data, "data videos for the length histogram")->capture_default_str();
+  eval->add_option("--data-videos", eval_data, "data videos for the length histogram")->capture_default_str()
+      ->check(within<std::size_t>(1, 10'000'000));
   std::size_t calibration_samples = 400;
   eval->add_option("--calibration-samples", calibration_samples,
                    "training samples on which the model's rates are compared with the length oracle and the true "
-                   "counts (0: off)")->capture_default_str();
+                   "counts (0: off)")->capture_default_str()->check(within<std::size_t>(0, 10'000'000));
 
   std::string export_in, export_out;
   bool export_no_ema = false;
@@ -128,7 +143,12 @@ int main(int argc, char** argv) {
   exp->add_option("--out", export_out, "output .safetensors")->required();
   exp->add_flag("--no-ema", export_no_ema, "export the trained weights instead of the EMA weights");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and exits 0; every usage error exits 2, like every other refused input.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   set_threads(threads);
   try {
     if (*train) return cmd_train(tf, *train);

@@ -37,15 +37,18 @@ struct SampleFlags {
   std::size_t gif_scale = 0;
   std::size_t length = 0;  // baselines: frames per video (0: drawn from the data's lengths where known)
   std::string device = "cpu";
+  std::size_t batch = 0;     // videos sampled together (0: as many as the memory limit allows)
+  double memory_limit = 0;   // GiB (0: the memory available)
 };
 
 void add_sample_flags(CLI::App* app, SampleFlags& f) {
   app->add_option("--checkpoint", f.checkpoint, "checkpoint written by 'train'")->required()->check(CLI::ExistingFile);
   app->add_option("--out", f.out, "output directory")->capture_default_str();
-  app->add_option("--count", f.count, "videos to sample")->capture_default_str()->check(CLI::PositiveNumber);
-  app->add_option("--steps", f.steps, "N: insertion-phase steps (the run takes up to 2N)")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--count", f.count, "videos to sample")->capture_default_str()->check(within<std::size_t>(1, 1'000'000'000));
+  app->add_option("--steps", f.steps, "N: insertion-phase steps (the run takes up to 2N)")->capture_default_str()
+      ->check(within<std::size_t>(1, TimeGrid::kMaxSteps));
   app->add_option("--grid", f.grid, "uniform | end_dense:P")->capture_default_str();
-  app->add_option("--seed", f.seed, "sampling seed")->capture_default_str();
+  app->add_option("--seed", f.seed, "sampling seed")->capture_default_str()->check(within<std::uint64_t>(0, UINT64_MAX));
   app->add_option("--kappa", f.kappa, "linear | cubic | cosine | poly:P (default: the one the checkpoint was trained with)");
   app->add_option("--solver", f.solver, "euler | midpoint | heun | rk4")->capture_default_str()
       ->check(CLI::IsMember({"euler", "midpoint", "heun", "rk4"}));
@@ -53,37 +56,74 @@ void add_sample_flags(CLI::App* app, SampleFlags& f) {
                   "a frame's last step (ending at t = 1): euler (default; the model is never evaluated at t = 1) | "
                   "full (the solver's own stages)")
       ->capture_default_str()->check(CLI::IsMember({"euler", "full"}));
-  app->add_option("--shift", f.shift_flag, "time shift s > 0 (1: none; default: the checkpoint's training shift)");
+  app->add_option("--shift", f.shift_flag, "time shift s > 0 (1: none; default: the checkpoint's training shift)")
+      ->check(within(1e-6, 1e6));
   app->add_option("--jump", f.jump,
                   "poisson | bernoulli (at most one per gap and step) | binomial (Binomial(ceil λ, λq/ceil λ): exact when "
                   "the model is certain of a gap's count)")
       ->capture_default_str()->check(CLI::IsMember({"poisson", "bernoulli", "binomial"}));
   app->add_option("--rule", f.rule, "learned | random | hierarchical | left_to_right")->capture_default_str()
       ->check(CLI::IsMember({"learned", "random", "hierarchical", "left_to_right"}));
-  app->add_option("--target-length", f.target_length, "final length for prescribed insertion rules");
+  app->add_option("--target-length", f.target_length, "final length for prescribed insertion rules")
+      ->check(within<std::size_t>(0, kMaxVideoFrames));
   app->add_flag("--unanchored", f.unanchored,
                 "the last start frame does not end the video (default: as the checkpoint was trained)");
-  app->add_option("--cfg", f.cfg, "velocity guidance w (1: off)")->capture_default_str();
-  app->add_option("--insertion-guidance", f.insertion_guidance, "insertion guidance g (1: off)")->capture_default_str();
-  app->add_option("--class", f.class_label, "class label for class-conditional models");
+  app->add_option("--cfg", f.cfg, "velocity guidance w (1: off)")->capture_default_str()->check(within(-1e3, 1e3));
+  app->add_option("--insertion-guidance", f.insertion_guidance, "insertion guidance g (1: off)")->capture_default_str()
+      ->check(within(-1e3, 1e3));
+  app->add_option("--class", f.class_label, "class label for class-conditional models")
+      ->check(within<std::int64_t>(0, dit::DitConfig::kMaxClasses - 1));
   app->add_option("--n-start", f.n_start, "start frames (default: the checkpoint's training n_start)")
-      ->check(CLI::PositiveNumber);
+      ->check(within<std::size_t>(1, kMaxVideoFrames));
   app->add_option("--device", f.device, device_help())->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
-  app->add_option("--max-frames", f.max_frames, "length cap per video")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--max-frames", f.max_frames, "length cap per video")->capture_default_str()
+      ->check(within<std::size_t>(1, kMaxVideoFrames));
   app->add_option("--cap", f.cap, "error | truncate: what the cap does")->capture_default_str()->check(CLI::IsMember({"error", "truncate"}));
-  app->add_option("--window", f.window, "attention window ±K frames (-1: all; default: the checkpoint's)");
+  app->add_option("--window", f.window, "attention window ±K frames (-1: all; default: the checkpoint's)")
+      ->check(within<std::int64_t>(-1, dit::DitConfig::kMaxWindow));
   app->add_flag("--no-ema", f.no_ema, "use the trained weights instead of the EMA weights");
   app->add_flag("--quiet", f.quiet, "no progress bar");
-  app->add_option("--gif-scale", f.gif_scale, "GIF upscaling (0: automatic)");
+  app->add_option("--gif-scale", f.gif_scale, "GIF upscaling (0: automatic)")->check(within<std::size_t>(0, 64));
+  app->add_option("--batch", f.batch,
+                  "videos sampled together; more are sampled in chunks of this many, with the same results "
+                  "(default: as many as --memory-limit allows)")
+      ->check(within<std::size_t>(0, 1'000'000));
+  add_memory_flag(app, f.memory_limit);
   app->add_option("--length", f.length,
                   "baseline checkpoints (full_sequence, autoregressive): frames per video; eval draws them from "
-                  "the data's lengths when not given");
+                  "the data's lengths when not given")
+      ->check(within<std::size_t>(0, kMaxVideoFrames));
 }
 
 /// Sampling settings that must match training default to what the checkpoint was trained with
 /// (its train.config): κ, n_start, anchoring and the time shift. Flags given win.
 void resolve_sampling_defaults(SampleFlags& f) {
+  // Output first: a file in the way, or a folder we cannot write, is found before any sampling.
+  {
+    const fs::path out(f.out);
+    std::error_code ec;
+    detail::require(!fs::exists(out, ec) || fs::is_directory(out, ec), "--out ", out, " exists and is not a directory");
+    fs::path base = fs::absolute(out);
+    while (!fs::exists(base, ec) && base.has_parent_path() && base.parent_path() != base) base = base.parent_path();
+    detail::require(fs::is_directory(base, ec) && ::access(base.c_str(), W_OK | X_OK) == 0, "--out ", out,
+                    ": cannot write in ", base);
+  }
   const auto file = io::load_safetensors(f.checkpoint);
+  if (!file.verified())
+    std::fprintf(stderr, "flowception: note: %s carries no checksums (written by another tool or an older "
+                         "version): its tensors were not verified\n", f.checkpoint.c_str());
+  if (f.gif_scale > 0 && file.has_metadata("dit.height") && file.has_metadata("dit.width")) {
+    const std::uint64_t side = std::max(file.metadata_u64("dit.height"), file.metadata_u64("dit.width"));
+    detail::require(f.gif_scale * side <= 65535, "--gif-scale ", f.gif_scale, " makes GIF frames of ", f.gif_scale * side,
+                    " pixels a side from ", side, "-pixel frames; GIF allows at most 65535");
+  }
+  if (f.class_label != kNoCondition) {
+    const std::uint64_t classes = file.has_metadata("dit.num_classes") ? file.metadata_u64("dit.num_classes") : 0;
+    detail::require(classes > 0, "--class ", f.class_label, ": the model of ", f.checkpoint,
+                    " is unconditional (dit.num_classes = 0); leave --class out");
+    detail::require(static_cast<std::uint64_t>(f.class_label) < classes, "--class ", f.class_label, " is not in [0, ",
+                    classes - 1, "]: the model of ", f.checkpoint, " has ", classes, " classes");
+  }
   json cfg = json::object();
   if (file.has_metadata("train.config")) {
     cfg = json::parse(file.metadata_string("train.config"), nullptr, /*allow_exceptions=*/false);
@@ -103,14 +143,6 @@ void resolve_sampling_defaults(SampleFlags& f) {
   f.shift = f.shift_flag ? *f.shift_flag : get("shift", 1.0);
   TimeShift{f.shift};  // validates: finite and > 0
   if (!f.unanchored) f.unanchored = !get("anchored", true);
-}
-
-TimeGrid make_grid(const std::string& g, std::size_t n) {
-  if (g == "uniform") return TimeGrid::uniform(n);
-  if (g == "end_dense") return TimeGrid::end_dense(n, 3.0);
-  if (g.rfind("end_dense:", 0) == 0)
-    return TimeGrid::end_dense(n, detail::parse_number(std::string_view(g).substr(10), "the power of --grid '" + g + "'"));
-  throw ConfigError("flowception: unknown grid '" + g + "' (uniform | end_dense:P)");
 }
 
 InsertionRule make_rule(const std::string& r) {
@@ -134,7 +166,8 @@ json sample_flags_json(const SampleFlags& f) {
           {"kappa", f.kappa}, {"solver", f.solver}, {"final_step", f.final_step}, {"shift", f.shift}, {"jump", f.jump}, {"rule", f.rule},
           {"target_length", f.target_length}, {"anchored", !f.unanchored}, {"cfg", f.cfg},
           {"insertion_guidance", f.insertion_guidance}, {"class", f.class_label}, {"n_start", f.n_start},
-          {"max_frames", f.max_frames}, {"cap", f.cap}, {"window", f.window}, {"ema", !f.no_ema}, {"length", f.length}};
+          {"max_frames", f.max_frames}, {"cap", f.cap}, {"window", f.window}, {"ema", !f.no_ema}, {"length", f.length},
+          {"batch", f.batch}, {"memory_limit", f.memory_limit}};
 }
 
 // ---- Outputs ----------------------------------------------------------------------------------
@@ -146,6 +179,8 @@ struct Generated {
   std::size_t channels = 0, height = 0, width = 0;
   double seconds = 0;
   std::string method = "flowception";
+  std::size_t chunk = 0;       // videos sampled together (the plan's chunk)
+  double memory_estimate = 0;  // the plan's estimated peak, bytes
 };
 
 /// The training method recorded in a checkpoint (files from before baselines existed: flowception).
@@ -187,7 +222,7 @@ Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompt
     model = std::move(windowed);
   }
   const auto& cfg = model.config();
-  SamplerOptions o{make_grid(f.grid, f.steps)};
+  SamplerOptions o{TimeGrid::from_name(f.grid, f.steps)};
   o.frame_dim = cfg.frame_dim();
   o.shift = TimeShift(f.shift);
   o.jump = f.jump == "bernoulli" ? JumpMode::bernoulli : f.jump == "binomial" ? JumpMode::binomial : JumpMode::poisson;
@@ -235,7 +270,7 @@ Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompt
     const std::vector<std::size_t> my_lengths(lengths.begin() + static_cast<std::ptrdiff_t>(slice.begin),
                                               lengths.begin() + static_cast<std::ptrdiff_t>(slice.end));
     for (std::size_t v = slice.begin; v < slice.end; ++v) g.index.push_back(v);
-    BaselineSamplerOptions bo{make_grid(f.grid, f.steps)};
+    BaselineSamplerOptions bo{TimeGrid::from_name(f.grid, f.steps)};
     bo.frame_dim = cfg.frame_dim();
     bo.shift = TimeShift(f.shift);
     bo.velocity_guidance = f.cfg;
@@ -311,6 +346,56 @@ Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompt
   return g;
 }
 
+/// How a sampling command fits its memory limit: videos per chunk and the estimated peak.
+struct SamplePlan {
+  std::size_t chunk = 1;
+  double bytes = 0;
+};
+
+/// Estimated peak bytes of sampling `videos` videos in chunks of `chunk`: the weights (twice with
+/// --window, which rebuilds the model), the DiT workspace for a chunk whose videos all reach
+/// --max-frames (twice the frames under guidance, which also runs the unconditional model), the
+/// solver's and the sampler's frame buffers, and the results of all the videos (raw, pixels, and
+/// the gathered copy).
+double sampling_bytes(const SampleFlags& f, const dit::DitConfig& cfg, std::size_t videos, std::size_t chunk) {
+  const double stages = f.solver == "euler" ? 1 : f.solver == "rk4" ? 4 : 2;
+  const double guided = f.cfg != 1.0 || f.insertion_guidance != 1.0 ? 2 : 1;
+  const std::size_t per_video = std::max(f.max_frames, f.length);
+  const double frame = static_cast<double>(cfg.frame_dim()) * sizeof(float);
+  const double frames = static_cast<double>(chunk) * static_cast<double>(per_video);
+  return static_cast<double>(cfg.parameter_count()) * sizeof(float) * (f.window != -2 ? 2 : 1) +
+         static_cast<double>(cfg.workspace_bytes(static_cast<std::size_t>(frames * guided), chunk * static_cast<std::size_t>(guided), false)) +
+         frames * frame * (stages + 6) + static_cast<double>(videos) * static_cast<double>(per_video) * frame * 3;
+}
+
+/// The chunk size: --batch when given (refused when it does not fit), else the largest that fits
+/// --memory-limit; an error before any work when not even one video fits.
+SamplePlan plan_sampling(const SampleFlags& f, std::size_t videos) {
+  const auto cfg = train::dit_config_from_metadata(io::load_safetensors(f.checkpoint));
+  const double limit = memory_limit_bytes(f.memory_limit);
+  const std::size_t most = std::max<std::size_t>(1, videos);
+  auto need = [&](std::size_t chunk) { return sampling_bytes(f, cfg, videos, chunk); };
+  const std::string why = detail::cat(" (the model's weights, its workspace and the frames of ", "videos of up to --max-frames ",
+                                      std::max(f.max_frames, f.length), " frames, and the results of ", videos, " videos)");
+  const std::string limit_text = f.memory_limit > 0 ? detail::cat("--memory-limit ", f.memory_limit, " GiB")
+                                                    : "the memory available (" + gib(limit) + "; set --memory-limit to change it)";
+  if (f.batch > 0) {
+    const std::size_t chunk = std::min(f.batch, most);
+    detail::require(need(chunk) <= limit, "--batch ", f.batch, ": sampling needs about ", gib(need(chunk)), why,
+                    ", above ", limit_text, "; lower --batch, --count or --max-frames");
+    return {chunk, need(chunk)};
+  }
+  detail::require(need(1) <= limit, "sampling needs about ", gib(need(1)), " even one video at a time", why, ", above ",
+                  limit_text, "; lower --count or --max-frames");
+  std::size_t lo = 1, hi = most;  // the largest chunk that fits
+  while (lo < hi) {
+    const std::size_t mid = lo + (hi - lo + 1) / 2;
+    if (need(mid) <= limit) lo = mid;
+    else hi = mid - 1;
+  }
+  return {lo, need(lo)};
+}
+
 /// Samples `prompts` with the checkpoint's model and the flags; frames back in pixel units, in
 /// prompt order. Under mpirun each rank samples its share of the videos and rank 0 gathers them
 /// (the same bits as one process); the other ranks get no videos and write nothing.
@@ -321,7 +406,26 @@ Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
     return with_communicator<Backend>([&](auto comm) {
       const auto t0 = std::chrono::steady_clock::now();
       const std::size_t n = prompts.size();
-      Generated g = run_sampler_on<Backend>(f, prompts, data_lengths, algebra, distributed::share_of(n, comm.rank(), comm.size()));
+      // This rank's share, sampled in chunks of plan.chunk videos: each video draws its noise by
+      // its position, so chunks give the same bits as one batch (tested).
+      const distributed::Share share = distributed::share_of(n, comm.rank(), comm.size());
+      const SamplePlan plan = plan_sampling(f, share.size());
+      Generated g;
+      for (std::size_t b = share.begin; b < share.end; b += plan.chunk) {
+        Generated part = run_sampler_on<Backend>(f, prompts, data_lengths, algebra,
+                                                 distributed::Share{b, std::min(share.end, b + plan.chunk)});
+        if (b == share.begin) {
+          g = std::move(part);
+          continue;
+        }
+        for (auto& v : part.raw.videos) g.raw.videos.push_back(std::move(v));
+        g.index.insert(g.index.end(), part.index.begin(), part.index.end());
+        g.raw.model_calls += part.raw.model_calls;
+        g.raw.steps += part.raw.steps;
+        g.raw.flops += part.raw.flops;
+      }
+      g.chunk = plan.chunk;
+      g.memory_estimate = plan.bytes;
       g.raw = distributed::gather_sample_results(comm, g.index, std::move(g.raw), n);
       g.index.clear();
       g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -388,6 +492,8 @@ json write_outputs(const fs::path& dir, const Generated& g, const SampleFlags& f
               {"nfe", nfe},
               {"refused_insertions", refused},
               {"seconds", g.seconds},
+              {"videos_per_chunk", g.chunk},
+              {"memory_estimate_bytes", g.memory_estimate},
               {"files", {"videos/video_XXX.npy (T×H×W×C float32)", "videos/video_XXX_insertion_step.npy (int64)",
                          "videos/video_XXX_trace.npy (float64 [steps × 7]: step, s, length, expected final length, "
                          "inserted, refused, nfe)", "gifs/video_XXX.gif", "contact_sheet.png"}}};

@@ -63,17 +63,20 @@ void init_world(int* argc, char*** argv) {
 #endif
 }
 
+/// Ranks of this job on this machine (1 for one process).
+int local_ranks() {
+  if (world().size <= 1) return 1;
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
+    if (const char* s = std::getenv(v); s && std::atoi(s) > 0) return std::atoi(s);
+  return world().size;
+}
+
 /// Threads of this process: `n` when given, else OMP_NUM_THREADS, else (under mpirun) the cores
 /// shared by the ranks of this machine, so K ranks do not each start one thread per core.
 void set_threads(int n) {
 #if defined(_OPENMP)
   if (n <= 0 && !std::getenv("OMP_NUM_THREADS") && world().size > 1) {
-    int local = world().size;
-    for (const char* v : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
-      if (const char* s = std::getenv(v); s && std::atoi(s) > 0) {
-        local = std::atoi(s);
-        break;
-      }
+    const int local = local_ranks();
     n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local);
   }
   if (n > 0) omp_set_num_threads(n);

@@ -104,7 +104,7 @@ TEST_F(MpiCli, TrainingOnRanksEqualsOneProcess) {
     EXPECT_LT(weight_difference(ckpt("one"), ckpt(out)), 1e-6);
     EXPECT_EQ(printed_loss(r.output), printed_loss(one.output)) << r.output;
     std::size_t lines = 0;
-    for (std::size_t at = 0; (at = r.output.find("trained 5 steps", at)) != std::string::npos; ++at) ++lines;
+    for (std::size_t at = 0; (at = r.output.find("trained to step 5 ", at)) != std::string::npos; ++at) ++lines;
     EXPECT_EQ(lines, 1u) << "only rank 0 reports: " << r.output;
     const auto run = nlohmann::json::parse(read_file(dir / out / "run.json"));
     EXPECT_EQ(run["world_size"].get<int>(), k);

@@ -72,7 +72,30 @@ struct DitConfig {
     return axis == 0 ? hd - 2 * spatial : spatial;
   }
 
+  /// Upper bounds of the size fields. They keep every product of sizes (parameter counts,
+  /// workspace bytes) far inside 64 bits, so a corrupt checkpoint or a typo is refused by
+  /// validate() instead of overflowing or allocating until the system refuses.
+  static constexpr std::size_t kMaxFrameSide = 1 << 14, kMaxChannels = 1 << 10, kMaxDepth = 1 << 12,
+                               kMaxWidth = 1 << 16, kMaxHeads = 1 << 10, kMaxMlpRatio = 64,
+                               kMaxFrequencyDim = 1 << 14, kMaxClasses = 1 << 24;
+  /// Largest model accepted (2^36 parameters: 256 GiB of weights in float).
+  static constexpr std::size_t kMaxParameters = std::size_t{1} << 36;
+
   void validate() const {
+    auto in = [](const char* field, std::size_t v, std::size_t lo, std::size_t hi) {
+      detail::require(v >= lo && v <= hi, "DiT ", field, " must be in [", lo, ", ", hi, "], got ", v);
+    };
+    in("channels", channels, 1, kMaxChannels);
+    in("height", height, 1, kMaxFrameSide);
+    in("width", width, 1, kMaxFrameSide);
+    in("patch", patch, 1, kMaxFrameSide);
+    in("depth", depth, 1, kMaxDepth);
+    in("width_hidden", width_hidden, 1, kMaxWidth);
+    in("heads", heads, 1, kMaxHeads);
+    in("mlp_ratio", mlp_ratio, 1, kMaxMlpRatio);
+    in("frequency_dim", frequency_dim, 2, kMaxFrequencyDim);
+    in("num_classes", num_classes, 0, kMaxClasses);
+    in("rope_frame_dims", rope_frame_dims, 0, kMaxWidth);
     detail::require(channels >= 1 && height >= 1 && width >= 1, "DiT frame size must be positive");
     detail::require(patch >= 1 && height % patch == 0 && width % patch == 0, "DiT patch ", patch,
                     " must divide the frame size ", height, "x", width);
@@ -91,7 +114,51 @@ struct DitConfig {
     detail::require(mlp_ratio >= 1 && frequency_dim >= 2 && frequency_dim % 2 == 0, "DiT mlp_ratio/frequency_dim invalid");
     detail::require(window >= -1 && window <= kMaxWindow, "DiT attention window must be -1 (all) or in [0, ", kMaxWindow,
                     "], got ", window);
-    detail::require(rope_base > 1.0, "DiT rope_base must be > 1");
+    detail::require(rope_base > 1.0 && rope_base <= 1e30, "DiT rope_base must be in (1, 1e30], got ", rope_base);
+    detail::require(parameter_count() <= kMaxParameters, "DiT '", name, "' has ", parameter_count(),
+                    " parameters, above the limit of ", kMaxParameters);
+  }
+
+  /// Bytes of the DiT's workspace (activations kept for backward, gradient scratch, index and
+  /// host tables) for a batch of `frames` frames in `videos` videos, with elements of
+  /// `value_bytes` bytes; `training` adds what backward needs. An upper bound of what
+  /// DiT::workspace_bytes() reports after forward (and backward) on such a batch, tested to be
+  /// within 25 % of it; weights and gradients (parameter_count()) are not included.
+  std::size_t workspace_bytes(std::size_t frames, std::size_t videos, bool training, std::size_t value_bytes = 4) const {
+    const std::size_t F = frames, N = frames * tokens_per_frame(), H = width_hidden, P = patch_dim(), M = mlp_hidden(),
+                      nh = heads, L = length_features();
+    // Per block: mod (6H a frame); n1, m1, o, a, n2, m2, y (H a token), qkv (3H), h and gl (M),
+    // lse (heads), rstd1 and rstd2.
+    std::size_t v = depth * (6 * H * F + N * (10 * H + 2 * M + nh + 2));
+    // Outside the blocks: patches and out (P), x, nf, mf (H) and rstdf a token; h1, a1, c, sc,
+    // lcond, fmod (2H), rin, lemb, r1, ra a frame; ell, host scalars, time and length features.
+    v += N * (2 * P + 3 * H + 1) + F * (12 * H + 2 + frequency_dim + L);
+    // Rotary tables (cos and sin per token and rotary pair, host and device).
+    v += 4 * N * H / nh;
+    if (training)  // dout; dmf, dnf, dx, dbuf, dbuf2 and dqkv (3H); dbig (M); datt; the frame gradients
+      v += N * (P + 8 * H + M + nh) + F * (15 * H + 1);
+    // Index tables: token→frame (int32), frame/kind/class tables, key and query ranges (int64),
+    // positions (3 doubles), host and device copies; attention tiles (at most one a frame plus
+    // one per tile of rows, 32 bytes each, in a vector that may have doubled its capacity).
+    const std::size_t index = N * (8 + 64 + 24) + F * 48 + videos * 64 + 64 + (F + N) * 64;
+    return v * value_bytes + index;
+  }
+
+  /// The number of parameters of the DiT of this configuration (what DiT::parameter_count()
+  /// returns), computed without building the model; exact (tested against the model's table).
+  std::size_t parameter_count() const {
+    const std::size_t H = width_hidden, P = patch_dim(), M = mlp_hidden(), L = length_features();
+    std::size_t n = P * H + H;                                // patch embedding
+    if (rate_head == RateHead::token) n += H;                 // rate token
+    n += frequency_dim * H + H + H * H + H;                   // time MLP
+    n += 3 * H;                                               // kind embedding
+    if (num_classes > 0) n += (num_classes + 1) * H;          // class table (+ null class)
+    if (length_conditioning) n += L * H + H;                  // length conditioning
+    n += depth * (H * 6 * H + 6 * H + H * 3 * H + 3 * H + H * H + H + H * M + M + M * H + H);  // blocks
+    n += H * 2 * H + 2 * H + H * P + P;                       // final adaLN and linear
+    n += H * H + H + H + 1;                                   // rate head
+    if (length_aware) n += L * H + H;                         // length embedding of the rate head
+    return n;
   }
 
   /// The first field in which `other` differs, as "field: mine vs other" (empty when equal).

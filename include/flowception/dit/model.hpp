@@ -210,6 +210,20 @@ class DiT {
     Backend::upload(host.data(), host.size(), raw(params_));
   }
   const std::vector<ParameterInfo>& parameter_table() const { return table_; }
+  /// Bytes the workspace holds now (capacities of every activation, scratch, index and host
+  /// buffer; weights and gradients excluded): what DitConfig::workspace_bytes() bounds.
+  std::size_t workspace_bytes() const {
+    std::size_t b = 0;
+    auto add = [&](const auto&... bufs) { ((b += bufs.capacity() * sizeof(typename std::decay_t<decltype(bufs)>::value_type)), ...); };
+    add(h_token_frame_, h_frame_token_begin_, h_kind_index_, h_class_index_, h_key_range_, h_query_range_, h_lfeat_,
+        h_temb_, host_scalars_, positions_, tiles_, token_frame_, frame_token_begin_, kind_index_, class_index_,
+        key_range_, query_range_, rope_cos_, rope_sin_, patches_, x_, temb_, h1_, a1_, c_, sc_, fmod_, nf_, rstdf_, mf_,
+        out_, rin_, r1_, ra_, ell_, lfeat_, lemb_, lcond_, dell_, dra_, datt_, dr1_, drin_, dout_, dmf_, dfmod_, dnf_, dx_,
+        dsc_, dc_, da1_, dh1_, dmod_, dbuf_, dbuf2_, dbig_, dqkv_, rope_.cos, rope_.sin);
+    for (const auto& c : blocks_)
+      add(c.mod, c.n1, c.rstd1, c.m1, c.qkv, c.o, c.lse, c.a, c.n2, c.rstd2, c.m2, c.h, c.gl, c.y);
+    return b;
+  }
   std::size_t parameter_count() const { return params_.size(); }
   void zero_grad() { Backend::fill(raw(grads_), grads_.size(), T(0)); }
 
@@ -537,6 +551,9 @@ class DiT {
       if (cfg_.num_classes > 0)
         detail::require<ShapeError>(label == kNoCondition || (label >= 0 && label < static_cast<std::int64_t>(cfg_.num_classes)),
                                     "DiT batch: class ", label, " outside [0, ", cfg_.num_classes, ")");
+      else  // a label would be ignored: refusing it says so instead of pretending to condition
+        detail::require<ShapeError>(label == kNoCondition, "DiT batch: video ", v, " has class ", label,
+                                    ", but this DiT is unconditional (num_classes = 0)");
       const std::int64_t cls = (drop || label == kNoCondition) ? static_cast<std::int64_t>(cfg_.num_classes) : label;
       for (std::ptrdiff_t f = fb; f < fe; ++f) {
         const double t = b.times[f];

@@ -11,6 +11,13 @@
 // This layer knows nothing about models: callers choose the tensor names and metadata keys.
 // Writing is deterministic (tensors ordered by name, JSON keys sorted, no whitespace but the
 // padding), so the same input always gives the same bytes, and atomic (io::write_atomically).
+//
+// Checksums: the writer adds a CRC-32C of every tensor's bytes as metadata "crc32c.<tensor>"
+// and one of the rest of the header (names, dtypes, shapes, offsets and the other metadata) as
+// "crc32c.__header__", each 8 lowercase hex digits. The reader verifies them all and names the
+// tensor that fails; a file with no "crc32c." entries (another tool's) loads unverified
+// (SafetensorsFile::verified() is false), one with only some of them is corrupt. The checksum
+// entries are kept apart from metadata() (see checksums()); writers cannot use the prefix.
 // Reading checks everything a corrupt or truncated file can get wrong and throws IoError naming
 // the file, the tensor and the field; the typed accessors throw ShapeError when a tensor does not
 // have the dtype or shape the caller expects.
@@ -42,6 +49,7 @@
 
 #include "flowception/core/errors.hpp"
 #include "flowception/io/atomic_file.hpp"
+#include "flowception/io/crc32c.hpp"
 
 namespace flowception::io {
 
@@ -249,6 +257,12 @@ class SafetensorsFile {
   /// format_metadata_double); IoError when absent or malformed.
   double metadata_f64(const std::string& key) const { return parse_number<double>(key); }
 
+  /// Whether the file carried CRC-32C checksums of every tensor and of its header, all of which
+  /// matched (a file with none loads unverified; a mismatch or a partial set is an error).
+  bool verified() const { return !checksums_.empty(); }
+  /// The "crc32c.*" entries of the header (empty when the file has none).
+  const std::map<std::string, std::string>& checksums() const { return checksums_; }
+
   /// Number of tensors.
   std::size_t size() const { return entries_.size(); }
   /// Tensor names in sorted order.
@@ -324,6 +338,7 @@ class SafetensorsFile {
   std::size_t data_start_ = 0;
   std::map<std::string, Entry> entries_;
   std::map<std::string, std::string> metadata_;
+  std::map<std::string, std::string> checksums_;
 };
 
 /// Formats a double so that metadata_f64 reads back exactly the same value (shortest round-trip form).
@@ -360,6 +375,45 @@ inline std::int64_t read_count(const std::string& source, const std::string& ten
   return static_cast<std::int64_t>(u);
 }
 
+inline constexpr std::string_view kChecksumPrefix = "crc32c.";
+inline constexpr const char* kHeaderChecksumKey = "crc32c.__header__";
+
+inline std::string hex32(std::uint32_t v) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(8, '0');
+  for (int i = 7; i >= 0; --i, v >>= 4) out[static_cast<std::size_t>(i)] = digits[v & 0xF];
+  return out;
+}
+
+/// CRC-32C of a canonical form of the header: every metadata entry but the header checksum
+/// (sorted by key), then every tensor's name, dtype, shape and offsets (sorted by name).
+struct HeaderTensor {
+  std::string_view name, dtype;
+  std::span<const std::int64_t> shape;
+  std::uint64_t begin, end;
+};
+inline std::uint32_t header_checksum(const std::map<std::string, std::string>& metadata,
+                                     const std::vector<HeaderTensor>& tensors) {
+  std::string canon;
+  auto field = [&](std::string_view x) {
+    canon += x;
+    canon.push_back('\0');
+  };
+  for (const auto& [k, v] : metadata) {
+    if (k == kHeaderChecksumKey) continue;
+    field(k);
+    field(v);
+  }
+  for (const auto& t : tensors) {
+    field(t.name);
+    field(t.dtype);
+    for (auto d : t.shape) field(std::to_string(d));
+    field(std::to_string(t.begin));
+    field(std::to_string(t.end));
+  }
+  return crc32c(std::as_bytes(std::span<const char>(canon.data(), canon.size())));
+}
+
 }  // namespace detail_st
 
 /// Parses and validates a whole safetensors file held in `bytes`; `source` names it in errors.
@@ -383,6 +437,10 @@ inline SafetensorsFile parse_safetensors(std::vector<std::byte> bytes, std::stri
                      " bytes follow the 8-byte length"));
   const char* hbeg = reinterpret_cast<const char*>(bytes.data() + 8);
   const char* hend = hbeg + n;
+  // The JSON parser would stop at a NUL byte and ignore the rest: no header holds one.
+  if (const void* nul = std::memchr(hbeg, 0, static_cast<std::size_t>(n)))
+    corrupt(src, cat("header has a NUL byte at offset ", static_cast<const char*>(nul) - hbeg + 8,
+                     " (corrupt padding or text)"));
 
   // Parse, rejecting duplicate keys at any level (nlohmann would silently keep the last one).
   std::vector<std::set<std::string>> open_objects;
@@ -497,6 +555,40 @@ inline SafetensorsFile parse_safetensors(std::vector<std::byte> bytes, std::stri
                      " bytes, tensors end at ", cursor, ")"));
   f.data_start_ = 8 + static_cast<std::size_t>(n);
   f.bytes_ = std::move(bytes);
+
+  // Checksums: all or none; every one must match.
+  std::map<std::string, std::string> all_metadata = std::move(f.metadata_);
+  f.metadata_.clear();
+  for (auto& [k, v] : all_metadata)
+    (std::string_view(k).starts_with(detail_st::kChecksumPrefix) ? f.checksums_ : f.metadata_).emplace(k, v);
+  if (!f.checksums_.empty()) {
+    std::size_t missing = 0;
+    std::string first_missing;
+    for (const auto& [name, e] : f.entries_)
+      if (!f.checksums_.count(std::string(detail_st::kChecksumPrefix) + name) && missing++ == 0) first_missing = name;
+    if (!f.checksums_.count(detail_st::kHeaderChecksumKey) && missing++ == 0) first_missing = "__header__";
+    if (missing)
+      corrupt(src, cat("has checksums for some tensors but not for ", missing, " others, first '", first_missing,
+                       "' (a damaged header)"));
+    for (const auto& [k, v] : f.checksums_) {
+      const std::string name = k.substr(detail_st::kChecksumPrefix.size());
+      if (name == "__header__") continue;
+      auto it = f.entries_.find(name);
+      if (it == f.entries_.end()) corrupt(src, cat("has a checksum '", k, "' for a tensor the file does not hold"));
+      const auto& e = it->second;
+      const std::string got = detail_st::hex32(
+          crc32c(std::span<const std::byte>(f.bytes_.data() + f.data_start_ + e.begin, e.end - e.begin)));
+      if (got != v)
+        corrupt(src, cat("tensor '", name, "' fails its CRC-32C checksum (stored '", v, "', computed '", got,
+                         "'): its data is corrupt"));
+    }
+    std::vector<detail_st::HeaderTensor> ht;
+    for (const auto& [name, e] : f.entries_) ht.push_back({name, dtype_name(e.dtype), e.shape, e.begin, e.end});
+    const std::string got = detail_st::hex32(detail_st::header_checksum(all_metadata, ht));
+    if (got != f.checksums_.at(detail_st::kHeaderChecksumKey))
+      corrupt(src, cat("the header fails its CRC-32C checksum (stored '", f.checksums_.at(detail_st::kHeaderChecksumKey),
+                       "', computed '", got, "'): names, shapes or metadata are corrupt"));
+  }
   return f;
 }
 
@@ -515,6 +607,14 @@ inline SafetensorsFile load_safetensors(const std::filesystem::path& path) {
   if (static_cast<std::uintmax_t>(in.gcount()) != size)
     throw IoError(cat("flowception: reading safetensors file ", path, " stopped after ", in.gcount(), " of ", size,
                       " bytes"));
+  // Files whose size the system does not know in advance (/proc, FUSE) report 0 or too little:
+  // read on to the end, so the parser judges the real content.
+  for (char buf[65536]; in.read(buf, sizeof buf) || in.gcount() > 0;) {
+    const auto* b = reinterpret_cast<const std::byte*>(buf);
+    bytes.insert(bytes.end(), b, b + in.gcount());
+    if (bytes.size() > (std::size_t{1} << 40))
+      throw IoError(cat("flowception: safetensors file ", path, " keeps growing past 1 TiB while being read"));
+  }
   return parse_safetensors(std::move(bytes), path.string());
 }
 
@@ -534,8 +634,8 @@ inline void write_safetensors(std::ostream& out, const std::vector<Tensor>& tens
   for (std::size_t i = 0; i < order.size(); ++i) {
     const Tensor& t = *order[i];
     flowception::detail::require(!t.name.empty(), "safetensors: tensor ", i, " (in name order) has an empty name");
-    flowception::detail::require(t.name != "__metadata__",
-                                 "safetensors: '__metadata__' is reserved and cannot name a tensor");
+    flowception::detail::require(t.name != "__metadata__" && t.name != "__header__",
+                                 "safetensors: '", t.name, "' is reserved and cannot name a tensor");
     flowception::detail::require(i == 0 || order[i - 1]->name != t.name, "safetensors: tensor name '", t.name,
                                  "' appears more than once");
     for (auto d : t.shape)
@@ -546,10 +646,25 @@ inline void write_safetensors(std::ostream& out, const std::vector<Tensor>& tens
                                              dtype_name(t.dtype), " and shape ", shape_string(t.shape), " needs ",
                                              want, " bytes of data, has ", t.data.size());
   }
+  for (const auto& [k, v] : metadata)
+    flowception::detail::require(!std::string_view(k).starts_with(detail_st::kChecksumPrefix), "safetensors: metadata key '",
+                                 k, "' uses the prefix 'crc32c.' that the writer reserves for checksums");
+  // Checksums of every tensor and of the header (see the top of this file).
+  std::map<std::string, std::string> meta = metadata;
+  std::vector<detail_st::HeaderTensor> ht;
+  {
+    std::uint64_t at = 0;
+    for (const Tensor* t : order) {
+      meta[std::string(detail_st::kChecksumPrefix) + t->name] = detail_st::hex32(crc32c(t->data));
+      ht.push_back({t->name, dtype_name(t->dtype), t->shape, at, at + t->data.size()});
+      at += t->data.size();
+    }
+  }
+  meta[detail_st::kHeaderChecksumKey] = detail_st::hex32(detail_st::header_checksum(meta, ht));
   json header = json::object();
-  if (!metadata.empty()) {
+  {
     json m = json::object();
-    for (const auto& [k, v] : metadata) m[k] = v;
+    for (const auto& [k, v] : meta) m[k] = v;
     header["__metadata__"] = std::move(m);
   }
   std::uint64_t offset = 0;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "flowception/core/errors.hpp"
@@ -49,6 +50,16 @@ class TimeGrid {
     s.front() = 0.0;
     s.back() = 1.0;
     return TimeGrid(std::move(s), "end_dense(" + std::to_string(power) + ")");
+  }
+
+  /// A grid by name, as the CLI's --grid takes it: "uniform", "end_dense" (power 3) or
+  /// "end_dense:P". The whole power must be a number; ConfigError quotes what is not.
+  static TimeGrid from_name(const std::string& name, std::size_t steps) {
+    if (name == "uniform") return uniform(steps);
+    if (name == "end_dense") return end_dense(steps, 3.0);
+    if (name.rfind("end_dense:", 0) == 0)
+      return end_dense(steps, detail::parse_number(std::string_view(name).substr(10), "the power of --grid '" + name + "'"));
+    throw ConfigError("flowception: unknown grid '" + name + "' (uniform | end_dense | end_dense:P)");
   }
 
   std::size_t steps() const { return s_.size() - 1; }

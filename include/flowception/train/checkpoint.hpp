@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <utility>
 #include <string>
 #include <vector>
@@ -78,6 +79,41 @@ inline dit::DitConfig dit_config_from_metadata(const io::SafetensorsFile& f) {
   return c;
 }
 
+/// Checks, before any model is built, that the "model." tensors of `f` hold at least as many
+/// values as the DiT of `cfg` has parameters; a checkpoint declaring a huge model (a corrupt or
+/// hostile `dit.depth`) is refused here rather than allocated.
+inline void check_declared_size(const io::SafetensorsFile& f, const dit::DitConfig& cfg) {
+  std::uint64_t held = 0;
+  for (const auto& n : f.names())
+    if (n.starts_with("model.")) held += static_cast<std::uint64_t>(f.view(n).numel());
+  // More values than parameters is left to check_no_unknown_tensors, which names the extra one.
+  detail::require<IoError>(held >= cfg.parameter_count(), f.source(), ": its DiT configuration (dit.*) declares ",
+                           cfg.parameter_count(), " parameters but its 'model.' tensors hold ", held, " values");
+}
+
+/// The names of every tensor a checkpoint of `model` may hold: the weights ("model."), the EMA
+/// weights and count ("ema."), AdamW's moments and step ("optimizer.").
+template <class T, class Backend>
+std::set<std::string> checkpoint_tensor_names(const dit::DiT<T, Backend>& model) {
+  std::set<std::string> names{"ema.updates", "optimizer.step"};
+  for (const auto& p : model.parameter_table())
+    for (const char* prefix : {"model.", "ema.", "optimizer.m.", "optimizer.v."}) names.insert(prefix + p.name);
+  return names;
+}
+
+/// IoError naming the first tensor of `f` that no checkpoint of `model` holds (an extra tensor
+/// means another model, another tool's file or a corruption: loading it silently would hide that).
+template <class T, class Backend>
+void check_no_unknown_tensors(const io::SafetensorsFile& f, const dit::DiT<T, Backend>& model) {
+  const auto known = checkpoint_tensor_names(model);
+  std::size_t unknown = 0;
+  std::string first;
+  for (const auto& n : f.names())
+    if (!known.count(n) && unknown++ == 0) first = n;
+  detail::require<IoError>(unknown == 0, f.source(), " holds ", unknown, " tensor", unknown == 1 ? "" : "s",
+                           " that no checkpoint of this DiT has, first '", first, "'");
+}
+
 /// The weights of `model` as tensors named prefix + parameter name, with their shapes.
 template <class T, class Backend>
 std::vector<io::Tensor> parameter_tensors(const dit::DiT<T, Backend>& model, const std::vector<T>& values,
@@ -109,9 +145,11 @@ void read_parameters(const io::SafetensorsFile& f, const dit::DiT<float, Backend
 /// A DiT from a checkpoint: its configuration and either the trained or the EMA weights, on any
 /// backend (one checkpoint format: weights trained on a GPU sample on the CPU and back).
 template <class Backend = dit::CpuBackend>
-dit::DiT<float, Backend> load_model(const std::filesystem::path& path, bool use_ema = true) {
-  const auto f = io::load_safetensors(path);
-  dit::DiT<float, Backend> model(dit_config_from_metadata(f));
+dit::DiT<float, Backend> load_model(const io::SafetensorsFile& f, bool use_ema = true) {
+  const auto cfg = dit_config_from_metadata(f);
+  check_declared_size(f, cfg);
+  dit::DiT<float, Backend> model(cfg);
+  check_no_unknown_tensors(f, model);
   const bool have_ema = f.contains("ema." + model.parameter_table().front().name);
   std::vector<float> values;
   if (use_ema && have_ema)
@@ -120,6 +158,11 @@ dit::DiT<float, Backend> load_model(const std::filesystem::path& path, bool use_
     read_parameters(f, model, "model.", values);
   model.set_parameters(values);
   return model;
+}
+
+template <class Backend = dit::CpuBackend>
+dit::DiT<float, Backend> load_model(const std::filesystem::path& path, bool use_ema = true) {
+  return load_model<Backend>(io::load_safetensors(path), use_ema);
 }
 
 }  // namespace flowception::train

@@ -351,8 +351,23 @@ class Trainer {
     loss.rate_frames = norm.rate_frames;
 
     s.lr = opts_.lr(k + 1);
+    // A diverged run says so, with the step and the learning rate, before any update: the
+    // parameters stay those of step k (and of the last checkpoint).
+    auto diverged = [&](std::string what) {
+      if (what.starts_with("flowception: ")) what.erase(0, 13);
+      return ModelOutputError(detail::cat("flowception: training diverged at step ", k + 1, ": ", what,
+                                          "; the learning rate of this step is ", s.lr, " (", k, " steps done). "
+                                          "Lower the learning rate or lengthen its warm-up, and resume from the "
+                                          "last checkpoint"));
+    };
+    if (!std::isfinite(loss.total))
+      throw diverged(detail::cat("the loss is ", loss.total, " (velocity ", loss.velocity, ", rate ", loss.rate, ")"));
     if constexpr (kDevice) {
-      s.grad_norm = device_->clip(*model_, opts_.grad_clip);
+      try {
+        s.grad_norm = device_->clip(*model_, opts_.grad_clip);
+      } catch (const ModelOutputError& e) {
+        throw diverged(e.what());
+      }
       device_->step(*model_, adam_, ema_, s.lr);
     } else {
       std::vector<std::span<float>> params, grads;
@@ -360,8 +375,14 @@ class Trainer {
         params.emplace_back(model_->parameters().data() + p.offset, p.size);
         grads.emplace_back(model_->gradients().data() + p.offset, p.size);
       }
-      s.grad_norm = opts_.grad_clip > 0 ? clip_grad_norm(grads, opts_.grad_clip)
-                                        : global_grad_norm(std::vector<std::span<const float>>(grads.begin(), grads.end()));
+      std::vector<std::string> names;
+      for (const auto& p : model_->parameter_table()) names.push_back(p.name);
+      try {
+        s.grad_norm = opts_.grad_clip > 0 ? clip_grad_norm(grads, opts_.grad_clip, names)
+                                          : global_grad_norm(std::vector<std::span<const float>>(grads.begin(), grads.end()), names);
+      } catch (const ModelOutputError& e) {
+        throw diverged(e.what());
+      }
       adam_.step(params, grads, s.lr);
       ema_.update(params);
     }
@@ -427,6 +448,8 @@ class Trainer {
     detail::require<ConfigError>(f.metadata_u64("train.batch_videos") == opts_.batch_videos && f.metadata_u64("train.seed") == opts_.seed,
                                  path.string(), " was written with another seed or batch size; resuming would not "
                                  "continue the same run");
+    check_declared_size(f, cfg);
+    check_no_unknown_tensors(f, *model_);
     const std::string method = f.has_metadata("train.method") ? f.metadata_string("train.method") : "flowception";
     detail::require<ConfigError>(method == sampler_.method_name(), path.string(), " was trained with method '", method,
                                  "', not '", sampler_.method_name(), "'");
