@@ -35,7 +35,7 @@ shapes=assets/shapes8_tiny.safetensors
 if [ "$retrain" = 1 ]; then
   echo "retraining the ring model for ${train_seconds} s with its recipe. This is far less training than the"
   echo "committed checkpoint had (assets/README.md), so expect clearly lower scores than with it."
-  $fc train --data ring --time-limit "$train_seconds" --seed 1 --quiet --out "$out/ring_train"
+  $fc train --data ring --time-limit "$train_seconds" --seed 1 --quiet --overwrite --out "$out/ring_train"
   $fc export --checkpoint "$out/ring_train/checkpoint.safetensors" --out "$out/ring_retrained.safetensors"
   ring="$out/ring_retrained.safetensors"
 fi
