@@ -19,6 +19,7 @@
 #include "flowception/io/gif.hpp"
 #include "flowception/io/npy.hpp"
 #include "flowception/io/png.hpp"
+#include "flowception/io/safetensors.hpp"
 #include "flowception/data/crossing_shapes.hpp"
 
 namespace fs = std::filesystem;
@@ -205,6 +206,141 @@ TEST_F(Cli, OverflowingNumbersAndTrailingTextAreRefusedBeforeAnyWork) {
     EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
     EXPECT_FALSE(fs::exists(out)) << c.args << ": wrote " << out;
+  }
+}
+
+// Issue 11's list, one case per defect: each command is refused with exit code 2 and a message
+// naming the flag, field or file, before any work, and writes nothing.
+TEST_F(Cli, HostileInputsAreRefusedBeforeAnyWorkAndWriteNothing) {
+  const std::string tiny = " --data shapes --model tiny --depth 1 --width 32 --heads 2 --batch 2 --quiet";
+  auto bytes_of = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  // A copy of the checkpoint with one byte of one tensor's data flipped, and one with an extra tensor.
+  const auto f = io::load_safetensors(ckpt());
+  ASSERT_TRUE(f.verified());
+  {
+    std::string b = bytes_of(ckpt());
+    b[b.size() - 3] = static_cast<char>(b[b.size() - 3] ^ 0x40);  // data of the last tensor in file order
+    std::ofstream(dir / "flipped.safetensors", std::ios::binary) << b;
+    std::vector<io::Tensor> t;
+    for (const auto& n : f.names()) t.push_back(f.tensor(n));
+    t.push_back(io::make_tensor("model.unexpected", {2}, std::vector<float>{1, 2}));
+    io::save_safetensors(dir / "extra.safetensors", t, f.metadata());
+  }
+  std::ofstream(dir / "a_file") << "not a directory";
+  struct Case {
+    std::string why, args, expect;
+  };
+  const std::string sample = "sample --checkpoint " + ckpt() + " --steps 2 --max-frames 8 --count 2 --quiet";
+  const Case cases[] = {
+      {"5: memory is bounded up front (sampling)", "sample --checkpoint " + ckpt() + " --count 10000 --quiet --memory-limit 0.05",
+       "sampling needs about"},
+      {"5: memory (training)", "train" + tiny + " --steps 1 --memory-limit 0.001", "training needs about"},
+      {"5: --batch 1e11", "train" + tiny + " --steps 1 --batch 1e11", "--batch: 1e11 is not an integer in [1, 1000000]"},
+      {"5: --depth 1e8", "train" + tiny + " --steps 1 --depth 100000000", "--depth: 100000000 is not an integer in [1, 4096]"},
+      {"6: a flipped byte in tensor data", "sample --checkpoint " + (dir / "flipped.safetensors").string() + " --count 1 --quiet",
+       "fails its CRC-32C checksum"},
+      {"6: export does not copy corruption", "export --checkpoint " + (dir / "flipped.safetensors").string(), "fails its CRC-32C checksum"},
+      {"8: --out is a file", sample + " --out " + (dir / "a_file").string(), "exists and is not a directory"},
+      {"8: --gif-scale 100000", sample + " --gif-scale 100000", "--gif-scale: 100000 is not an integer in [0, 64]"},
+      {"10: --class on an unconditional model", sample + " --class 99", "--class 99: the model of"},
+      {"11: the learning rate's range, without a 309-digit bound", "train" + tiny + " --steps 1 --lr -1",
+       "--lr: -1 is not a number in [1e-12, 10]"},
+      {"11: a resume onto another configuration names the field", "train --data shapes --model tiny --depth 2 --width 32 --heads 2 --batch 2 --quiet --steps 9 --resume " + ckpt(),
+       "depth: 2 vs 1"},
+      {"11: a file of unknown size", "sample --checkpoint /proc/self/status --quiet", "exceeds the limit"},
+      {"11: --image of the wrong size names the file and H×W×C",
+       "i2v --checkpoint " + ckpt() + " --count 1 --quiet --image " + (dir / "small.npy").string(),
+       (dir / "small.npy").string() + " has frames of H×W×C = 8x8x3, but the model of"},
+      {"12: an extra tensor", "sample --checkpoint " + (dir / "extra.safetensors").string() + " --count 1 --quiet",
+       "holds 1 tensor that no checkpoint of this DiT has, first 'model.unexpected'"},
+  };
+  data::Video small{3, 8, 8, std::vector<float>(2 * 3 * 64, 0.5f), -1};
+  io::save_npy_video(dir / "small.npy", small);
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.why);
+    const fs::path out = dir / "hostile_out";
+    fs::remove_all(out);
+    const bool has_out = c.args.find(" --out ") != std::string::npos;
+    const auto r = run(c.args + (has_out ? "" : c.args.rfind("export", 0) == 0 ? " --out " + (out / "x.safetensors").string()
+                                                                                 : " --out " + out.string()));
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(out)) << c.args << ": wrote " << out;
+  }
+  EXPECT_EQ(bytes_of(dir / "a_file"), "not a directory");
+}
+
+// Issue 11, 4 and 9: train --out refuses another run's checkpoint; a resume continues the smoothed
+// loss, the log and run.json's segments; a resume whose target is reached writes nothing; a
+// diverging run names the step and the learning rate.
+TEST_F(Cli, RunSafetyAndResumeBookkeeping) {
+  const std::string tiny = " --data shapes --model tiny --depth 1 --width 32 --heads 2 --batch 2 --quiet --save-every 5";
+  const fs::path a = dir / "whole", b = dir / "resumed";
+  ASSERT_EQ(run("train" + tiny + " --steps 20 --out " + a.string()).code, 0);
+  // 4: the same --out again, without --resume or --overwrite.
+  const auto before = fs::last_write_time(a / "checkpoint.safetensors");
+  auto r = run("train" + tiny + " --steps 20 --out " + a.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("already holds a checkpoint"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--resume"), std::string::npos) << r.output;
+  EXPECT_EQ(fs::last_write_time(a / "checkpoint.safetensors"), before);
+  r = run("train" + tiny + " --steps 2 --overwrite --out " + (dir / "overwritten").string());
+  EXPECT_EQ(r.code, 0) << r.output;
+  // 9: 10 steps, then a resume to 20: the same smoothed loss and log as 20 steps at once.
+  ASSERT_EQ(run("train" + tiny + " --steps 10 --out " + b.string()).code, 0);
+  r = run("train" + tiny + " --steps 20 --out " + b.string() + " --resume " + (b / "checkpoint.safetensors").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto ja = read_json(a / "run.json"), jb = read_json(b / "run.json");
+  EXPECT_EQ(ja["final_loss_smoothed"], jb["final_loss_smoothed"]);
+  EXPECT_EQ(ja["log"], jb["log"]);
+  ASSERT_EQ(jb["segments"].size(), 2u);
+  EXPECT_EQ(jb["segments"][0]["to_step"], 10);
+  EXPECT_EQ(jb["segments"][1]["from_step"], 10);
+  EXPECT_EQ(jb["segments"][1]["to_step"], 20);
+  // 9: a resume whose target is reached says so and writes nothing.
+  const auto ckpt_time = fs::last_write_time(b / "checkpoint.safetensors");
+  const auto run_time = fs::last_write_time(b / "run.json");
+  r = run("train" + tiny + " --steps 20 --out " + b.string() + " --resume " + (b / "checkpoint.safetensors").string());
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("is already at step 20, at or past --steps 20: nothing to train, nothing written"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(fs::last_write_time(b / "checkpoint.safetensors"), ckpt_time);
+  EXPECT_EQ(fs::last_write_time(b / "run.json"), run_time);
+  // 11: a learning rate that diverges is named with the step.
+  r = run("train --data shapes --model tiny --depth 1 --width 32 --heads 2 --batch 2 --quiet --steps 50 --warmup 0 --clip 0 "
+          "--lr 10 --out " + (dir / "diverged").string());
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("training diverged at step "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("the learning rate of this step is 10"), std::string::npos) << r.output;
+}
+
+// Issue 11, 5: --count beyond --batch is sampled in chunks, with the same videos bit for bit as
+// one batch; run.json records the chunk and the memory estimate.
+TEST_F(Cli, ChunkedSamplingEqualsOneBatch) {
+  for (const std::string cmd : {"sample", "i2v --data shapes --image-from-data 3"}) {
+    SCOPED_TRACE(cmd);
+    const fs::path one = dir / "one_batch", chunked = dir / "chunked";
+    fs::remove_all(one);
+    fs::remove_all(chunked);
+    const std::string args = cmd + " --checkpoint " + ckpt() + " --steps 6 --max-frames 12 --count 5 --seed 3 --quiet";
+    auto r = run(args + " --batch 5 --out " + one.string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    r = run(args + " --batch 2 --out " + chunked.string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(read_json(one / "run.json")["videos_per_chunk"], 5);
+    EXPECT_EQ(read_json(chunked / "run.json")["videos_per_chunk"], 2);
+    EXPECT_GT(read_json(chunked / "run.json")["memory_estimate_bytes"].get<double>(), 0.0);
+    EXPECT_EQ(read_json(one / "run.json")["lengths"], read_json(chunked / "run.json")["lengths"]);
+    for (int v = 0; v < 5; ++v) {
+      const std::string name = "videos/video_00" + std::to_string(v) + ".npy";
+      std::ifstream a(one / name, std::ios::binary), b(chunked / name, std::ios::binary);
+      const std::string ba((std::istreambuf_iterator<char>(a)), {}), bb((std::istreambuf_iterator<char>(b)), {});
+      EXPECT_FALSE(ba.empty());
+      EXPECT_EQ(ba, bb) << name;
+    }
   }
 }
 

@@ -40,6 +40,7 @@ struct TrainFlags {
   std::string method = "flowception";
   std::string ar_attention = "causal";
   double flop_budget = 0;  // stop once the run has spent this many training FLOPs (0: no budget)
+  double memory_limit = 0;  // GiB (0: the memory available)
 };
 
 template <class Builder>
@@ -126,6 +127,36 @@ void check_train_out(const TrainFlags& f) {
                                   "); continue it with --resume ", ckpt.string(), ", or pass --overwrite to replace it"));
 }
 
+/// Estimated peak bytes of a training process: the weights, gradients, AdamW moments and EMA
+/// (5 copies), each further replica's weights and gradients, every replica's DiT workspace with
+/// backward for its share of the batch with videos of the data's longest length, the step's
+/// training samples (built whole on every rank), and the data held in memory.
+double training_bytes(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, std::size_t replicas, int ranks) {
+  const double P = static_cast<double>(cfg.parameter_count()) * sizeof(float);
+  const std::size_t share = (f.batch + static_cast<std::size_t>(ranks) - 1) / static_cast<std::size_t>(ranks);
+  const std::size_t per_replica = (share + replicas - 1) / replicas;
+  const std::size_t L = std::max<std::size_t>(1, data.max_length);
+  const double frame = static_cast<double>(cfg.frame_dim()) * sizeof(float);
+  return P * (5 + 2 * static_cast<double>(replicas - 1)) +
+         static_cast<double>(replicas) * static_cast<double>(cfg.workspace_bytes(per_replica * L, per_replica, true)) +
+         static_cast<double>(f.batch) * static_cast<double>(L) * frame * 6 + static_cast<double>(data.bytes_held);
+}
+
+/// Refuses, before any work, a training configuration whose estimated peak is above
+/// --memory-limit (default: the memory available). CPU only: a device checks its own memory for
+/// the weights when the model is built.
+void check_train_memory(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data) {
+  if (f.device != "cpu") return;
+  const std::size_t replicas = f.replicas ? f.replicas : static_cast<std::size_t>(std::max(1, dit::CpuBackend::threads()));
+  const double need = training_bytes(f, cfg, data, replicas, world().size);
+  const double limit = memory_limit_bytes(f.memory_limit);
+  detail::require(need <= limit, "training needs about ", gib(need), " (", cfg.parameter_count(), " parameters; --batch ",
+                  f.batch, " videos of up to ", data.max_length, " frames on ", replicas, " replica(s)), above ",
+                  f.memory_limit > 0 ? detail::cat("--memory-limit ", f.memory_limit, " GiB")
+                                     : "the memory available (" + gib(limit) + "; set --memory-limit to change it)",
+                  "; lower --batch, --replicas, --depth or --width");
+}
+
 int cmd_train(TrainFlags f, const CLI::App& cmd) {
   check_train_out(f);
   const DataSource data = open_data(f.data);
@@ -148,6 +179,8 @@ int cmd_train(TrainFlags f, const CLI::App& cmd) {
   cfg.validate();
   detail::require(f.flop_budget >= 0 && std::isfinite(f.flop_budget), "--flop-budget must be >= 0, got ", f.flop_budget);
   detail::require(f.flop_budget > 0 || f.steps > 0, "--steps must be >= 1");
+
+  check_train_memory(f, cfg, data);
 
   TrainingSamplerOptions so;
   so.n_start = f.n_start;
@@ -252,7 +285,7 @@ int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSourc
                  {"rate_weight", f.rate_weight}, {"class_dropout", f.class_dropout}, {"seed", f.seed},
                  {"kappa", f.kappa}, {"tau", f.tau}, {"n_start", f.n_start}, {"anchored", !f.unanchored},
                  {"shift", f.shift}, {"tasks", f.tasks}, {"resume", f.resume}, {"threads", dit::CpuBackend::threads()}, {"world_size", comm.size()}, {"replicas", to.replicas}, {"device", f.device},
-                 {"method", f.method}, {"causal", cfg.causal}, {"flop_budget", f.flop_budget}};
+                 {"method", f.method}, {"causal", cfg.causal}, {"flop_budget", f.flop_budget}, {"memory_limit", f.memory_limit}};
   std::map<std::string, std::string> meta{{"train.config", config.dump()}};
   fc_cli::ProgressBar bar("train", static_cast<double>(f.steps), !f.quiet && root);
   double flops = 0, attention_flops = 0;

@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
       ->expected(4)->delimiter(',')->check(within(0.0, 1e6));
   train->add_option("--resume", tf.resume, "continue a run from its checkpoint")->check(CLI::ExistingFile);
   train->add_flag("--overwrite", tf.overwrite, "replace the checkpoint that --out already holds (a new run)");
+  add_memory_flag(train, tf.memory_limit);
   train->add_option("--device", tf.device, device_help())->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
   train->add_option("--replicas", tf.replicas,
                     "model replicas, each on its own thread with a share of the batch (0: one per thread, "
