@@ -152,7 +152,7 @@ void check_train_memory(const TrainFlags& f, const dit::DitConfig& cfg, const Da
   const double limit = memory_limit_bytes(f.memory_limit);
   detail::require(need <= limit, "training needs about ", gib(need), " (", cfg.parameter_count(), " parameters; --batch ",
                   f.batch, " videos of up to ", data.max_length, " frames on ", replicas, " replica(s)), above ",
-                  f.memory_limit > 0 ? detail::cat("--memory-limit ", f.memory_limit, " GiB")
+                  f.memory_limit > 0 ? "--memory-limit " + shortest(f.memory_limit) + " GiB"
                                      : "the memory available (" + gib(limit) + "; set --memory-limit to change it)",
                   "; lower --batch, --replicas, --depth or --width");
 }

@@ -55,16 +55,19 @@ constexpr std::size_t kMaxTrainSteps = 1'000'000'000'000;
 /// Frames per video (length caps, targets, start frames): far beyond any video we can sample.
 constexpr std::size_t kMaxVideoFrames = 1'000'000;
 
+/// The shortest text that reads back as `v` (1e-12, not 9.9999999999999998e-13).
+template <class T>
+std::string shortest(T v) {
+  char buf[64];
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
 /// A flag's stated range, checked on the text before any conversion: the whole text must be a
 /// number of the flag's kind (an integer for integer flags, a finite number otherwise) inside
 /// [lo, hi]. CLI11 puts the flag's name in front of the message, so an error reads
 /// "--batch: 1e11 is not an integer in [1, 1000000]".
 template <class T>
 CLI::Validator within(T lo, T hi) {
-  auto shortest = [](T v) {  // 1e-12, not 9.9999999999999998e-13
-    char buf[64];
-    return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-  };
   const std::string range = "[" + shortest(lo) + ", " + shortest(hi) + "]";
   return CLI::Validator(
       [lo, hi, range](std::string& text) -> std::string {

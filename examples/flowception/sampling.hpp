@@ -377,7 +377,7 @@ SamplePlan plan_sampling(const SampleFlags& f, std::size_t videos) {
   auto need = [&](std::size_t chunk) { return sampling_bytes(f, cfg, videos, chunk); };
   const std::string why = detail::cat(" (the model's weights, its workspace and the frames of ", "videos of up to --max-frames ",
                                       std::max(f.max_frames, f.length), " frames, and the results of ", videos, " videos)");
-  const std::string limit_text = f.memory_limit > 0 ? detail::cat("--memory-limit ", f.memory_limit, " GiB")
+  const std::string limit_text = f.memory_limit > 0 ? "--memory-limit " + shortest(f.memory_limit) + " GiB"
                                                     : "the memory available (" + gib(limit) + "; set --memory-limit to change it)";
   if (f.batch > 0) {
     const std::size_t chunk = std::min(f.batch, most);
