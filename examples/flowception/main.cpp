@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
       ->check(within<std::size_t>(0, kMaxTrainSteps));
   train->add_option("--weight-decay", tf.weight_decay, "AdamW weight decay")->capture_default_str()->check(within(0.0, 100.0));
   train->add_option("--clip", tf.clip, "gradient-norm clip (0: none)")->capture_default_str()->check(within(0.0, 1e6));
-  train->add_option("--ema", tf.ema, "EMA decay (default: 0.999)")->check(within(0.0, 1.0));
+  train->add_option("--ema", tf.ema, "EMA decay (default: 0.999)")->check(within(0.0, 0.999999));
   train->add_option("--rate-weight", tf.rate_weight, "weight of the rate loss")->capture_default_str()->check(within(0.0, 1e6));
   train->add_option("--class-dropout", tf.class_dropout, "probability of dropping the label (for CFG)")->capture_default_str()
       ->check(within(0.0, 1.0));

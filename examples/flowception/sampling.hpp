@@ -139,7 +139,12 @@ void resolve_sampling_defaults(SampleFlags& f) {
     }
   };
   if (f.kappa.empty()) f.kappa = get("kappa", std::string("linear"));
-  if (f.n_start == 0) f.n_start = get("n_start", std::size_t{3});
+  if (f.n_start == 0) {
+    f.n_start = get("n_start", std::size_t{3});
+    detail::require<IoError>(f.n_start >= 1 && f.n_start <= f.max_frames, f.checkpoint, ": train.config field 'n_start' = ",
+                             f.n_start, " is not in [1, --max-frames ", f.max_frames, "]");
+  }
+  detail::require(f.n_start <= f.max_frames, "--n-start ", f.n_start, " is above --max-frames ", f.max_frames);
   f.shift = f.shift_flag ? *f.shift_flag : get("shift", 1.0);
   TimeShift{f.shift};  // validates: finite and > 0
   if (!f.unanchored) f.unanchored = !get("anchored", true);

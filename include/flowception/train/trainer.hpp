@@ -458,6 +458,9 @@ class Trainer {
     flops_done_ = {};
     if (f.has_metadata("train.flops_attention"))
       flops_done_ = {f.metadata_f64("train.flops_attention"), f.metadata_f64("train.flops_other")};
+    for (double x : {flops_done_.attention, flops_done_.other})
+      detail::require<IoError>(std::isfinite(x) && x >= 0, path.string(), ": metadata train.flops_* holds ", x,
+                               ", not a finite count >= 0");
     ema_.load_state(f, "ema.");
     adam_.load_state(f, "optimizer.");
     model_->set_parameters(params);
