@@ -240,6 +240,8 @@ TEST_F(Cli, HostileInputsAreRefusedBeforeAnyWorkAndWriteNothing) {
       {"5: memory (training)", "train" + tiny + " --steps 1 --memory-limit 0.001", "training needs about"},
       {"5: --batch 1e11", "train" + tiny + " --steps 1 --batch 1e11", "--batch: 1e11 is not an integer in [1, 1000000]"},
       {"5: --depth 1e8", "train" + tiny + " --steps 1 --depth 100000000", "--depth: 100000000 is not an integer in [1, 4096]"},
+      {"10: trailing text in the task weights", "train" + tiny + " --steps 1 --tasks 1,0,0,0x", "--tasks: 0x is not a number in [0, 1e+06]"},
+      {"10: a malformed number in a grid", sample + " --grid end_dense:1e", "cannot read a number in the power of --grid 'end_dense:1e'"},
       {"6: a flipped byte in tensor data", "sample --checkpoint " + (dir / "flipped.safetensors").string() + " --count 1 --quiet",
        "fails its CRC-32C checksum"},
       {"6: export does not copy corruption", "export --checkpoint " + (dir / "flipped.safetensors").string(), "fails its CRC-32C checksum"},

@@ -105,22 +105,12 @@ void apply_recipe(TrainFlags& f, const CLI::App& cmd, const std::string& kind, c
   if (unset("--tasks")) f.tasks = r.tasks;
 }
 
-/// The nearest existing folder at or above `p` (where a new --out would be created).
-fs::path existing_ancestor(fs::path p) {
-  p = fs::absolute(p);
-  while (!p.empty() && !fs::exists(p) && p.has_parent_path() && p.parent_path() != p) p = p.parent_path();
-  return p;
-}
-
-/// Checks --out before any work: a folder (or a place one can be made) that we may write, and not
-/// one holding another run's checkpoint unless --resume or --overwrite says what to do with it.
+/// Checks --out before any work: a folder that can be written (check_out_folder), and not one
+/// holding another run's checkpoint unless --resume or --overwrite says what to do with it.
 void check_train_out(const TrainFlags& f) {
+  check_out_folder(f.out);
   const fs::path out(f.out);
   std::error_code ec;
-  detail::require(!fs::exists(out, ec) || fs::is_directory(out, ec), "--out ", out, " exists and is not a directory");
-  const fs::path base = existing_ancestor(out);
-  detail::require(fs::is_directory(base, ec) && ::access(base.c_str(), W_OK | X_OK) == 0, "--out ", out,
-                  ": cannot write in ", base);
   const fs::path ckpt = out / "checkpoint.safetensors";
   if (fs::exists(ckpt, ec) && f.resume.empty() && !f.overwrite)
     throw ConfigError(detail::cat("flowception: --out ", out, " already holds a checkpoint (", ckpt.string(),

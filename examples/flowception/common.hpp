@@ -149,6 +149,20 @@ void add_data_flags(CLI::App* app, DataFlags& f) {
       ->check(within<std::size_t>(1, 1'000'000'000'000));
 }
 
+// ---- Output folders -----------------------------------------------------------------------------
+
+/// Checks an --out folder before any work: a folder, or a place where one can be made, that this
+/// process may write.
+void check_out_folder(const std::string& out_flag) {
+  const fs::path out(out_flag);
+  std::error_code ec;
+  detail::require(!fs::exists(out, ec) || fs::is_directory(out, ec), "--out ", out, " exists and is not a directory");
+  fs::path base = fs::absolute(out);  // the nearest existing folder at or above it
+  while (!fs::exists(base, ec) && base.has_parent_path() && base.parent_path() != base) base = base.parent_path();
+  detail::require(fs::is_directory(base, ec) && ::access(base.c_str(), W_OK | X_OK) == 0, "--out ", out,
+                  ": cannot write in ", base);
+}
+
 // ---- Memory -----------------------------------------------------------------------------------
 
 /// Bytes the system can still give this process (MemAvailable of /proc/meminfo); 0 when unknown.

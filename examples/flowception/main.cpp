@@ -16,6 +16,8 @@
 #include "cmd_generate.hpp"
 #include "cmd_train.hpp"
 
+#include <new>
+
 int main(int argc, char** argv) {
   try {
     init_world(&argc, &argv);
@@ -160,6 +162,14 @@ int main(int argc, char** argv) {
     if (*interp) return cmd_interpolate(pf, pc);
     if (*eval) return cmd_eval(ef, edf, eval_data, calibration_samples);
     if (*exp) return world().root() ? cmd_export(export_in, export_out, export_no_ema) : 0;  // one writer
+  } catch (const std::bad_alloc&) {
+    // The memory plans refuse what they can foresee; this is what they could not (another
+    // process took the memory, or the data is larger than its first video suggested).
+    std::fprintf(stderr, "flowception: error: out of memory (rank %d of %d): the system refused an allocation; "
+                         "lower --batch or --count, or set a --memory-limit below what this machine has free\n",
+                 world().rank, world().size);
+    if (world().size > 1) abort_world(2);
+    return 2;
   } catch (const std::exception& e) {
     if (world().size > 1) {
       // Every other rank may be waiting for this one in a collective: end the whole job.

@@ -98,16 +98,7 @@ void add_sample_flags(CLI::App* app, SampleFlags& f) {
 /// Sampling settings that must match training default to what the checkpoint was trained with
 /// (its train.config): κ, n_start, anchoring and the time shift. Flags given win.
 void resolve_sampling_defaults(SampleFlags& f) {
-  // Output first: a file in the way, or a folder we cannot write, is found before any sampling.
-  {
-    const fs::path out(f.out);
-    std::error_code ec;
-    detail::require(!fs::exists(out, ec) || fs::is_directory(out, ec), "--out ", out, " exists and is not a directory");
-    fs::path base = fs::absolute(out);
-    while (!fs::exists(base, ec) && base.has_parent_path() && base.parent_path() != base) base = base.parent_path();
-    detail::require(fs::is_directory(base, ec) && ::access(base.c_str(), W_OK | X_OK) == 0, "--out ", out,
-                    ": cannot write in ", base);
-  }
+  check_out_folder(f.out);  // a file in the way, or a folder we cannot write, before any sampling
   const auto file = io::load_safetensors(f.checkpoint);
   if (!file.verified())
     std::fprintf(stderr, "flowception: note: %s carries no checksums (written by another tool or an older "

@@ -375,11 +375,11 @@ class Trainer {
         params.emplace_back(model_->parameters().data() + p.offset, p.size);
         grads.emplace_back(model_->gradients().data() + p.offset, p.size);
       }
-      std::vector<std::string> names;
-      for (const auto& p : model_->parameter_table()) names.push_back(p.name);
+      if (grad_names_.empty())  // (once: the names only serve the error of a non-finite gradient)
+        for (const auto& p : model_->parameter_table()) grad_names_.push_back(p.name);
       try {
-        s.grad_norm = opts_.grad_clip > 0 ? clip_grad_norm(grads, opts_.grad_clip, names)
-                                          : global_grad_norm(std::vector<std::span<const float>>(grads.begin(), grads.end()), names);
+        s.grad_norm = opts_.grad_clip > 0 ? clip_grad_norm(grads, opts_.grad_clip, grad_names_)
+                                          : global_grad_norm(std::vector<std::span<const float>>(grads.begin(), grads.end()), grad_names_);
       } catch (const ModelOutputError& e) {
         throw diverged(e.what());
       }
@@ -525,6 +525,7 @@ class Trainer {
   };
   std::vector<TrainingSample<float>> samples_;
   std::vector<Model> replicas_;  ///< replicas 1..R−1 (replica 0 is the model itself)
+  std::vector<std::string> grad_names_;  ///< parameter names, for the error of a diverged step
   std::vector<Part> parts_;
   std::optional<DeviceOptimizer<Backend>> device_;  ///< moments and EMA in device memory
   typename Backend::template buffer<float> inputs_dev_, velocity_dev_;
