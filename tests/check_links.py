@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Checks that documents and comments refer only to things inside the repository.
+
+Fails (exit 1, one line per problem) when a tracked text file:
+  - refers to a path outside the repository (../shared/..., /work/...);
+  - has a Markdown link [text](target) to a file that does not exist;
+  - names a repository file in backticks (`docs/x.md`, `include/flowception/...`, `dit/model.hpp`,
+    `tests/...`) that does not exist;
+  - cites a section "X.md §N" (or, in the library's headers, a bare "§N", which means
+    docs/method.md) that the document does not have.
+Usage: check_links.py [REPO_ROOT]
+"""
+import os
+import re
+import subprocess
+import sys
+
+root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
+TEXT = (".md", ".hpp", ".h", ".cpp", ".cu", ".cuh", ".sh", ".py", ".txt", ".cmake", ".in")
+SKIP_DIRS = ("build/", "runs/", "tests/fuzz/corpus/", ".git/")
+
+
+def tracked_files():
+    try:
+        out = subprocess.run(["git", "-C", root, "ls-files"], capture_output=True, text=True, check=True).stdout
+        files = out.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        files = []
+        for d, _, names in os.walk(root):
+            files += [os.path.relpath(os.path.join(d, n), root) for n in names]
+    return [f for f in files if f.endswith(TEXT) and not f.startswith(SKIP_DIRS) and os.path.isfile(os.path.join(root, f))]
+
+
+def sections(md_path):
+    """The § numbers and the "N." numbers of a document's headings."""
+    found = set()
+    with open(md_path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#"):
+                found.update(re.findall(r"§(\d+(?:\.\d+)?)", line))
+                m = re.match(r"#+\s+(\d+(?:\.\d+)?)\.?\s", line)
+                if m:
+                    found.add(m.group(1))
+    return found
+
+
+OUTSIDE = re.compile(r"(\.\./shared/|/work/|shared/method\.md)")
+MD_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+TICKED = re.compile(r"`([A-Za-z0-9_./-]+\.(?:md|hpp|h|cpp|cu|sh|py|json|safetensors|txt|cmake))`")
+SECTION_REF = re.compile(r"([A-Za-z0-9_/-]+\.md) §(\d+(?:\.\d+)?)")
+BARE_SECTION = re.compile(r"§(\d+)")
+
+
+def exists(path, here):
+    if any(c in path for c in "*<>") or "XXX" in path:
+        return True  # a pattern, not a file
+    if path.startswith(("thrust/", "cub/", "cuda/", "Eigen/", "nlohmann/", "CLI/", "gtest/", "benchmark/")):
+        return True  # a third-party header, named as it is included
+    for base in (root, os.path.join(root, "include", "flowception"), os.path.join(root, here), os.path.join(root, "docs"),
+                 os.path.join(root, "tests")):
+        if os.path.exists(os.path.normpath(os.path.join(base, path))):
+            return True
+    return False
+
+
+def main():
+    problems = []
+    method_sections = sections(os.path.join(root, "docs", "method.md")) if os.path.exists(os.path.join(root, "docs", "method.md")) else set()
+    doc_sections = {}
+    for rel in tracked_files():
+        here = os.path.dirname(rel)
+        with open(os.path.join(root, rel), encoding="utf-8", errors="replace") as f:
+            lines = f.read().split("\n")
+        for n, line in enumerate(lines, 1):
+            where = f"{rel}:{n}"
+            if rel != "tests/check_links.py" and OUTSIDE.search(line):
+                problems.append(f"{where}: refers to a path outside the repository: {OUTSIDE.search(line).group(0)}")
+            if rel.endswith(".md"):
+                for target in MD_LINK.findall(line):
+                    if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                        continue
+                    path = target.split("#")[0]
+                    if not os.path.exists(os.path.normpath(os.path.join(root, here, path))):
+                        problems.append(f"{where}: link to a missing file: {target}")
+            for path in TICKED.findall(line):
+                if "/" in path and not path.startswith(("http", "/")) and not exists(path, here):
+                    problems.append(f"{where}: names a file that does not exist: {path}")
+            for doc, sec in SECTION_REF.findall(line):
+                name = os.path.basename(doc)
+                target = next((p for p in (os.path.join(root, "docs", name), os.path.join(root, name)) if os.path.exists(p)), None)
+                if target is None:
+                    problems.append(f"{where}: cites {doc} §{sec}, a document that does not exist")
+                    continue
+                have = doc_sections.setdefault(target, sections(target))
+                if sec not in have and sec.split(".")[0] not in have:
+                    problems.append(f"{where}: cites {doc} §{sec}, which that document does not have")
+            if rel.startswith("include/") and "//" in line:
+                for sec in BARE_SECTION.findall(line.split("//", 1)[1]):
+                    if sec not in method_sections:
+                        problems.append(f"{where}: cites §{sec}, which docs/method.md does not have")
+    for p in problems:
+        print(p)
+    print(f"check_links: {len(problems)} problem(s)", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
