@@ -103,15 +103,6 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-TimeGrid make_grid(const std::string& g, std::size_t n) {
-  if (g == "uniform") return TimeGrid::uniform(n);
-  if (g.rfind("end_dense", 0) == 0) {
-    const double p = g.size() > 10 ? std::stod(g.substr(10)) : 3.0;
-    return TimeGrid::end_dense(n, p);
-  }
-  throw std::runtime_error("unknown grid '" + g + "' (uniform | end_dense:P)");
-}
-
 InsertionRule make_rule(const std::string& r) {
   if (r == "learned") return InsertionRule::learned;
   if (r == "random") return InsertionRule::random_gap;
@@ -132,7 +123,7 @@ void run(const Args& a, Kappa kappa) {
   std::printf("%-16s %6s %8s %9s %8s %10s %9s\n", "grid", "N", "TV", "mean", "steps", "NFE/video", "seconds");
   for (const auto& g : a.grids) {
     for (std::size_t n : a.steps) {
-      SamplerOptions o{make_grid(g, n)};
+      SamplerOptions o{TimeGrid::from_name(g, n)};
       o.frame_dim = 1;
       o.seed = a.seed;
       o.jump = a.mode == "bernoulli" ? JumpMode::bernoulli : a.mode == "binomial" ? JumpMode::binomial : JumpMode::poisson;

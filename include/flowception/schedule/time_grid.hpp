@@ -27,11 +27,11 @@ class TimeGrid {
     }
   }
 
-  /// s_j = j/N.
   /// The most steps a grid may have: far beyond any useful N, and small enough that N + 1 grid
   /// points can neither wrap around nor exhaust memory.
   static constexpr std::size_t kMaxSteps = 10'000'000;
 
+  /// s_j = j/N.
   static TimeGrid uniform(std::size_t steps) {
     check_steps(steps);
     std::vector<double> s(steps + 1);
