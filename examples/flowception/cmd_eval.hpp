@@ -13,7 +13,7 @@ json rate_calibration_json(const SampleFlags& f, const DataSource& data, const s
   if (min_length < f.n_start || (!f.unanchored && f.n_start < 2)) return json();  // no oracle for this law
   // A diagnostic of a few hundred model calls on host frames: it runs on the CPU model whatever
   // --device says (the samples it is reported beside were drawn on the chosen device).
-  auto model = train::load_model(f.checkpoint, !f.no_ema);
+  auto model = train::load_model(checkpoint_file(f.checkpoint), !f.no_ema);
   const train::PixelScaling px;
   std::vector<std::vector<float>> videos;
   for (std::size_t i = 0; i < count; ++i) {

@@ -36,8 +36,7 @@ data::Video condition_video(const ConditionFlags& c, const SampleFlags& f, const
     v = d.video(c.from_data);
     from = detail::cat(flag, "-from-data ", c.from_data, " (--data ", c.data.data, ")");
   }
-  const auto file = io::load_safetensors(f.checkpoint);
-  const auto cfg = train::dit_config_from_metadata(file);
+  const auto cfg = train::dit_config_from_metadata(checkpoint_file(f.checkpoint));
   detail::require<ShapeError>(v.channels == cfg.channels && v.height == cfg.height && v.width == cfg.width, from,
                               " has frames of H×W×C = ", v.height, "x", v.width, "x", v.channels, ", but the model of ",
                               f.checkpoint, " makes frames of ", cfg.height, "x", cfg.width, "x", cfg.channels);

@@ -230,8 +230,9 @@ int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSourc
   double smooth = 0;
   bool have_smooth = false;
   json log = json::array(), segments = json::array();
+  std::optional<io::SafetensorsFile> resumed;  // read once: its metadata here, its state below
   if (!f.resume.empty()) {
-    const auto file = io::load_safetensors(f.resume);
+    const auto& file = resumed.emplace(io::load_safetensors(f.resume));
     if (!file.verified() && root)
       std::fprintf(stderr, "flowception: note: %s carries no checksums (written by another tool or an older "
                            "version): its tensors were not verified\n", f.resume.c_str());
@@ -256,7 +257,8 @@ int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSourc
     if (auto j = parsed("train.segments"); j.is_array()) segments = std::move(j);
   }
   train::Trainer<DataSource, Builder, Backend, Comm> trainer(model, data, sampler, to, comm);
-  if (!f.resume.empty()) trainer.load_checkpoint(f.resume);
+  if (resumed) trainer.load_checkpoint(*resumed);
+  resumed.reset();
   // Entries of the log beyond the resumed step belong to a segment that was killed after its
   // last checkpoint: they are redone now.
   for (std::size_t i = log.size(); i-- > 0;)

@@ -95,11 +95,20 @@ void add_sample_flags(CLI::App* app, SampleFlags& f) {
       ->check(within<std::size_t>(0, kMaxVideoFrames));
 }
 
+/// The checkpoint at `path`, read and verified once per process: every sampling step that needs
+/// its metadata or its weights (defaults, the memory plan, the model) shares this copy.
+const io::SafetensorsFile& checkpoint_file(const std::string& path) {
+  static std::map<std::string, io::SafetensorsFile> files;
+  auto it = files.find(path);
+  if (it == files.end()) it = files.emplace(path, io::load_safetensors(path)).first;
+  return it->second;
+}
+
 /// Sampling settings that must match training default to what the checkpoint was trained with
 /// (its train.config): κ, n_start, anchoring and the time shift. Flags given win.
 void resolve_sampling_defaults(SampleFlags& f) {
   check_out_folder(f.out);  // a file in the way, or a folder we cannot write, before any sampling
-  const auto file = io::load_safetensors(f.checkpoint);
+  const auto& file = checkpoint_file(f.checkpoint);
   if (!file.verified())
     std::fprintf(stderr, "flowception: note: %s carries no checksums (written by another tool or an older "
                          "version): its tensors were not verified\n", f.checkpoint.c_str());
@@ -181,7 +190,7 @@ struct Generated {
 
 /// The training method recorded in a checkpoint (files from before baselines existed: flowception).
 std::string checkpoint_method(const std::string& path) {
-  const auto f = io::load_safetensors(path);
+  const auto& f = checkpoint_file(path);
   return f.has_metadata("train.method") ? f.metadata_string("train.method") : "flowception";
 }
 
@@ -205,10 +214,9 @@ std::vector<std::size_t> baseline_lengths(const SampleFlags& f, std::size_t coun
 /// the prompts' for the baselines and the learned rule, and grouped by target length for the
 /// prescribed rules; each video draws its noise by its position, so any slice reproduces the
 /// bits of one whole run.
-template <class Backend, class Algebra>
-Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompts,
-                         const std::vector<std::size_t>* data_lengths, Algebra algebra, distributed::Share slice) {
-  auto model = train::load_model<Backend>(f.checkpoint, !f.no_ema);
+template <class Backend>
+dit::DiT<float, Backend> load_sampling_model(const SampleFlags& f) {
+  auto model = train::load_model<Backend>(checkpoint_file(f.checkpoint), !f.no_ema);
   if (f.window != -2) {
     auto cfg = model.config();
     cfg.window = f.window;
@@ -217,6 +225,13 @@ Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompt
     windowed.set_parameters(model.host_parameters());
     model = std::move(windowed);
   }
+  return model;
+}
+
+/// (`prompts` are in the model's units; `model` comes from load_sampling_model.)
+template <class Backend, class Algebra>
+Generated run_sampler_on(const SampleFlags& f, dit::DiT<float, Backend>& model, const std::vector<Prompt<float>>& prompts,
+                         const std::vector<std::size_t>* data_lengths, Algebra algebra, distributed::Share slice) {
   const auto& cfg = model.config();
   SamplerOptions o{TimeGrid::from_name(f.grid, f.steps)};
   o.frame_dim = cfg.frame_dim();
@@ -230,10 +245,6 @@ Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompt
   o.max_frames = f.max_frames;
   o.cap_policy = f.cap == "error" ? CapPolicy::error : CapPolicy::truncate;
   o.seed = f.seed;
-  const train::PixelScaling px;
-  for (auto& p : prompts)
-    for (auto& fr : p.frames)
-      for (auto& x : fr.values) x = px.to_model(x);
   Generated g;
   g.channels = cfg.channels;
   g.height = cfg.height;
@@ -245,24 +256,23 @@ Generated run_sampler_on(const SampleFlags& f, std::vector<Prompt<float>> prompt
                     " was trained with an unknown method '", g.method, "'");
     const bool ar = g.method == "autoregressive";
     const auto lengths = baseline_lengths(f, prompts.size(), data_lengths, g.method);
-    // Keep the prompt's context frames (e.g. the image of image-to-video); the baseline adds
-    // the generated frames itself (autoregressive) or as noise frames up to the length.
-    std::vector<Prompt<float>> base(prompts.size());
-    for (std::size_t v = 0; v < prompts.size(); ++v) {
-      base[v].condition = prompts[v].condition;
-      for (auto& fr : prompts[v].frames) {
+    // This rank's videos: prompts slice.begin .. slice.end − 1, numbered from slice.begin. Keep
+    // each prompt's context frames (e.g. the image of image-to-video); the baseline adds the
+    // generated frames itself (autoregressive) or as noise frames up to the length.
+    std::vector<Prompt<float>> base(slice.size());
+    for (std::size_t v = slice.begin; v < slice.end; ++v) {
+      auto& b = base[v - slice.begin];
+      b.condition = prompts[v].condition;
+      for (const auto& fr : prompts[v].frames) {
         if (fr.kind == FrameKind::generated) continue;
-        detail::require(fr.kind == FrameKind::active_context || base[v].frames.empty(), "the ", g.method,
+        detail::require(fr.kind == FrameKind::active_context || b.frames.empty(), "the ", g.method,
                         " baseline takes only a prefix of given frames (image-to-video); interpolation needs Flowception");
-        base[v].frames.push_back(fr);
+        b.frames.push_back(fr);
       }
-      detail::require(lengths[v] > base[v].frames.size(), "--length ", lengths[v], " leaves no frame to generate after ",
-                      base[v].frames.size(), " given frames");
-      if (!ar) base[v].frames.resize(lengths[v]);
+      detail::require(lengths[v] > b.frames.size(), "--length ", lengths[v], " leaves no frame to generate after ",
+                      b.frames.size(), " given frames");
+      if (!ar) b.frames.resize(lengths[v]);
     }
-    // This rank's videos: prompts slice.begin .. slice.end − 1, numbered from slice.begin.
-    base = std::vector<Prompt<float>>(base.begin() + static_cast<std::ptrdiff_t>(slice.begin),
-                                      base.begin() + static_cast<std::ptrdiff_t>(slice.end));
     const std::vector<std::size_t> my_lengths(lengths.begin() + static_cast<std::ptrdiff_t>(slice.begin),
                                               lengths.begin() + static_cast<std::ptrdiff_t>(slice.end));
     for (std::size_t v = slice.begin; v < slice.end; ++v) g.index.push_back(v);
@@ -367,11 +377,14 @@ double sampling_bytes(const SampleFlags& f, const dit::DitConfig& cfg, std::size
 /// The chunk size: --batch when given (refused when it does not fit), else the largest that fits
 /// --memory-limit; an error before any work when not even one video fits.
 SamplePlan plan_sampling(const SampleFlags& f, std::size_t videos) {
-  const auto cfg = train::dit_config_from_metadata(io::load_safetensors(f.checkpoint));
+  const auto& file = checkpoint_file(f.checkpoint);
+  const auto cfg = train::dit_config_from_metadata(file);
+  double held = 0;  // the checkpoint itself stays in memory (checkpoint_file)
+  for (const auto& name : file.names()) held += static_cast<double>(file.view(name).bytes.size());
   const double limit = memory_limit_bytes(f.memory_limit);
   const std::size_t most = std::max<std::size_t>(1, videos);
-  auto need = [&](std::size_t chunk) { return sampling_bytes(f, cfg, videos, chunk); };
-  const std::string why = detail::cat(" (the model's weights, its workspace and the frames of ", "videos of up to --max-frames ",
+  auto need = [&](std::size_t chunk) { return held + sampling_bytes(f, cfg, videos, chunk); };
+  const std::string why = detail::cat(" (the checkpoint, the model's weights, its workspace and the frames of ", "videos of up to --max-frames ",
                                       std::max(f.max_frames, f.length), " frames, and the results of ", videos, " videos)");
   const std::string limit_text = f.memory_limit > 0 ? "--memory-limit " + shortest(f.memory_limit) + " GiB"
                                                     : "the memory available (" + gib(limit) + "; set --memory-limit to change it)";
@@ -406,9 +419,14 @@ Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
       // its position, so chunks give the same bits as one batch (tested).
       const distributed::Share share = distributed::share_of(n, comm.rank(), comm.size());
       const SamplePlan plan = plan_sampling(f, share.size());
+      const train::PixelScaling px;
+      for (auto& p : prompts)
+        for (auto& fr : p.frames)
+          for (auto& x : fr.values) x = px.to_model(x);
+      auto model = load_sampling_model<Backend>(f);
       Generated g;
       for (std::size_t b = share.begin; b < share.end; b += plan.chunk) {
-        Generated part = run_sampler_on<Backend>(f, prompts, data_lengths, algebra,
+        Generated part = run_sampler_on<Backend>(f, model, prompts, data_lengths, algebra,
                                                  distributed::Share{b, std::min(share.end, b + plan.chunk)});
         if (b == share.begin) {
           g = std::move(part);
@@ -425,7 +443,6 @@ Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
       g.raw = distributed::gather_sample_results(comm, g.index, std::move(g.raw), n);
       g.index.clear();
       g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const train::PixelScaling px;
       for (const auto& v : g.raw.videos) {
         data::Video out{g.channels, g.height, g.width, v.frames, -1};
         for (auto& x : out.frames) x = px.to_pixel(x);

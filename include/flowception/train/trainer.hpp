@@ -434,8 +434,11 @@ class Trainer {
   }
 
   /// Restores a checkpoint written by save_checkpoint for the same model configuration.
-  void load_checkpoint(const std::filesystem::path& path) {
-    const auto f = io::load_safetensors(path);
+  void load_checkpoint(const std::filesystem::path& path) { load_checkpoint(io::load_safetensors(path)); }
+
+  /// The same, from a file already read (e.g. one whose metadata the caller also needs).
+  void load_checkpoint(const io::SafetensorsFile& f) {
+    const std::filesystem::path path(f.source());
     const auto cfg = dit_config_from_metadata(f);
     const auto& mine = model_->config();
     // Every field but the name and the attention window (a sampling-time choice) must agree.
