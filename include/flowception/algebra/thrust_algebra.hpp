@@ -29,9 +29,10 @@ namespace flowception {
 /// A packed sequence of frames in Thrust device memory, row-major [frames × dim].
 template <class T>
 struct ThrustFrames {
-  thrust::device_vector<T> values;
-  std::size_t dim = 0;
+  thrust::device_vector<T> values;  ///< row-major, frames() × dim, in device memory
+  std::size_t dim = 0;              ///< elements per frame (0 for an empty buffer)
 
+  /// Number of frames: `values.size() / dim`, or 0 when `dim` is 0.
   std::size_t frames() const { return dim == 0 ? 0 : values.size() / dim; }
 };
 
@@ -110,24 +111,33 @@ struct Min {
 
 }  // namespace detail::thrust_ops
 
+/// A `FrameAlgebra` over `ThrustFrames<T>`: one `thrust::for_each` per operation, results equal to
+/// `HostAlgebra`'s bit for bit. It keeps device staging vectors for the per-frame coefficients, row
+/// maps and stream ids, so its operations are non-const and one instance serves one caller at a time.
 template <class T>
 struct ThrustAlgebra {
-  using value_type = T;
-  using buffer = ThrustFrames<T>;
+  using value_type = T;           ///< element type of a frame
+  using buffer = ThrustFrames<T>;  ///< frame storage in device memory
 
-  // device_vector::resize keeps capacity, so a buffer reused across steps allocates only on growth.
+  /// Makes `y` hold `frames` × `dim` elements; contents unspecified.
+  /// device_vector::resize keeps capacity, so a buffer reused across steps allocates only on growth.
   void resize(buffer& y, std::size_t frames, std::size_t dim) {
     y.dim = dim;
     y.values.resize(frames * dim);
   }
+  /// Number of frames in `x`.
   std::size_t frames(const buffer& x) const { return x.frames(); }
+  /// Elements per frame of `x`.
   std::size_t dim(const buffer& x) const { return x.dim; }
 
+  /// y := x, resizing `y` (a device-to-device copy).
   void copy(buffer& y, const buffer& x) {
     y.dim = x.dim;
     y.values = x.values;
   }
 
+  /// y_f += a[f] · x_f for each frame f; a[f] == 0 leaves y_f untouched. Throws `ShapeError`
+  /// unless `a.size()` equals the frame count of `y` and `x` has as many values as `y`.
   void axpy_frames(buffer& y, std::span<const double> a, const buffer& x) {
     check_rows(y, a.size(), "axpy_frames");
     detail::require<ShapeError>(x.values.size() == y.values.size(), "axpy_frames: x has ", x.values.size(),
@@ -136,12 +146,15 @@ struct ThrustAlgebra {
     for_each(y.values.size(), detail::thrust_ops::Axpy<T>{raw(y), raw(x), c, y.dim});
   }
 
+  /// y_f *= a[f] for each frame f. Throws `ShapeError` unless `a.size()` equals the frame count of `y`.
   void scale_frames(buffer& y, std::span<const double> a) {
     check_rows(y, a.size(), "scale_frames");
     const double* c = stage(coeff_, a);
     for_each(y.values.size(), detail::thrust_ops::Scale<T>{raw(y), c, y.dim});
   }
 
+  /// Resizes `y` to `rows.size()` frames and copies y_r := x_{rows[r]}; rows with rows[r] < 0 are
+  /// left for the caller to fill. Throws `ShapeError` if `y` is `x` or a row is past the end of `x`.
   void gather_frames(buffer& y, const buffer& x, std::span<const std::int64_t> rows) {
     detail::require<ShapeError>(&y != &x, "gather_frames: y and x must be different buffers");
     const std::size_t d = x.dim;
@@ -154,6 +167,8 @@ struct ThrustAlgebra {
     for_each(rows.size() * d, detail::thrust_ops::Gather<T>{raw(y), raw(x), r, d});
   }
 
+  /// Row `dst_rows[i]` of `y` := standard-normal noise of stream `streams[i]`, element e being
+  /// `random::normal_at(seed, streams[i], e)`. Throws `ShapeError` on a size mismatch or a row past the end.
   void fill_normal(buffer& y, std::span<const std::size_t> dst_rows, std::span<const std::uint64_t> streams,
                    std::uint64_t seed) {
     detail::require<ShapeError>(dst_rows.size() == streams.size(), "fill_normal: ", dst_rows.size(), " rows, ",
@@ -164,6 +179,8 @@ struct ThrustAlgebra {
     for_each(dst_rows.size() * y.dim, detail::thrust_ops::Normal<T>{raw(y), dst, s, seed, y.dim});
   }
 
+  /// Row `dst_rows[i]` of `y` := row i of the row-major host span `host`. Throws `ShapeError` unless
+  /// `host` holds exactly `dst_rows.size()` rows of `dim` values and every row is inside `y`.
   void upload_frames(buffer& y, std::span<const std::size_t> dst_rows, std::span<const T> host) {
     detail::require<ShapeError>(host.size() == dst_rows.size() * y.dim, "upload_frames: ", host.size(),
                                 " values for ", dst_rows.size(), " frames of ", y.dim);
@@ -173,12 +190,14 @@ struct ThrustAlgebra {
     for_each(host.size(), detail::thrust_ops::Scatter<T>{raw(y), src, dst, y.dim});
   }
 
+  /// Every frame of `x`, copied to the host row-major.
   std::vector<T> download(const buffer& x) const {
     std::vector<T> out(x.values.size());
     thrust::copy(x.values.begin(), x.values.end(), out.begin());
     return out;
   }
 
+  /// Index of the first frame of `x` holding a NaN or Inf, or `nullopt` (one reduction on the device).
   std::optional<std::size_t> first_nonfinite_frame(const buffer& x) const {
     constexpr std::size_t none = ~std::size_t{0};
     const std::size_t first = thrust::transform_reduce(

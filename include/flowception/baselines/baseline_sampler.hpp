@@ -34,25 +34,30 @@
 
 namespace flowception {
 
+/// Which §7 baseline a `BaselineSampler` runs.
 enum class BaselineMethod : unsigned char {
   full_sequence,   ///< every generated frame flows at once with one shared time
   autoregressive,  ///< one frame at a time, left to right, earlier frames as clean context
 };
 
+/// `"full_sequence"` or `"autoregressive"`.
 constexpr std::string_view to_string(BaselineMethod m) {
   return m == BaselineMethod::full_sequence ? "full_sequence" : "autoregressive";
 }
 
+/// Settings of a `BaselineSampler` run. Only `grid` has no default; `frame_dim` must be set.
 struct BaselineSamplerOptions {
   TimeGrid grid;                   ///< the denoising grid on [0,1] of each round; always explicit
   std::size_t frame_dim = 0;       ///< D, values per frame
   TimeShift shift{};               ///< model time t = shift(u)
   double velocity_guidance = 1.0;  ///< w in v = w·v_c + (1 − w)·v_u (1 = off)
   std::size_t max_frames = 4096;   ///< per video; a longer requested video is an error
-  std::uint64_t seed = 0;
+  std::uint64_t seed = 0;          ///< Philox key of every noise draw
   /// Prompt v draws its noise as video number video_index_offset + v (see SamplerOptions).
   std::uint64_t video_index_offset = 0;
 
+  /// Throws `ShapeError` if `frame_dim` is 0, `ConfigError` if `max_frames` is 0 or the velocity
+  /// guidance weight is not finite.
   void validate() const {
     detail::require<ShapeError>(frame_dim >= 1, "frame_dim must be >= 1, got ", frame_dim);
     detail::require(max_frames >= 1, "max_frames must be >= 1, got ", max_frames);
@@ -73,9 +78,12 @@ template <class Model, class Stepper, FrameAlgebra Algebra = HostAlgebra<float>>
   requires VelocityModel<Model, typename Algebra::buffer> && PerFrameStepper<Stepper, Algebra>
 class BaselineSampler {
  public:
-  using T = typename Algebra::value_type;
-  using Buffer = typename Algebra::buffer;
+  using T = typename Algebra::value_type;  ///< element type of a frame
+  using Buffer = typename Algebra::buffer;  ///< the algebra's frame storage
 
+  /// Keeps a reference to `model`, which must outlive the sampler, validates `opts`, `lengths`
+  /// and every prompt (see the class comment; a video may not exceed `max_frames`), and starts
+  /// (init()). Throws `ConfigError` or `ShapeError` otherwise.
   BaselineSampler(Model& model, BaselineMethod method, Stepper stepper, BaselineSamplerOptions opts,
                   std::vector<Prompt<T>> prompts, std::vector<std::size_t> lengths = {}, Algebra alg = {})
       : model_(&model),
@@ -97,6 +105,8 @@ class BaselineSampler {
     init();
   }
 
+  /// (Re)starts from the prompts: noise for the flowing frames (autoregressive: one new frame per
+  /// video), the context frames clean, round 0.
   void init() {
     result_ = SampleResult<T>{};
     result_.videos.resize(prompts_.size());
@@ -138,13 +148,22 @@ class BaselineSampler {
     alg_.upload_frames(x_, ctx_rows, std::span<const T>(ctx_values));
   }
 
+  /// True once every video has finished.
   bool done() const { return active_.empty(); }
+  /// Steps taken so far over all rounds (N per round).
   std::size_t step_index() const { return m_; }
+  /// The sampled videos. Complete once done(); before that, only finished videos are filled.
   const SampleResult<T>& result() const { return result_; }
+  /// Moves the result out; the sampler's result is unspecified afterwards.
   SampleResult<T> take_result() { return std::move(result_); }
 
+  /// One step without an observer.
   void step() { step(NullObserver{}); }
 
+  /// One step j → j + 1 of the current round's grid for every flowing frame; after the round's
+  /// last step, complete videos finish and each other video gets a new noise frame. Then
+  /// `observer(report)`, with s and s_next the round's clocks in [0, 1] and `insertion_phase`
+  /// false. Throws `ConfigError` if called once done(), `ModelOutputError` for a bad model output.
   template <SamplerObserver Observer>
   void step(Observer&& observer) {
     detail::require(!done(), "step() called after sampling finished");
@@ -333,6 +352,7 @@ SampleResult<typename Algebra::value_type> sample_full_sequence(Model& model, St
   return s.take_result();
 }
 
+/// `sample_full_sequence` on the host algebra (frames as std::vector of T).
 template <class Model, class Stepper, class T, SamplerObserver Observer = NullObserver>
   requires VelocityModel<Model, HostFrames<T>> && PerFrameStepper<Stepper, HostAlgebra<T>>
 SampleResult<T> sample_full_sequence(Model& model, Stepper stepper, BaselineSamplerOptions opts,
@@ -355,6 +375,7 @@ SampleResult<typename Algebra::value_type> sample_autoregressive(
   return s.take_result();
 }
 
+/// `sample_autoregressive` on the host algebra (frames as std::vector of T).
 template <class Model, class Stepper, class T, SamplerObserver Observer = NullObserver>
   requires VelocityModel<Model, HostFrames<T>> && PerFrameStepper<Stepper, HostAlgebra<T>>
 SampleResult<T> sample_autoregressive(Model& model, Stepper stepper, BaselineSamplerOptions opts,

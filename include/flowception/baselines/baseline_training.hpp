@@ -25,13 +25,16 @@
 
 namespace flowception {
 
+/// Options of the §7 baseline training-sample builders (`FullSequenceTrainingSampler`,
+/// `AutoregressiveTrainingSampler`).
 struct BaselineTrainingOptions {
   TimeShift shift{};                        ///< applied once: t = shift(t_raw)
   TaskMixture tasks{};                      ///< full-sequence only: context frames per §5
   std::size_t interpolation_keyframes = 2;  ///< full-sequence interpolation samples
   std::size_t max_time_resamples = 64;      ///< redraws of t >= 1 (no loss), then t = 0
-  std::uint64_t seed = 0;
+  std::uint64_t seed = 0;                   ///< keys every random stream, together with the sample number
 
+  /// Throws `ConfigError` unless interpolation_keyframes >= 2 and the task mixture is valid.
   void validate() const {
     detail::require(interpolation_keyframes >= 2, "interpolation needs >= 2 key frames, got ", interpolation_keyframes);
     tasks.validate();
@@ -87,13 +90,20 @@ void size_baseline_sample(TrainingSample<T>& out, std::size_t rows, std::size_t 
 template <TauDistribution Tau = UniformTau>
 class FullSequenceTrainingSampler {
  public:
+  /// `tau` draws the shared time (with τ_max = 1). Throws `ConfigError` if `opts` is invalid.
   explicit FullSequenceTrainingSampler(BaselineTrainingOptions opts = {}, Tau tau = {})
       : opts_(opts), tau_(std::move(tau)) {
     opts_.validate();
   }
+  /// `"full_sequence"`, the method name written into checkpoints.
   static constexpr std::string_view method_name() { return "full_sequence"; }
+  /// The options, as validated.
   const BaselineTrainingOptions& options() const { return opts_; }
 
+  /// The example for sample number `sample_index` of `video` (L × `dim` values): every frame
+  /// visible; the context frames of the task (drawn from the mixture unless `task` is given) clean,
+  /// the others noisy at one shared time t in [0, 1) with a velocity loss; no rate loss. A pure
+  /// function of (seed, `sample_index`, `video`). Throws `ShapeError` for a bad video.
   template <class T>
   TrainingSample<T> sample(std::span<const T> video, std::size_t dim, std::uint64_t sample_index,
                            std::int64_t condition = kNoCondition, const Task* task = nullptr) const {
@@ -123,15 +133,20 @@ class FullSequenceTrainingSampler {
 template <TauDistribution Tau = UniformTau>
 class AutoregressiveTrainingSampler {
  public:
+  /// `tau` draws the time of the target frame (with τ_max = 1). Throws `ConfigError` if `opts` is invalid.
   explicit AutoregressiveTrainingSampler(BaselineTrainingOptions opts = {}, Tau tau = {})
       : opts_(opts), tau_(std::move(tau)) {
     opts_.validate();
   }
+  /// `"autoregressive"`, the method name written into checkpoints.
   static constexpr std::string_view method_name() { return "autoregressive"; }
+  /// The options, as validated (`tasks` is not used).
   const BaselineTrainingOptions& options() const { return opts_; }
 
   /// `task` is accepted for interface symmetry; the autoregressive sample is always a prefix
-  /// (frame 0 alone is unconditional generation, a longer prefix is continuation).
+  /// (frame 0 alone is unconditional generation, a longer prefix is continuation). The example
+  /// has rows 0..k for k uniform in [0, L): a clean passive prefix and frame k noisy at t in [0, 1)
+  /// with the only velocity loss. Throws `ShapeError` for a bad video.
   template <class T>
   TrainingSample<T> sample(std::span<const T> video, std::size_t dim, std::uint64_t sample_index,
                            std::int64_t condition = kNoCondition, const Task* = nullptr) const {

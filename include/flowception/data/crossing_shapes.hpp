@@ -90,40 +90,62 @@ using flowception::detail::cat;
 using flowception::detail::require;
 }  // namespace detail
 
-enum class ShapeKind : int { square = 0, disc = 1, cross = 2 };
-enum class Edge : int { left = 0, right = 1, top = 2, bottom = 3 };
+/// The three template shapes on an s×s box (a video's label is the index).
+enum class ShapeKind : int {
+  square = 0,  ///< the whole box
+  disc = 1,    ///< radius s/2 − 0.25
+  cross = 2,   ///< a plus
+};
+/// The frame edge a shape enters through; it moves straight away from it, leaving by the opposite one.
+enum class Edge : int {
+  left = 0,    ///< x = 0
+  right = 1,   ///< x = N − 1
+  top = 2,     ///< y = 0
+  bottom = 3,  ///< y = N − 1
+};
 
 /// Everything that determines one crossing-shapes video.
 struct CrossingParams {
-  ShapeKind shape = ShapeKind::square;
-  std::size_t size = 5;              // template box side s, 5..7
-  std::array<double, 3> colour{};   // each channel in [0.25, 1]
-  Edge edge = Edge::left;            // the edge it enters through
-  std::size_t offset = 0;            // q: box position along the entry edge, 0..N-s
-  double speed = 1.0;                // v, pixels per frame
-  double phase = 0.0;                // φ in [0, 1)
-  std::size_t length = 0;            // L (computed by the generator from the above)
+  ShapeKind shape = ShapeKind::square;  ///< which template; also the label
+  std::size_t size = 5;              ///< template box side s, 5..7
+  std::array<double, 3> colour{};   ///< each channel in [0.25, 1]
+  Edge edge = Edge::left;            ///< the edge it enters through
+  std::size_t offset = 0;            ///< q: box position along the entry edge, 0..N-s
+  double speed = 1.0;                ///< v, pixels per frame
+  double phase = 0.0;                ///< φ in [0, 1)
+  std::size_t length = 0;            ///< L (computed by the generator from the above)
 };
 
+/// The crossing-shapes toy data set: one shape (square, disc or cross, 5 to 7 pixels) crosses an
+/// N×N black RGB frame straight at constant speed, from partly entered to just left, so the length
+/// is determined by the content (size, speed, phase). Video i is a pure function of (seed, i); its
+/// label is the shape's index. Definitions in the header comment of
+/// `include/flowception/data/crossing_shapes.hpp`.
 struct CrossingShapes {
-  std::uint64_t seed = 0;
+  std::uint64_t seed = 0;  ///< seed S of the random streams: one data set per seed
   std::size_t side = 16;  ///< frames are side × side pixels
 
-  static constexpr std::size_t channels = 3;
-  static constexpr std::size_t default_side = 16, min_side = 8, max_side = 64;
-  static constexpr std::size_t num_classes = 3;
-  static constexpr std::size_t min_size = 5, max_size = 7;
-  static constexpr double min_speed = 0.57, max_speed = 7.0;
-  static constexpr std::size_t min_length = 4, max_length = 40;  ///< for the default side 16
+  static constexpr std::size_t channels = 3;  ///< C: RGB
+  static constexpr std::size_t default_side = 16;  ///< N by default
+  static constexpr std::size_t min_side = 8;       ///< smallest N
+  static constexpr std::size_t max_side = 64;      ///< largest N
+  static constexpr std::size_t num_classes = 3;  ///< labels 0, 1, 2 (ShapeKind)
+  static constexpr std::size_t min_size = 5;  ///< smallest box side s
+  static constexpr std::size_t max_size = 7;  ///< largest s
+  static constexpr double min_speed = 0.57;  ///< slowest v, pixels/frame
+  static constexpr double max_speed = 7.0;   ///< fastest v
+  static constexpr std::size_t min_length = 4;   ///< shortest L, side 16
+  static constexpr std::size_t max_length = 40;  ///< longest L, for the default side 16
   /// The longest video of a side: the slowest, largest shape with phase 0.
   static std::size_t max_length_for(std::size_t side) {
     return length_for(max_size, min_speed, 0.0, side);
   }
+  /// Throws ConfigError unless `side` is in [min_side, max_side].
   static void check_side(std::size_t side) {
     detail::require(side >= min_side && side <= max_side, "crossing shapes: frame side must be in [", min_side, ", ",
                     max_side, "] (larger than the largest shape), got ", side);
   }
-  static constexpr std::uint64_t kShapesTag = 0x73686170ULL;  // "shap"
+  static constexpr std::uint64_t kShapesTag = 0x73686170ULL;  ///< "shap": derives the stream of video i
 
   /// Whether (dx, dy) of the s×s box belongs to the template.
   static bool covers(ShapeKind kind, std::size_t s, std::size_t dx, std::size_t dy) {
@@ -180,6 +202,7 @@ struct CrossingShapes {
     return p;
   }
 
+  /// Video i of the data set: render(params(i), side).
   Video video(std::size_t i) const { return render(params(i), side); }
 
   /// Draws the video of `p` (p.length frames; the length is recomputed from speed, size and phase
@@ -245,42 +268,60 @@ struct CrossingShapes {
   }
 };
 
+/// Settings of the crossing-shapes scorer.
 struct CrossingScoreOptions {
-  double on_threshold = 0.125;    // a pixel is on when its largest channel is >= this
-  double colour_tolerance = 0.1;  // max channel deviation from the shape's mean colour
+  double on_threshold = 0.125;    ///< a pixel is on when its largest channel is >= this
+  double colour_tolerance = 0.1;  ///< max channel deviation from the shape's mean colour
 };
 
+/// The crossing-shapes scorer's verdict on one video (definitions in the header comment of
+/// `include/flowception/data/crossing_shapes.hpp`).
 struct CrossingVideoScore {
-  std::size_t length = 0;
-  std::vector<bool> frame_legal;
-  std::vector<bool> frame_empty;
-  std::size_t legal_frames = 0;
-  bool all_frames_legal = false;
+  std::size_t length = 0;  ///< frames T
+  std::vector<bool> frame_legal;  ///< per frame: a legal state (one clipped template in one colour, or empty and last)
+  std::vector<bool> frame_empty;  ///< per frame: finite with no pixel on
+  std::size_t legal_frames = 0;  ///< number of legal frames
+  bool all_frames_legal = false;  ///< T > 0 and every frame legal
+  /// Some template matches every non-empty frame, and every non-empty frame's colour is within
+  /// colour_tolerance of the mean colour over those frames.
   bool one_shape = false;
+  /// For a template matching every non-empty frame, one constant 2-D velocity reproduces its box
+  /// corners (floor of a line per axis).
   bool constant_velocity = false;
-  bool starts_partly_entered = false;
-  bool ends_empty = false;
+  bool starts_partly_entered = false;  ///< frame 0 shows the matched template clipped by the frame border
+  bool ends_empty = false;  ///< T >= 2 and the last frame is empty
+  /// all_frames_legal, one_shape, constant_velocity, starts_partly_entered and ends_empty together.
   bool valid = false;
-  int shape = -1;            // ShapeKind index of the common template, -1 when none
-  std::size_t size = 0;      // its box side
-  std::array<double, 3> colour{};  // mean on-pixel colour over the non-empty frames
-  bool speed_estimated = false;
-  double vx = 0.0, vy = 0.0, speed = 0.0;  // pixels per frame
-  std::size_t implied_length = 0;          // 0: none
-  bool speed_length_agree = false;
+  int shape = -1;            ///< ShapeKind index of the common template, -1 when none
+  std::size_t size = 0;      ///< its box side
+  std::array<double, 3> colour{};  ///< mean on-pixel colour over the non-empty frames
+  bool speed_estimated = false;  ///< a common template and >= 2 non-empty frames: vx, vy, speed hold an estimate
+  double vx = 0.0;     ///< x velocity, pixels/frame
+  double vy = 0.0;     ///< y velocity
+  double speed = 0.0;  ///< |(vx, vy)|, pixels per frame
+  std::size_t implied_length = 0;          ///< length implied by the estimated motion; 0: none
+  bool speed_length_agree = false;  ///< an implied length within 1 of the actual length
 };
 
+/// The crossing-shapes scorer's verdict on a set of videos: fractions in [0, 1] over all videos
+/// (legal frames over all frames), correlations and the per-video scores.
 struct CrossingScore {
-  std::vector<CrossingVideoScore> videos;
-  double legal_frame_fraction = 0.0;
-  double one_shape_fraction = 0.0;
-  double constant_velocity_fraction = 0.0;
-  double valid_fraction = 0.0;
-  double speed_length_agreement = 0.0;  // fraction of all videos with |implied − actual| <= 1
+  std::vector<CrossingVideoScore> videos;  ///< one score per video, in input order
+  double legal_frame_fraction = 0.0;  ///< legal frames over all frames of all videos
+  double one_shape_fraction = 0.0;  ///< videos with one shape
+  double constant_velocity_fraction = 0.0;  ///< videos with a constant velocity
+  double valid_fraction = 0.0;  ///< valid videos
+  double speed_length_agreement = 0.0;  ///< fraction of all videos with |implied − actual| <= 1
+  /// Pearson correlation of implied against actual length over the videos with an implied length
+  /// (NaN when fewer than two or a constant variable).
   double implied_length_correlation = std::numeric_limits<double>::quiet_NaN();
+  /// Pearson correlation of estimated speed against actual length over the videos with an estimate
+  /// (NaN when fewer than two or a constant variable).
   double speed_length_correlation = std::numeric_limits<double>::quiet_NaN();
+  /// Total-variation distance between the videos' length histogram and the data's exact length law
+  /// for their side, in [0, 1].
   double length_tv = 0.0;
-  std::map<std::size_t, std::size_t> length_histogram;
+  std::map<std::size_t, std::size_t> length_histogram;  ///< length → number of videos
 };
 
 namespace detail {

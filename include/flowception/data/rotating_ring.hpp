@@ -59,17 +59,25 @@ using flowception::detail::require;
 
 /// Everything that determines one ring video.
 struct RingParams {
-  std::array<double, 3> c1{}, c2{};
-  std::size_t stride = 1;  // 1, 2 or 3
-  std::size_t length = 15;
+  std::array<double, 3> c1{};  ///< ramp end P_8 (the centre), RGB in [0, 1]
+  std::array<double, 3> c2{};  ///< ramp end P_0, RGB
+  std::size_t stride = 1;  ///< 1, 2 or 3: cells the ring turns per frame
+  std::size_t length = 15;  ///< frames: 15, 20, 25 or 30
 };
 
+/// The rotating-ring toy data set: 3×3 RGB videos of a 9-colour ramp whose 8 border cells turn by
+/// `stride` cells per frame, with a length drawn independently of the content (15, 20, 25 or 30
+/// frames). Video i is a pure function of (seed, i); its label is stride − 1.
 struct RotatingRing {
-  std::uint64_t seed = 0;
+  std::uint64_t seed = 0;  ///< seed S of the random streams: one data set per seed
 
-  static constexpr std::size_t channels = 3, height = 3, width = 3, frame_size = 27;
-  static constexpr std::size_t num_classes = 3;
-  static constexpr std::uint64_t kRingTag = 0x72696e67ULL;  // "ring"
+  static constexpr std::size_t channels = 3;     ///< C, RGB
+  static constexpr std::size_t height = 3;       ///< H
+  static constexpr std::size_t width = 3;        ///< W
+  static constexpr std::size_t frame_size = 27;  ///< C·H·W
+  static constexpr std::size_t num_classes = 3;  ///< labels 0, 1, 2 (stride − 1)
+  static constexpr std::uint64_t kRingTag = 0x72696e67ULL;  ///< "ring": derives the stream of video i
+  /// The video lengths the data holds, each with probability 1/4.
   static constexpr std::array<std::size_t, 4> legal_lengths{15, 20, 25, 30};
   /// (row, column) of border walk position p = 0..7, clockwise from the top-left.
   static constexpr std::array<std::array<std::size_t, 2>, 8> border{
@@ -86,6 +94,7 @@ struct RotatingRing {
     return p;
   }
 
+  /// Video i of the data set: render(params(i)).
   Video video(std::size_t i) const { return render(params(i)); }
 
   /// Ramp index k in 0..8 shown by cell (y, x) when the ring is rotated by `shift` cells.
@@ -96,6 +105,8 @@ struct RotatingRing {
     return 8;  // unreachable for a 3×3 frame
   }
 
+  /// Draws the video of `p`: p.length frames of 3×3×3, frame t rotated by (t·stride) mod 8 cells,
+  /// label stride − 1. Throws ConfigError unless the stride is 1, 2 or 3.
   static Video render(const RingParams& p) {
     detail::require(p.stride >= 1 && p.stride <= 3, "rotating ring: stride must be 1, 2 or 3, got ", p.stride);
     Video v{channels, height, width, std::vector<float>(p.length * frame_size), static_cast<std::int64_t>(p.stride) - 1};
@@ -117,34 +128,43 @@ struct RotatingRing {
   }
 };
 
+/// Settings of the rotating-ring scorer.
 struct RingScoreOptions {
-  double tolerance = 0.05;  // RMS residual per frame, pixel units
+  double tolerance = 0.05;  ///< RMS residual per frame, pixel units
 };
 
+/// The rotating-ring scorer's verdict on one video (definitions in the header comment of
+/// `include/flowception/data/rotating_ring.hpp`).
 struct RingVideoScore {
-  std::size_t length = 0;
-  std::vector<bool> frame_valid;  // per frame: explained by some ramp and some rotation
-  std::vector<double> frame_rms;  // per frame: best RMS over the 8 rotations
-  std::vector<int> frame_rotation;  // per frame: the rotation of that best fit (−1: not finite)
-  std::vector<double> frame_common_rms;  // per frame: RMS under the video's common fit (best stride)
-  bool rotation_sequence = false;  // every frame valid, best rotations (t·stride) mod 8 for one stride
-  std::size_t valid_frames = 0;
+  std::size_t length = 0;  ///< frames T
+  std::vector<bool> frame_valid;  ///< per frame: explained by some ramp and some rotation
+  std::vector<double> frame_rms;  ///< per frame: best RMS over the 8 rotations
+  std::vector<int> frame_rotation;  ///< per frame: the rotation of that best fit (−1: not finite)
+  std::vector<double> frame_common_rms;  ///< per frame: RMS under the video's common fit (best stride)
+  bool rotation_sequence = false;  ///< every frame valid, best rotations (t·stride) mod 8 for one stride
+  std::size_t valid_frames = 0;  ///< number of valid frames
+  /// The rotation sequence holds and, for its stride, one (c1, c2) fitted to all frames leaves every
+  /// frame's RMS residual within the tolerance.
   bool consistent_rotation = false;
-  bool length_legal = false;
-  bool fully_valid = false;
-  std::size_t stride = 0;  // best stride hypothesis (0 when the video is empty or not finite)
-  std::array<double, 3> c1{}, c2{};  // common least-squares fit under that stride
-  double max_frame_rms = std::numeric_limits<double>::infinity();  // worst frame under the common fit
+  bool length_legal = false;  ///< the length is 15, 20, 25 or 30
+  bool fully_valid = false;  ///< consistent rotation and a legal length
+  std::size_t stride = 0;  ///< best stride hypothesis (0 when the video is empty or not finite)
+  std::array<double, 3> c1{};  ///< common fit's P_8
+  std::array<double, 3> c2{};  ///< common least-squares fit under that stride: P_0
+  double max_frame_rms = std::numeric_limits<double>::infinity();  ///< worst frame under the common fit
 };
 
+/// The rotating-ring scorer's verdict on a set of videos: fractions in [0, 1] and the per-video scores.
 struct RingScore {
-  std::vector<RingVideoScore> videos;
-  double valid_frame_fraction = 0.0;
-  double consistent_fraction = 0.0;
-  double fully_valid_fraction = 0.0;
-  double length_legal_fraction = 0.0;
+  std::vector<RingVideoScore> videos;  ///< one score per video, in input order
+  double valid_frame_fraction = 0.0;  ///< valid frames over all frames of all videos
+  double consistent_fraction = 0.0;  ///< videos with a consistent rotation
+  double fully_valid_fraction = 0.0;  ///< fully valid videos
+  double length_legal_fraction = 0.0;  ///< videos of a legal length
+  /// Total-variation distance between the videos' length histogram and the data's uniform law on
+  /// {15, 20, 25, 30}, in [0, 1].
   double length_tv = 0.0;
-  std::map<std::size_t, std::size_t> length_histogram;
+  std::map<std::size_t, std::size_t> length_histogram;  ///< length → number of videos
   double rotation_sequence_fraction = 0.0;  ///< videos whose rotations follow one stride from 0
   double mean_frame_rms = 0.0;              ///< mean over finite frames of the best-fit RMS residual
   double frame0_unrotated_fraction = 0.0;   ///< videos whose frame 0 is valid with rotation 0

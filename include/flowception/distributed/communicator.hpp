@@ -43,8 +43,16 @@
 
 namespace flowception::distributed {
 
+/// Where a communicator's gradient all-reduces read and write: host memory (MPI, one process) or
+/// device memory (NCCL).
 enum class MemorySpace { host, device };
 
+/// A group of size() processes (ranks), numbered 0 … size() − 1, that train or sample together:
+/// in-place sums over ranks of host buffers (all_reduce_sum; start_all_reduce_sum and
+/// finish_all_reduces without blocking), a broadcast of bytes from a root, a barrier, a gather of
+/// every rank's bytes on rank 0, and all_reduce_gradients of n floats in `C::kGradientMemory`.
+/// Every rank calls every collective in the same order. The table of expressions is in
+/// `docs/concepts.md` (Communicator) and at the top of this header.
 template <class C>
 concept Communicator = requires(C& c, std::span<float> f, std::span<double> d, std::span<std::byte> b,
                                 std::span<const std::byte> cb, float* p, std::size_t n) {
@@ -63,17 +71,18 @@ concept Communicator = requires(C& c, std::span<float> f, std::span<double> d, s
 
 /// One process: every collective is the identity. The default everywhere.
 struct SingleProcess {
-  static constexpr MemorySpace kGradientMemory = MemorySpace::host;
-  int rank() const { return 0; }
-  int size() const { return 1; }
-  void all_reduce_sum(std::span<float>) {}
-  void all_reduce_sum(std::span<double>) {}
-  void broadcast(std::span<std::byte>, int) {}
-  void barrier() {}
+  static constexpr MemorySpace kGradientMemory = MemorySpace::host;  ///< gradients are host buffers
+  int rank() const { return 0; }  ///< always 0
+  int size() const { return 1; }  ///< always 1
+  void all_reduce_sum(std::span<float>) {}   ///< leaves the buffer as it is (the sum over one rank)
+  void all_reduce_sum(std::span<double>) {}  ///< leaves the buffer as it is
+  void broadcast(std::span<std::byte>, int) {}  ///< leaves the bytes as they are
+  void barrier() {}  ///< returns at once
+  /// One entry: a copy of `b`.
   std::vector<std::vector<std::byte>> gather(std::span<const std::byte> b) { return {std::vector<std::byte>(b.begin(), b.end())}; }
-  void start_all_reduce_sum(std::span<float>) {}
-  void finish_all_reduces() {}
-  void all_reduce_gradients(float*, std::size_t) {}
+  void start_all_reduce_sum(std::span<float>) {}  ///< nothing to start
+  void finish_all_reduces() {}  ///< nothing to wait for
+  void all_reduce_gradients(float*, std::size_t) {}  ///< leaves the gradients as they are
 };
 static_assert(Communicator<SingleProcess>);
 
@@ -95,9 +104,11 @@ inline int launcher_world_size() {
 /// Rank r's contiguous share [begin, end) of n items split over `size` ranks: the first n mod
 /// size ranks take one item more. Shares are disjoint, in rank order, and cover [0, n).
 struct Share {
-  std::size_t begin = 0, end = 0;
-  std::size_t size() const { return end - begin; }
+  /// First item of the share.
+  std::size_t begin = 0, end = 0;  ///< one past the last item of the share
+  std::size_t size() const { return end - begin; }  ///< number of items in the share
 };
+/// Rank `rank`'s Share of n items over `size` ranks; ConfigError unless 0 <= rank < size.
 inline Share share_of(std::size_t n, int rank, int size) {
   detail::require(size >= 1 && rank >= 0 && rank < size, "share_of: rank ", rank, " is not in [0, ", size, ")");
   const auto k = static_cast<std::size_t>(size), r = static_cast<std::size_t>(rank);
@@ -145,12 +156,14 @@ std::vector<int> ranks_differing_from_root(Comm& c, std::uint64_t value) {
 /// Appends values to a byte buffer; ByteReader reads them back in the same order.
 class ByteWriter {
  public:
+  /// Appends the bytes of `v`, in this machine's byte order.
   template <class T>
     requires std::is_trivially_copyable_v<T>
   void put(const T& v) {
     const auto* p = reinterpret_cast<const std::byte*>(&v);
     bytes_.insert(bytes_.end(), p, p + sizeof(T));
   }
+  /// Appends the element count (std::uint64_t), then the elements; ByteReader::get_vector reads it.
   template <class T>
     requires std::is_trivially_copyable_v<T>
   void put_span(std::span<const T> v) {
@@ -158,15 +171,19 @@ class ByteWriter {
     const auto* p = reinterpret_cast<const std::byte*>(v.data());
     bytes_.insert(bytes_.end(), p, p + v.size_bytes());
   }
+  /// The bytes written so far.
   std::vector<std::byte>& bytes() { return bytes_; }
 
  private:
   std::vector<std::byte> bytes_;
 };
 
+/// Reads back, in order, the values a ByteWriter wrote; refuses to read past the end (IoError).
 class ByteReader {
  public:
+  /// Reads from `b`, which must outlive the reader.
   explicit ByteReader(std::span<const std::byte> b) : b_(b) {}
+  /// The next value; IoError when fewer than sizeof(T) bytes are left.
   template <class T>
     requires std::is_trivially_copyable_v<T>
   T get() {
@@ -176,6 +193,7 @@ class ByteReader {
     at_ += sizeof(T);
     return v;
   }
+  /// The next vector written by ByteWriter::put_span; IoError when its count overruns the message.
   template <class T>
     requires std::is_trivially_copyable_v<T>
   std::vector<T> get_vector() {
@@ -187,6 +205,7 @@ class ByteReader {
     at_ += static_cast<std::size_t>(n) * sizeof(T);
     return v;
   }
+  /// Whether every byte has been read.
   bool done() const { return at_ == b_.size(); }
 
  private:

@@ -12,6 +12,9 @@
 
 namespace flowception::distributed {
 
+/// Collects the gradient ranges that backward announces into buckets of at least
+/// `bucket_elements` floats and starts each bucket's all-reduce as soon as it is full (on `Comm`'s
+/// stream for device memory); finish() completes them all.
 template <Communicator Comm>
 class GradientBuckets {
  public:
@@ -41,6 +44,7 @@ class GradientBuckets {
     detail::require(covered_ == n_, "backward announced ", covered_, " of ", n_, " gradients");
     comm_->finish_all_reduces();
   }
+  /// All-reduces started so far, one per non-empty bucket.
   std::size_t buckets_started() const { return started_; }
 
  private:

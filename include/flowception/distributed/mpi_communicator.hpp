@@ -15,6 +15,7 @@
 namespace flowception::distributed {
 
 namespace mpi_detail {
+/// Error naming the MPI call `what` and MPI's message unless `code` is MPI_SUCCESS.
 inline void check(int code, const char* what) {
   if (code == MPI_SUCCESS) return;
   char text[MPI_MAX_ERROR_STRING];
@@ -22,12 +23,15 @@ inline void check(int code, const char* what) {
   MPI_Error_string(code, text, &len);
   throw Error(detail::cat("flowception: MPI ", what, " failed: ", std::string(text, static_cast<std::size_t>(len))));
 }
-// MPI counts are ints: long buffers go in pieces of at most this many elements.
+/// MPI counts are ints: long buffers go in pieces of at most this many elements.
 inline constexpr std::size_t kMaxCount = static_cast<std::size_t>(INT_MAX) / 2;
+/// The MPI datatype of T (defined for float and double only).
 template <class T>
 MPI_Datatype type();
+/// MPI_FLOAT.
 template <>
 inline MPI_Datatype type<float>() { return MPI_FLOAT; }
+/// MPI_DOUBLE.
 template <>
 inline MPI_Datatype type<double>() { return MPI_DOUBLE; }
 }  // namespace mpi_detail
@@ -36,14 +40,17 @@ inline MPI_Datatype type<double>() { return MPI_DOUBLE; }
 /// finalises it at the end. One per process.
 class MpiSession {
  public:
+  /// MPI_Init_thread (MPI_THREAD_FUNNELED) with the program's arguments; afterwards MPI errors on
+  /// MPI_COMM_WORLD come back as codes, which the communicator throws as Error.
   MpiSession(int* argc, char*** argv) {
     int provided = 0;
     mpi_detail::check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
     // Errors come back as codes (turned into exceptions) instead of aborting inside MPI.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   }
-  MpiSession(const MpiSession&) = delete;
-  MpiSession& operator=(const MpiSession&) = delete;
+  MpiSession(const MpiSession&) = delete;             ///< one session per process: not copyable
+  MpiSession& operator=(const MpiSession&) = delete;  ///< not assignable
+  /// MPI_Finalize, unless MPI was finalised already.
   ~MpiSession() {
     int finalized = 0;
     MPI_Finalized(&finalized);
@@ -51,10 +58,14 @@ class MpiSession {
   }
 };
 
+/// A Communicator over an MPI communicator (MPI_COMM_WORLD by default): blocking collectives,
+/// non-blocking gradient buckets (MPI_Iallreduce), and buffers longer than an int count sent in
+/// pieces. An MPI failure is an Error naming the call.
 class MpiCommunicator {
  public:
-  static constexpr MemorySpace kGradientMemory = MemorySpace::host;
+  static constexpr MemorySpace kGradientMemory = MemorySpace::host;  ///< gradients are host buffers
 
+  /// ConfigError unless MPI is initialised (an MpiSession exists).
   explicit MpiCommunicator(MPI_Comm comm = MPI_COMM_WORLD) : comm_(comm) {
     int init = 0;
     MPI_Initialized(&init);
@@ -63,14 +74,18 @@ class MpiCommunicator {
     mpi_detail::check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
   }
 
-  int rank() const { return rank_; }
-  int size() const { return size_; }
-  MPI_Comm native() const { return comm_; }
+  int rank() const { return rank_; }  ///< this process's rank in the communicator
+  int size() const { return size_; }  ///< number of processes in the communicator
+  MPI_Comm native() const { return comm_; }  ///< the MPI communicator, for calls of one's own
 
+  /// Element-wise sum over ranks, in place (MPI_Allreduce); returns when done.
   void all_reduce_sum(std::span<float> x) { all_reduce(x); }
+  /// Element-wise sum over ranks, in place (MPI_Allreduce); returns when done.
   void all_reduce_sum(std::span<double> x) { all_reduce(x); }
+  /// Sum over ranks of n floats at p (host memory), in place; complete on return.
   void all_reduce_gradients(float* p, std::size_t n) { all_reduce(std::span<float>(p, n)); }
 
+  /// Every rank's bytes become rank `root`'s (MPI_Bcast); `b` has the same size on every rank.
   void broadcast(std::span<std::byte> b, int root) {
     for (std::size_t at = 0; at < b.size(); at += mpi_detail::kMaxCount) {
       const std::size_t n = std::min(mpi_detail::kMaxCount, b.size() - at);
@@ -78,8 +93,11 @@ class MpiCommunicator {
     }
   }
 
+  /// Returns once every rank has called it (MPI_Barrier).
   void barrier() { mpi_detail::check(MPI_Barrier(comm_), "MPI_Barrier"); }
 
+  /// Rank 0 gets every rank's bytes, in rank order (sizes may differ); the other ranks get an
+  /// empty vector.
   std::vector<std::vector<std::byte>> gather(std::span<const std::byte> b) {
     std::uint64_t mine = b.size();
     std::vector<std::uint64_t> sizes(rank_ == 0 ? static_cast<std::size_t>(size_) : 0);
@@ -121,6 +139,7 @@ class MpiCommunicator {
                       "MPI_Testall");
     if (done) pending_.clear();
   }
+  /// Waits for every all-reduce that start_all_reduce_sum began (MPI_Waitall).
   void finish_all_reduces() {
     if (pending_.empty()) return;
     mpi_detail::check(MPI_Waitall(static_cast<int>(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");

@@ -18,6 +18,7 @@
 
 namespace flowception::distributed {
 
+/// Error naming the NCCL call `what` and NCCL's message unless `r` is ncclSuccess.
 inline void nccl_check(ncclResult_t r, const char* what) {
   detail::require<Error>(r == ncclSuccess, "NCCL: ", what, " failed: ", ncclGetErrorString(r));
 }
@@ -38,9 +39,12 @@ inline int select_local_device(MPI_Comm comm = MPI_COMM_WORLD) {
   return device;
 }
 
+/// A Communicator that sums gradients in device memory with NCCL, on a stream of its own; the
+/// host collectives go over the MpiCommunicator it holds. Copies share the NCCL communicator and
+/// its stream.
 class NcclCommunicator {
  public:
-  static constexpr MemorySpace kGradientMemory = MemorySpace::device;
+  static constexpr MemorySpace kGradientMemory = MemorySpace::device;  ///< gradients are device buffers
 
   /// Collective: every rank of `host` constructs one. The device must be chosen first
   /// (select_local_device).
@@ -54,15 +58,22 @@ class NcclCommunicator {
     dit::gpu::check(cudaEventCreateWithFlags(&state_->done, cudaEventDisableTiming), "cudaEventCreate");
   }
 
-  int rank() const { return host_.rank(); }
-  int size() const { return host_.size(); }
+  int rank() const { return host_.rank(); }  ///< this process's rank
+  int size() const { return host_.size(); }  ///< number of processes
+  /// The MPI communicator of the host collectives.
   MpiCommunicator& host() { return host_; }
 
+  /// Host memory, over MPI: MpiCommunicator::all_reduce_sum.
   void all_reduce_sum(std::span<float> x) { host_.all_reduce_sum(x); }
+  /// Host memory, over MPI: MpiCommunicator::all_reduce_sum.
   void all_reduce_sum(std::span<double> x) { host_.all_reduce_sum(x); }
+  /// Over MPI: MpiCommunicator::broadcast.
   void broadcast(std::span<std::byte> b, int root) { host_.broadcast(b, root); }
+  /// Over MPI: MpiCommunicator::barrier.
   void barrier() { host_.barrier(); }
+  /// Over MPI: MpiCommunicator::gather.
   std::vector<std::vector<std::byte>> gather(std::span<const std::byte> b) { return host_.gather(b); }
+  /// Host memory, over MPI: MpiCommunicator::start_all_reduce_sum.
   void start_all_reduce_sum(std::span<float> x) { host_.start_all_reduce_sum(x); }
 
   /// Device memory: starts the reduction of p after every kernel queued so far on the DiT's
@@ -76,6 +87,8 @@ class NcclCommunicator {
     nccl_check(ncclAllReduce(p, p, n, ncclFloat, ncclSum, state_->comm, state_->stream), "ncclAllReduce");
     state_->pending = true;
   }
+  /// Waits for the host all-reduces, then makes the DiT's stream wait for the NCCL reductions
+  /// (no host synchronisation).
   void finish_all_reduces() {
     host_.finish_all_reduces();
     if (!state_->pending) return;
@@ -84,6 +97,7 @@ class NcclCommunicator {
     state_->pending = false;
   }
 
+  /// Ends every process with `code` (MpiCommunicator::abort).
   [[noreturn]] void abort(int code) const { host_.abort(code); }
 
  private:

@@ -35,28 +35,39 @@ namespace flowception::dit {
 /// Row-major matrix view: rows × cols with leading dimension ld (elements between rows).
 template <class T>
 struct MatrixRef {
-  T* data;
-  std::ptrdiff_t rows, cols, ld;
+  T* data;  ///< First element (row 0, column 0).
+  std::ptrdiff_t rows;  ///< Row count.
+  std::ptrdiff_t cols;  ///< Column count.
+  std::ptrdiff_t ld;    ///< Leading dimension: elements between the starts of consecutive rows.
 };
 
 /// The CPU backend: Eigen for products (multi-threaded through OpenMP), OpenMP loops for kernels.
 struct CpuBackend {
+  /// The model's storage: host memory.
   template <class T>
   using buffer = std::vector<T>;
-  static constexpr bool kHostMemory = true;
+  static constexpr bool kHostMemory = true;    ///< Buffers are host memory, so Eigen may read them.
+  /// Use the hand-vectorised Eigen paths (attention tiles, GELU, bias sums).
   static constexpr bool kEigenKernels = true;
+  /// The backend's name in messages (e.g. a refused replica count): "cpu".
   static const char* name() { return "cpu"; }
 
+  /// Pointer to the first element of a buffer.
   template <class T>
   static T* raw(std::vector<T>& b) { return b.data(); }
+  /// Pointer to the first element of a buffer (read-only).
   template <class T>
   static const T* raw(const std::vector<T>& b) { return b.data(); }
+  /// Copies n elements from host memory to dst (a plain copy: both are host memory here).
   template <class T>
   static void upload(const T* host, std::size_t n, T* dst) { std::copy_n(host, n, dst); }
+  /// Copies n elements from src to host memory (a plain copy: both are host memory here).
   template <class T>
   static void download(const T* src, std::size_t n, T* host) { std::copy_n(src, n, host); }
+  /// Sets p[0..n) to v.
   template <class T>
   static void fill(T* p, std::size_t n, T v) { std::fill_n(p, n, v); }
+  /// Σ p[i]² over [0, n), summed serially in double (for gradient clipping).
   template <class T>
   static double sum_squares(const T* p, std::size_t n) {
     double s = 0;
@@ -181,6 +192,7 @@ struct CpuBackend {
     for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
   }
 
+  /// The OpenMP threads a parallel loop may use (omp_get_max_threads()); 1 without OpenMP.
   static int threads() {
 #if defined(_OPENMP)
     return omp_get_max_threads();

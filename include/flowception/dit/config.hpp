@@ -16,18 +16,26 @@ enum class RateHead {
   pooled,  ///< the mean of the frame's own patch tokens after the last block (P tokens a frame)
 };
 
+/// The name of a rate head as in checkpoints and on the command line: "token" or "pooled".
 inline const char* rate_head_name(RateHead h) { return h == RateHead::pooled ? "pooled" : "token"; }
+/// The rate head named "token" or "pooled"; throws ConfigError for any other name.
 inline RateHead rate_head_from_name(const std::string& s) {
   if (s == "token") return RateHead::token;
   if (s == "pooled") return RateHead::pooled;
   throw ConfigError(detail::cat("flowception: DiT rate head '", s, "' is not one of: token, pooled"));
 }
 
+/// The shape and options of a reference DiT (§6). Every field is stored in checkpoints; validate()
+/// refuses inconsistent or out-of-range values, and difference() compares two configurations.
 struct DitConfig {
-  std::size_t channels = 3, height = 16, width = 16;  ///< frame C×H×W
+  std::size_t channels = 3;  ///< C
+  std::size_t height = 16;   ///< H
+  std::size_t width = 16;    ///< W (frame C×H×W)
   std::size_t patch = 4;                              ///< p: p×p patches
-  std::size_t depth = 4, width_hidden = 128, heads = 4;
-  std::size_t mlp_ratio = 4;
+  std::size_t depth = 4;           ///< blocks
+  std::size_t width_hidden = 128;  ///< token width
+  std::size_t heads = 4;           ///< heads (dividing width_hidden)
+  std::size_t mlp_ratio = 4;  ///< MLP hidden width as a multiple of width_hidden.
   std::size_t frequency_dim = 256;  ///< sinusoidal embedding size of 1000·t
   std::size_t num_classes = 0;      ///< 0: unconditional; else a class table of num_classes + 1 (last = null)
   std::int64_t window = -1;         ///< attend to frames within ±window (−1: all frames)
@@ -36,12 +44,12 @@ struct DitConfig {
   /// Frame-causal attention: frame f attends only to frames <= f of its video (the
   /// autoregressive baseline's causal variant, method.md §7). Off for Flowception.
   bool causal = false;
-  double rope_base = 10000.0;
+  double rope_base = 10000.0;  ///< Base of the rotary frequencies, in (1, 1e30].
   /// Rotary dimensions of the frame axis per head (0: the 3-D split, rows and columns getting
   /// equal even shares of about a third each). When a frame is a single patch, row and column
   /// positions are constant, so the frame axis may take every dimension (head_dim).
   std::size_t rope_frame_dims = 0;
-  RateHead rate_head = RateHead::token;
+  RateHead rate_head = RateHead::token;  ///< What the log-rate head reads: a rate token or the pooled patch tokens.
   /// Length-aware rate head: the rate head's input also gets an embedding of the video's
   /// visible-frame count n and of the frame's place i among them (i and n − 1 − i), so the
   /// content-free law P(L | n, s) is exactly representable.
@@ -52,18 +60,20 @@ struct DitConfig {
   bool length_conditioning = false;
   /// Sinusoidal dimensions per embedded integer (n, i, n − 1 − i) of the length-aware head.
   static constexpr std::size_t kLengthEmbedDim = 32;
-  std::string name = "custom";
+  std::string name = "custom";  ///< Size name ("tiny", "S", "B", or "custom"), used in messages and checkpoints.
 
-  std::size_t grid_h() const { return height / patch; }
-  std::size_t grid_w() const { return width / patch; }
-  std::size_t patch_tokens() const { return grid_h() * grid_w(); }
+  std::size_t grid_h() const { return height / patch; }        ///< Patch rows per frame (H / p).
+  std::size_t grid_w() const { return width / patch; }         ///< Patch columns per frame (W / p).
+  std::size_t patch_tokens() const { return grid_h() * grid_w(); }  ///< Patch tokens per frame (grid_h·grid_w).
   /// Patch tokens, plus the rate token when the rate head has one.
   std::size_t tokens_per_frame() const { return patch_tokens() + (rate_head == RateHead::token ? 1 : 0); }
+  /// Width of the length embedding φ(n, i, n − 1 − i): 3·kLengthEmbedDim when length_aware or
+  /// length_conditioning is on, else 0.
   std::size_t length_features() const { return length_aware || length_conditioning ? 3 * kLengthEmbedDim : 0; }
-  std::size_t patch_dim() const { return channels * patch * patch; }
-  std::size_t frame_dim() const { return channels * height * width; }
-  std::size_t head_dim() const { return width_hidden / heads; }
-  std::size_t mlp_hidden() const { return mlp_ratio * width_hidden; }
+  std::size_t patch_dim() const { return channels * patch * patch; }  ///< Values in one patch (C·p·p).
+  std::size_t frame_dim() const { return channels * height * width; }  ///< Values in one frame (C·H·W).
+  std::size_t head_dim() const { return width_hidden / heads; }      ///< Width of one attention head.
+  std::size_t mlp_hidden() const { return mlp_ratio * width_hidden; }  ///< Hidden width of the blocks' MLP.
   /// Rotary dimensions per axis (frame, row, column); each even, summing to head_dim.
   std::size_t rope_dim(int axis) const {
     const std::size_t hd = head_dim();
@@ -75,12 +85,21 @@ struct DitConfig {
   /// Upper bounds of the size fields. They keep every product of sizes (parameter counts,
   /// workspace bytes) far inside 64 bits, so a corrupt checkpoint or a typo is refused by
   /// validate() instead of overflowing or allocating until the system refuses.
-  static constexpr std::size_t kMaxFrameSide = 1 << 14, kMaxChannels = 1 << 10, kMaxDepth = 1 << 12,
-                               kMaxWidth = 1 << 16, kMaxHeads = 1 << 10, kMaxMlpRatio = 64,
-                               kMaxFrequencyDim = 1 << 14, kMaxClasses = 1 << 24;
+  static constexpr std::size_t kMaxFrameSide = 1 << 14;     ///< height, width, patch
+  static constexpr std::size_t kMaxChannels = 1 << 10;      ///< channels
+  static constexpr std::size_t kMaxDepth = 1 << 12;         ///< depth
+  static constexpr std::size_t kMaxWidth = 1 << 16;         ///< width_hidden, rope_frame_dims
+  static constexpr std::size_t kMaxHeads = 1 << 10;         ///< heads
+  static constexpr std::size_t kMaxMlpRatio = 64;           ///< mlp_ratio
+  static constexpr std::size_t kMaxFrequencyDim = 1 << 14;  ///< frequency_dim
+  static constexpr std::size_t kMaxClasses = 1 << 24;       ///< num_classes
   /// Largest model accepted (2^36 parameters: 256 GiB of weights in float).
   static constexpr std::size_t kMaxParameters = std::size_t{1} << 36;
 
+  /// Throws ConfigError, naming the field, unless every size is in range, the patch divides the
+  /// frame, heads divide width_hidden, the head dimension is even and at least 6, the rotary split
+  /// is valid (rope_frame_dims), window is −1 or in [0, kMaxWindow], rope_base is in (1, 1e30] and
+  /// the model has at most kMaxParameters parameters.
   void validate() const {
     auto in = [](const char* field, std::size_t v, std::size_t lo, std::size_t hi) {
       detail::require(v >= lo && v <= hi, "DiT ", field, " must be in [", lo, ", ", hi, "], got ", v);
@@ -196,9 +215,11 @@ struct DitConfig {
   static DitConfig tiny(std::size_t c, std::size_t h, std::size_t w, std::size_t patch) {
     return make(c, h, w, patch, 4, 128, 4, "tiny");
   }
+  /// Size S (depth 12, width 384, 6 heads) for C×h×w frames and patch p; validated.
   static DitConfig small(std::size_t c, std::size_t h, std::size_t w, std::size_t patch) {
     return make(c, h, w, patch, 12, 384, 6, "S");
   }
+  /// Size B (depth 12, width 768, 12 heads) for C×h×w frames and patch p; validated.
   static DitConfig base(std::size_t c, std::size_t h, std::size_t w, std::size_t patch) {
     return make(c, h, w, patch, 12, 768, 12, "B");
   }

@@ -28,13 +28,17 @@ namespace flowception::dit::gpu {
 /// tests/gpu/dit_parity.cu states the tolerance of each against FP32.
 enum class MathMode { fp32, tf32, bf16 };
 
+/// Thrust functor converting an FP32 operand to BF16 (round to nearest), for MathMode::bf16.
 struct ToBf16 {
+  /// x rounded to the nearest BF16 value.
   __host__ __device__ __nv_bfloat16 operator()(float x) const { return __float2bfloat16(x); }
 };
 
+/// Throws flowception::Error naming `what` and the CUDA error string when e is not cudaSuccess.
 inline void check(cudaError_t e, const char* what) {
   detail::require<Error>(e == cudaSuccess, "CUDA: ", what, " failed: ", cudaGetErrorString(e));
 }
+/// Throws flowception::Error naming `what` and the status code when s is not CUBLAS_STATUS_SUCCESS.
 inline void check(cublasStatus_t s, const char* what) {
   detail::require<Error>(s == CUBLAS_STATUS_SUCCESS, "cuBLASLt: ", what, " failed with status ", static_cast<int>(s));
 }
@@ -42,14 +46,15 @@ inline void check(cublasStatus_t s, const char* what) {
 /// One stream, one cuBLASLt handle and one workspace per process, created on first use and kept:
 /// every kernel and product of the DiT runs on this stream, in order.
 struct Context {
-  cudaStream_t stream = nullptr;
-  cublasLtHandle_t handle = nullptr;
-  void* workspace = nullptr;
-  std::size_t workspace_bytes = std::size_t(32) << 20;
-  MathMode math = MathMode::fp32;
+  cudaStream_t stream = nullptr;                        ///< The stream every DiT kernel and product runs on (blocking).
+  cublasLtHandle_t handle = nullptr;                    ///< The cuBLASLt handle of every product.
+  void* workspace = nullptr;                            ///< cuBLASLt workspace, device memory of workspace_bytes.
+  std::size_t workspace_bytes = std::size_t(32) << 20;  ///< Workspace size in bytes (32 MiB).
+  MathMode math = MathMode::fp32;  ///< Precision of the FP32 products; set it before the products it should affect.
   void* bf16_scratch = nullptr;  ///< BF16 copies of the operands (grows, never shrinks)
-  std::size_t bf16_bytes = 0;
+  std::size_t bf16_bytes = 0;    ///< Bytes allocated at bf16_scratch.
 
+  /// The BF16 scratch, grown (freed and reallocated, not copied) to hold at least `elements` values.
   __nv_bfloat16* bf16_operands(std::size_t elements) {
     const std::size_t bytes = elements * sizeof(__nv_bfloat16);
     if (bytes > bf16_bytes) {
@@ -61,6 +66,7 @@ struct Context {
     return static_cast<__nv_bfloat16*>(bf16_scratch);
   }
 
+  /// The process's context, created on the first call (stream, handle, workspace) and kept.
   static Context& get() {
     static Context c;
     return c;

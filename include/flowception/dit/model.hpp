@@ -39,10 +39,12 @@ namespace flowception::dit {
 
 /// One named parameter tensor inside the flat parameter buffer.
 struct ParameterInfo {
-  std::string name;
-  std::vector<std::size_t> shape;
-  std::size_t offset = 0, size = 0;
-  enum class Init { xavier, normal002, zero } init = Init::zero;
+  std::string name;                ///< Tensor name, as in checkpoints (e.g. `blocks.0.attn.qkv.weight`; `docs/dit.md`).
+  std::vector<std::size_t> shape;  ///< Shape; [in, out] for linear weights (row-major, y = x·W + b).
+  std::size_t offset = 0;  ///< First element in the flat buffer.
+  std::size_t size = 0;    ///< Element count (product of shape).
+  /// Initialisation (§6): Xavier uniform (`xavier`), N(0, 0.02²) (`normal002`) or zeros (`zero`).
+  enum class Init { xavier, normal002, zero } init = Init::zero;  ///< How init_parameters() draws this tensor.
 };
 
 /// Floating-point operations of one pass, counted from the shapes actually computed.
@@ -50,8 +52,9 @@ using flowception::FlopCount;
 
 /// What the DiT reads: a packed batch of videos (see ModelInput in model/velocity_model.hpp).
 struct DitBatch {
-  std::span<const double> times;
-  std::span<const FrameKind> kinds;
+  std::span<const double> times;         ///< Model time t per frame, in [0, 1].
+  std::span<const FrameKind> kinds;      ///< Kind per frame (selects the kind embedding).
+  /// Videos + 1 entries: video v is frames [offsets[v], offsets[v+1]); offsets[0] = 0.
   std::span<const std::size_t> offsets;
   std::span<const std::int64_t> conditions;    ///< per video (may be empty)
   std::span<const std::uint8_t> drop_condition;  ///< per video (may be empty)
@@ -180,35 +183,45 @@ struct SpreadMeanGradient {
 
 }  // namespace kernels
 
+/// The reference DiT of §6 (`docs/dit.md`): a transformer conditioned per frame that maps a
+/// packed batch of frames to velocities and per-frame log-rates, with a hand-written backward
+/// pass. T is the value type (float or double); Backend runs it (CpuBackend, ThrustBackend).
+/// A VelocityModel over the backend's frames (evaluate()).
 template <class T, class Backend = CpuBackend>
 class DiT {
  public:
-  using value_type = T;
-  using backend_type = Backend;
+  using value_type = T;          ///< The value type of parameters, activations and frames.
+  using backend_type = Backend;  ///< The compute backend (`dit/backend.hpp`).
   /// Storage in the backend's memory (std::vector on the CPU, device memory on a device).
   template <class U>
   using buffer = typename Backend::template buffer<U>;
 
+  /// Validates `cfg` (ConfigError), lays out the parameter table and draws the initial weights
+  /// from `seed` (init_parameters()). On a backend that reports its free memory, throws
+  /// ConfigError before allocating when weights and gradients would not fit.
   explicit DiT(DitConfig cfg, std::uint64_t seed = 0) : cfg_(std::move(cfg)) {
     cfg_.validate();
     build_parameter_table();
     init_parameters(seed);
   }
 
-  const DitConfig& config() const { return cfg_; }
+  const DitConfig& config() const { return cfg_; }  ///< The validated configuration.
   /// The flat parameter and gradient buffers, in the backend's memory.
   buffer<T>& parameters() { return params_; }
-  const buffer<T>& parameters() const { return params_; }
+  const buffer<T>& parameters() const { return params_; }  ///< The flat parameter buffer (read-only).
+  /// The flat gradient buffer, laid out like parameters(); backward() adds into it.
   buffer<T>& gradients() { return grads_; }
-  const buffer<T>& gradients() const { return grads_; }
+  const buffer<T>& gradients() const { return grads_; }  ///< The flat gradient buffer (read-only).
   /// Host copies, and loading from the host: the one checkpoint format on every backend.
   std::vector<T> host_parameters() const { return to_host(params_); }
-  std::vector<T> host_gradients() const { return to_host(grads_); }
+  std::vector<T> host_gradients() const { return to_host(grads_); }  ///< A host copy of gradients().
+  /// Uploads `host` into parameters(); throws ShapeError unless it has parameter_count() values.
   void set_parameters(std::span<const T> host) {
     detail::require<ShapeError>(host.size() == params_.size(), "DiT::set_parameters: expected ", params_.size(),
                                 " values, got ", host.size());
     Backend::upload(host.data(), host.size(), raw(params_));
   }
+  /// Every parameter tensor in buffer order: name, shape, offset and initialisation.
   const std::vector<ParameterInfo>& parameter_table() const { return table_; }
   /// Bytes the workspace holds now (capacities of every activation, scratch, index and host
   /// buffer; weights and gradients excluded): what DitConfig::workspace_bytes() bounds.
@@ -224,7 +237,8 @@ class DiT {
       add(c.mod, c.n1, c.rstd1, c.m1, c.qkv, c.o, c.lse, c.a, c.n2, c.rstd2, c.m2, c.h, c.gl, c.y);
     return b;
   }
-  std::size_t parameter_count() const { return params_.size(); }
+  std::size_t parameter_count() const { return params_.size(); }  ///< Total parameters (DitConfig::parameter_count()).
+  /// Sets every gradient to zero (backward() accumulates).
   void zero_grad() { Backend::fill(raw(grads_), grads_.size(), T(0)); }
 
   /// Re-draws every parameter from `seed` with the initialisation of §6 (zero adaLN/outputs).
@@ -421,10 +435,12 @@ class DiT {
 
   /// FLOPs of the last forward pass, and of the matching backward pass.
   FlopCount forward_flops() const { return flops(false); }
-  FlopCount backward_flops() const { return flops(true); }
+  FlopCount backward_flops() const { return flops(true); }  ///< FLOPs of backward() after the last forward pass.
 
+  /// The FLOPs of one forward pass and of its backward pass.
   struct PassFlops {
-    FlopCount forward, backward;
+    FlopCount forward;   ///< Of forward().
+    FlopCount backward;  ///< Of backward().
   };
   /// The FLOPs forward and backward would spend on batch `b`, from its shapes alone (nothing is
   /// computed). It re-plans the model for `b`: run forward() again before calling backward().
@@ -435,6 +451,7 @@ class DiT {
 
   /// Frames and tokens of the last forward pass.
   std::size_t frames() const { return static_cast<std::size_t>(F_); }
+  /// Token rows of the last forward pass (frames × tokens_per_frame).
   std::size_t tokens() const { return static_cast<std::size_t>(N_); }
 
  private:

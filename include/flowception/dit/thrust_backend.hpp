@@ -41,43 +41,59 @@ struct Square {
 };
 }  // namespace detail_thrust
 
+/// The device backend: `thrust::device_vector` buffers, the model's functors run by
+/// `thrust::for_each`, products through cuBLASLt (CUDA) or CpuBackend::gemm (Thrust's OpenMP
+/// system). `docs/cuda.md` describes both builds.
 struct ThrustBackend {
+  /// The model's storage: device memory of Thrust's device system.
   template <class T>
   using buffer = thrust::device_vector<T>;
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
-  static constexpr bool kHostMemory = false;
+  static constexpr bool kHostMemory = false;  ///< Buffers are GPU memory: host code must not read them.
+  /// The backend's name in messages (e.g. a model too large for the device): "cuda".
   static const char* name() { return "cuda"; }
+  /// The execution policy of every kernel: Thrust's CUDA system on the gpu::Context stream.
   static auto policy() { return thrust::cuda::par.on(gpu::Context::get().stream); }
 #else
-  static constexpr bool kHostMemory = true;
+  static constexpr bool kHostMemory = true;  ///< The OpenMP system's buffers are host memory.
+  /// The backend's name in messages (e.g. a model too large for the device): "thrust-omp".
   static const char* name() { return "thrust-omp"; }
+  /// The execution policy of every kernel: Thrust's device system (OpenMP).
   static auto policy() { return thrust::device; }
 #endif
-  static constexpr bool kEigenKernels = false;
+  static constexpr bool kEigenKernels = false;  ///< Always the functors, never the Eigen paths (as on a GPU).
 
+  /// Raw pointer to the first element of a buffer, in the device system's memory.
   template <class T>
   static T* raw(thrust::device_vector<T>& b) { return thrust::raw_pointer_cast(b.data()); }
+  /// Raw pointer to the first element of a buffer (read-only), in the device system's memory.
   template <class T>
   static const T* raw(const thrust::device_vector<T>& b) { return thrust::raw_pointer_cast(b.data()); }
 
+  /// Copies n elements from host memory to dst in device memory (`thrust::copy`).
   template <class T>
   static void upload(const T* host, std::size_t n, T* dst) {
     thrust::copy(host, host + n, thrust::device_pointer_cast(dst));
   }
+  /// Copies n elements from src in device memory to host memory (`thrust::copy`).
   template <class T>
   static void download(const T* src, std::size_t n, T* host) {
     thrust::copy(thrust::device_pointer_cast(src), thrust::device_pointer_cast(src) + n, host);
   }
+  /// Sets p[0..n) to v, on the device.
   template <class T>
   static void fill(T* p, std::size_t n, T v) {
     thrust::fill_n(policy(), thrust::device_pointer_cast(p), n, v);
   }
+  /// Σ p[i]² over [0, n) as a host double, reduced on the device (for gradient clipping).
   template <class T>
   static double sum_squares(const T* p, std::size_t n) {
     auto b = thrust::device_pointer_cast(p);
     return thrust::transform_reduce(policy(), b, b + n, detail_thrust::Square<T>{}, 0.0, thrust::plus<double>());
   }
 
+  /// Calls f(i) for i in [0, n) through `thrust::for_each` (the minimum item count is ignored).
+  /// f must be a `FLOWCEPTION_HOST_DEVICE` functor that does not depend on the order of calls.
   template <class F>
   static void parallel_for(std::ptrdiff_t n, const F& f, std::ptrdiff_t /*min_items*/ = 0) {
     if (n <= 0) return;
@@ -85,6 +101,8 @@ struct ThrustBackend {
                      f);
   }
 
+  /// C = alpha·op(A)·op(B) + beta·C, all row-major, op(X) = Xᵀ when the flag is set: gpu::gemm
+  /// on the context's stream (CUDA), or CpuBackend::gemm (OpenMP system).
   template <class T>
   static void gemm(bool trans_a, bool trans_b, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, T alpha,
                    const T* a, std::ptrdiff_t lda, const T* b, std::ptrdiff_t ldb, T beta, T* c, std::ptrdiff_t ldc) {
@@ -123,7 +141,8 @@ struct ThrustBackend {
 #endif
   }
 
-  /// Bytes of device memory free now (the DiT refuses a model that cannot fit before allocating).
+  /// Bytes of device memory free now (the DiT refuses a model that cannot fit before allocating);
+  /// on the OpenMP system, the machine's physical memory.
   static std::size_t available_memory_bytes() {
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
     std::size_t free = 0, total = 0;
@@ -136,6 +155,7 @@ struct ThrustBackend {
 #endif
   }
 
+  /// Waits until the context's stream has finished its work (CUDA); nothing on the OpenMP system.
   static void synchronize() {
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
     gpu::check(cudaStreamSynchronize(gpu::Context::get().stream), "cudaStreamSynchronize");

@@ -33,24 +33,29 @@
 
 namespace flowception::io {
 
-enum class GifPalette { adaptive, fixed };
+/// How a GIF's one global palette is chosen (see quantise_video).
+enum class GifPalette {
+  adaptive,  ///< own colours, or a median cut past 256
+  fixed,     ///< 256 greys, or 8×8×4 RGB
+};
 
+/// How encode_gif draws a video: scale, frame delay, looping and palette.
 struct GifOptions {
   /// Nearest-neighbour factor; 0 picks the smallest that makes the shorter side ≥ min_frame_px.
   std::size_t scale = 0;
-  std::size_t min_frame_px = 96;
+  std::size_t min_frame_px = 96;  ///< shorter frame side, in pixels, that `scale` = 0 reaches at least
   /// Display time of each frame in hundredths of a second (browsers show 0 or 1 as about 10).
   std::uint16_t delay_cs = 10;
   /// NETSCAPE2.0 loop count: 0 loops forever, n > 0 plays n + 1 times in most viewers.
   std::uint16_t loop = 0;
-  GifPalette palette = GifPalette::adaptive;
+  GifPalette palette = GifPalette::adaptive;  ///< how the global palette is chosen
 };
 
 /// A video reduced to one palette: `indices[t*H*W + y*W + x]` is the palette entry of pixel (x, y)
 /// of frame t (before any upscaling).
 struct QuantisedVideo {
   std::vector<Rgb8> palette;  ///< 1 to 256 colours
-  std::vector<std::uint8_t> indices;
+  std::vector<std::uint8_t> indices;  ///< T·H·W palette indices, frame after frame, row-major
 };
 
 namespace detail_media {
@@ -310,16 +315,19 @@ inline void write_gif(const std::filesystem::path& path, const VideoView& v, con
 // ---------------------------------------------------------------------------------------------
 // Reading
 
+/// The structure of a GIF file, as read_gif_info and decode_gif report it.
 struct GifInfo {
-  std::size_t width = 0, height = 0;  ///< logical screen size
-  std::size_t frames = 0;
+  std::size_t width = 0;   ///< logical screen width, pixels
+  std::size_t height = 0;  ///< logical screen height, pixels
+  std::size_t frames = 0;  ///< number of images in the file
   std::vector<std::uint16_t> delays_cs;  ///< one per frame (0 where a frame has no graphics control)
   std::optional<std::uint16_t> loop;     ///< NETSCAPE2.0 loop count, if the extension is present
   std::size_t global_palette_size = 0;   ///< 0 without a global colour table
 };
 
+/// A decoded GIF: its structure and every frame as a viewer shows it.
 struct GifAnimation {
-  GifInfo info;
+  GifInfo info;  ///< size, frame count, delays, loop count, palette size
   std::vector<Image> frames;  ///< RGB, screen-sized, each the canvas after drawing that frame
 };
 

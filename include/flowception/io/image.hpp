@@ -25,14 +25,16 @@ namespace flowception::io {
 /// An 8-bit raster, row-major with interleaved channels: the byte of channel c of pixel (x, y) is
 /// `pixels[(y * width + x) * channels + c]`. channels: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA.
 struct Image {
-  std::size_t width = 0;
-  std::size_t height = 0;
-  std::size_t channels = 0;
-  std::vector<std::uint8_t> pixels;
+  std::size_t width = 0;  ///< pixels per row
+  std::size_t height = 0;  ///< rows
+  std::size_t channels = 0;  ///< bytes per pixel: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA
+  std::vector<std::uint8_t> pixels;  ///< width · height · channels bytes, row after row
 
+  /// Byte of channel c of pixel (x, y): column x, row y (unchecked).
   std::uint8_t at(std::size_t x, std::size_t y, std::size_t c = 0) const {
     return pixels[(y * width + x) * channels + c];
   }
+  /// Byte of channel c of pixel (x, y): column x, row y (unchecked).
   std::uint8_t& at(std::size_t x, std::size_t y, std::size_t c = 0) { return pixels[(y * width + x) * channels + c]; }
 };
 
@@ -40,19 +42,24 @@ struct Image {
 /// (`c*H*W + y*W + x`), values in [0, 1] (clamped for display; NaN is an error), C = 1 or 3.
 /// Non-owning: `data` must outlive the view. Aggregate: `VideoView{vec, T, C, H, W}`.
 struct VideoView {
-  std::span<const float> data;
-  std::size_t frames = 0;
-  std::size_t channels = 0;
-  std::size_t height = 0;
-  std::size_t width = 0;
+  std::span<const float> data;  ///< T·C·H·W values, frame after frame (not owned)
+  std::size_t frames = 0;  ///< T
+  std::size_t channels = 0;  ///< C: 1 grey or 3 RGB
+  std::size_t height = 0;  ///< H, pixels
+  std::size_t width = 0;  ///< W, pixels
 
+  /// Values per frame, C·H·W.
   std::size_t frame_size() const { return channels * height * width; }
+  /// The C·H·W values of frame t (unchecked: t must be < frames).
   std::span<const float> frame(std::size_t t) const { return data.subspan(t * frame_size(), frame_size()); }
 };
 
 /// An RGB colour, 8 bits per channel.
 struct Rgb8 {
-  std::uint8_t r = 0, g = 0, b = 0;
+  std::uint8_t r = 0;  ///< red, 0..255
+  std::uint8_t g = 0;  ///< green, 0..255
+  std::uint8_t b = 0;  ///< blue, 0..255
+  /// Equal when all three channels are.
   friend bool operator==(const Rgb8&, const Rgb8&) = default;
 };
 

@@ -59,12 +59,13 @@ static_assert(std::endian::native == std::endian::little, "flowception .npy I/O 
 
 /// What the header of a .npy file says.
 struct NpyHeader {
-  int major_version = 1, minor_version = 0;
-  std::string descr;               // dtype string, e.g. "<f4", "|u1"
-  bool fortran_order = false;
-  std::vector<std::size_t> shape;  // empty for a 0-d array
-  std::size_t data_offset = 0;     // bytes before the first data byte
-  std::uintmax_t file_size = 0;
+  int major_version = 1;  ///< format version, 1 or 2
+  int minor_version = 0;  ///< 0 (read_npy_header refuses others)
+  std::string descr;               ///< dtype string, e.g. `"<f4"`, `"|u1"`
+  bool fortran_order = false;      ///< data in column-major (Fortran) order
+  std::vector<std::size_t> shape;  ///< empty for a 0-d array
+  std::size_t data_offset = 0;     ///< bytes before the first data byte
+  std::uintmax_t file_size = 0;    ///< bytes in the whole file
 
   /// Bytes per element from the dtype string ("<f4" -> 4); 0 when it has no trailing size.
   std::size_t item_size() const {
@@ -437,7 +438,11 @@ void save_npy(const std::filesystem::path& path, const std::vector<T>& data, std
   save_npy(path, data.data(), std::move(shape));
 }
 
-enum class NpyVideoType { float32, uint8 };
+/// The dtype save_npy_video writes.
+enum class NpyVideoType {
+  float32,  ///< `<f4`, values as stored
+  uint8,    ///< `|u1`, round(clamp(v, 0, 1)·255)
+};
 
 /// Writes a video as (T, H, W, C): float32 as stored, or uint8 as round(clamp(v, 0, 1)·255).
 inline void save_npy_video(const std::filesystem::path& path, const data::Video& v,
@@ -467,8 +472,8 @@ inline void save_npy_video(const std::filesystem::path& path, const data::Video&
 
 /// The videos of a directory, in file-name order, with the file names they came from.
 struct VideoDirectory {
-  std::vector<std::string> names;  // file names (no directory), sorted
-  std::vector<data::Video> videos;
+  std::vector<std::string> names;  ///< file names (no directory), sorted
+  std::vector<data::Video> videos;  ///< videos[i] read from names[i], with its label when a labels file was given
 };
 
 namespace detail {

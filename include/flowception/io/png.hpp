@@ -76,6 +76,8 @@ inline std::string encode_png(const std::uint8_t* pixels, std::size_t width, std
   return out;
 }
 
+/// Encodes an Image as PNG bytes; ShapeError when its pixel count does not match width × height ×
+/// channels (see the pointer overload for the rest).
 inline std::string encode_png(const Image& image) {
   flowception::detail::require<ShapeError>(
       image.pixels.size() == detail_media::checked_product({image.width, image.height, image.channels}, "image"),
@@ -90,6 +92,7 @@ inline void write_png(const std::filesystem::path& path, const std::uint8_t* pix
   write_file_atomically(path, encode_png(pixels, width, height, channels));
 }
 
+/// Writes an Image as a PNG file, atomically (see encode_png).
 inline void write_png(const std::filesystem::path& path, const Image& image) {
   write_file_atomically(path, encode_png(image));
 }
@@ -132,14 +135,15 @@ inline Image read_png(const std::filesystem::path& path) {
 // ---------------------------------------------------------------------------------------------
 // Contact sheets
 
+/// How contact_sheet draws: frame scale, separators and colours.
 struct ContactSheetOptions {
   /// Nearest-neighbour factor for every frame; 0 picks the smallest that makes a frame's shorter
   /// side at least `min_frame_px` (3×3 toy frames become 48×48 with the default).
   std::size_t scale = 0;
-  std::size_t min_frame_px = 48;
+  std::size_t min_frame_px = 48;  ///< shorter frame side, in pixels, that `scale` = 0 reaches at least
   /// Width in pixels of the lines between cells and around the sheet (0 for none).
   std::size_t separator = 2;
-  Rgb8 separator_colour{128, 128, 128};
+  Rgb8 separator_colour{128, 128, 128};  ///< colour of the separator lines
   /// Fills the cells past the end of rows shorter than the longest.
   Rgb8 background{255, 255, 255};
 };
@@ -149,11 +153,18 @@ struct ContactSheetOptions {
 ///   height = separator + rows    · (cell_height + separator), cell_height = H · scale
 /// and frame k of video r has its top-left corner at (cell_x(k), cell_y(r)).
 struct ContactSheetLayout {
-  std::size_t rows = 0, columns = 0, scale = 1;
-  std::size_t cell_width = 0, cell_height = 0, separator = 0;
-  std::size_t width = 0, height = 0;
+  std::size_t rows = 0;         ///< one per video
+  std::size_t columns = 0;      ///< the longest video's frames
+  std::size_t scale = 1;        ///< upscaling factor
+  std::size_t cell_width = 0;   ///< W · scale
+  std::size_t cell_height = 0;  ///< H · scale
+  std::size_t separator = 0;    ///< line width, pixels
+  std::size_t width = 0;        ///< sheet width, pixels
+  std::size_t height = 0;       ///< sheet height, pixels
 
+  /// x of the left edge of the cells of column `column` (frame `column` of every video).
   std::size_t cell_x(std::size_t column) const { return separator + column * (cell_width + separator); }
+  /// y of the top edge of the cells of row `row` (the frames of video `row`).
   std::size_t cell_y(std::size_t row) const { return separator + row * (cell_height + separator); }
 };
 
@@ -222,6 +233,7 @@ inline Image contact_sheet(std::span<const VideoView> videos, const ContactSheet
   return sheet;
 }
 
+/// contact_sheet of a braced list of videos (see the span overload).
 inline Image contact_sheet(std::initializer_list<VideoView> videos, const ContactSheetOptions& options = {}) {
   return contact_sheet(std::span<const VideoView>(videos.begin(), videos.size()), options);
 }
@@ -232,6 +244,7 @@ inline void write_contact_sheet_png(const std::filesystem::path& path, std::span
   write_png(path, contact_sheet(videos, options));
 }
 
+/// write_contact_sheet_png of a braced list of videos (see the span overload).
 inline void write_contact_sheet_png(const std::filesystem::path& path, std::initializer_list<VideoView> videos,
                                     const ContactSheetOptions& options = {}) {
   write_contact_sheet_png(path, std::span<const VideoView>(videos.begin(), videos.size()), options);

@@ -32,47 +32,56 @@ using flowception::detail::cat;
 using flowception::detail::require;
 }  // namespace detail_media
 
-/// How a score is printed. fixed: 0.1235; scientific: 1.2346e-01; percent: value·100 with a '%'
-/// (12.35%); integer: rounded to the nearest integer. `precision` = digits after the point.
+/// How a score is printed. fixed: 0.1235; scientific: 1.2346e-01; percent: value·100 with a `%`
+/// (`12.35%`); integer: rounded to the nearest integer. `precision` = digits after the point.
 /// NaN prints as "n/a", infinities as "inf" / "-inf". `unit` is appended after a space.
 struct NumberFormat {
-  enum class Style { fixed, scientific, percent, integer };
-  Style style = Style::fixed;
-  int precision = 4;
-  std::string unit;
+  /// The notation (examples above, for precision 4).
+  enum class Style {
+    fixed,       ///< 0.1235
+    scientific,  ///< 1.2346e-01
+    percent,     ///< `12.35%`
+    integer,     ///< nearest integer
+  };
+  Style style = Style::fixed;  ///< the notation
+  int precision = 4;  ///< digits after the point, 0 to 17 (format_number throws ConfigError otherwise)
+  std::string unit;  ///< appended after a space when not empty
 };
 
+/// One row of the report's table of scores.
 struct ReportScore {
-  std::string name;
-  double value = 0.0;
-  NumberFormat format{};
+  std::string name;  ///< first column: what is scored
+  double value = 0.0;  ///< second column, printed with `format`
+  NumberFormat format{};  ///< how `value` is printed
   std::string note;  ///< optional third column (what the score means, its target, ...)
 };
 
 /// An image or GIF shown in the report. `src` is the file's path relative to the report's folder
 /// (or absolute), used as given apart from percent-encoding.
 struct ReportImage {
-  std::string src;
-  std::string caption;
+  std::string src;  ///< path relative to the report's folder, or absolute
+  std::string caption;  ///< shown under the image, and its alt text
 };
 
 /// Two length histograms, as probabilities per length, drawn as grouped bars: for every length in
 /// either map, one bar per series (0 where a series lacks that length).
 struct HistogramComparison {
-  std::string title = "Length histogram";
-  std::map<std::size_t, double> generated;
-  std::map<std::size_t, double> data;
-  std::string generated_label = "generated";
-  std::string data_label = "data";
-  std::string x_label = "length";
+  std::string title = "Length histogram";  ///< heading above the chart, and its accessible name
+  std::map<std::size_t, double> generated;  ///< length → probability (finite, >= 0) of the generated videos
+  std::map<std::size_t, double> data;  ///< length → probability (finite, >= 0) under the data
+  std::string generated_label = "generated";  ///< legend of the generated series
+  std::string data_label = "data";  ///< legend of the data series
+  std::string x_label = "length";  ///< horizontal axis title
 };
 
+/// The content of an HTML report, rendered in this order: title, paragraphs, scores table,
+/// histograms, image gallery (empty parts are left out).
 struct HtmlReport {
-  std::string title;
-  std::vector<std::string> paragraphs;
-  std::vector<ReportScore> scores;
-  std::vector<HistogramComparison> histograms;
-  std::vector<ReportImage> images;
+  std::string title;  ///< page title and top heading
+  std::vector<std::string> paragraphs;  ///< plain-text paragraphs (escaped)
+  std::vector<ReportScore> scores;  ///< rows of the "Scores" table; no table when empty
+  std::vector<HistogramComparison> histograms;  ///< one inline SVG chart each
+  std::vector<ReportImage> images;  ///< the "Samples" gallery; none when empty
 };
 
 /// Escapes & < > " ' for use in HTML text and attribute values (and SVG).
@@ -103,7 +112,7 @@ inline std::string html_escape(std::string_view s) {
   return out;
 }
 
-/// Percent-encodes a path for a URL: every byte but A–Z a–z 0–9 - . _ ~ / becomes %XX.
+/// Percent-encodes a path for a URL: every byte but A–Z a–z 0–9 - . _ ~ / becomes `%` and its two hex digits.
 inline std::string url_path_escape(std::string_view s) {
   static constexpr char hex[] = "0123456789ABCDEF";
   std::string out;
@@ -178,7 +187,7 @@ inline std::string svg_num(double v) {
 }  // namespace detail_media
 
 /// An inline SVG grouped bar chart of two length histograms (see HistogramComparison). Each bar
-/// is `<rect class="bar generated|data" data-length=".." data-p="..">` with a <title> tooltip.
+/// is `<rect class="bar generated|data" data-length=".." data-p="..">` with a `<title>` tooltip.
 /// ConfigError for a negative or non-finite probability.
 inline std::string svg_histogram(const HistogramComparison& h) {
   using detail_media::svg_num;

@@ -57,6 +57,8 @@ static_assert(std::endian::native == std::endian::little || std::endian::native 
               "flowception: safetensors needs a little- or big-endian host");
 
 /// Element types of the format (the byte-sized ones; sub-byte float formats are not supported).
+/// BOOL: one byte; U8 to U64 and I8 to I64: unsigned and signed integers of that many bits; F16,
+/// F32, F64: IEEE floats; BF16: bfloat16; F8_E5M2, F8_E4M3: 8-bit floats with 5 or 4 exponent bits.
 enum class DType : std::uint8_t { BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, I64, U64, F64 };
 
 namespace detail_st {
@@ -106,16 +108,26 @@ inline std::optional<DType> dtype_from_name(std::string_view name) {
 /// The dtype that stores C++ scalar T (float → F32, double → F64, std::int64_t → I64, ...).
 template <class T>
 struct dtype_of;
-template <> struct dtype_of<float> { static constexpr DType value = DType::F32; };
-template <> struct dtype_of<double> { static constexpr DType value = DType::F64; };
-template <> struct dtype_of<std::int8_t> { static constexpr DType value = DType::I8; };
-template <> struct dtype_of<std::uint8_t> { static constexpr DType value = DType::U8; };
-template <> struct dtype_of<std::int16_t> { static constexpr DType value = DType::I16; };
-template <> struct dtype_of<std::uint16_t> { static constexpr DType value = DType::U16; };
-template <> struct dtype_of<std::int32_t> { static constexpr DType value = DType::I32; };
-template <> struct dtype_of<std::uint32_t> { static constexpr DType value = DType::U32; };
-template <> struct dtype_of<std::int64_t> { static constexpr DType value = DType::I64; };
-template <> struct dtype_of<std::uint64_t> { static constexpr DType value = DType::U64; };
+/// float is stored as F32.
+template <> struct dtype_of<float> { static constexpr DType value = DType::F32; /**< F32 */ };
+/// double is stored as F64.
+template <> struct dtype_of<double> { static constexpr DType value = DType::F64; /**< F64 */ };
+/// std::int8_t is stored as I8.
+template <> struct dtype_of<std::int8_t> { static constexpr DType value = DType::I8; /**< I8 */ };
+/// std::uint8_t is stored as U8.
+template <> struct dtype_of<std::uint8_t> { static constexpr DType value = DType::U8; /**< U8 */ };
+/// std::int16_t is stored as I16.
+template <> struct dtype_of<std::int16_t> { static constexpr DType value = DType::I16; /**< I16 */ };
+/// std::uint16_t is stored as U16.
+template <> struct dtype_of<std::uint16_t> { static constexpr DType value = DType::U16; /**< U16 */ };
+/// std::int32_t is stored as I32.
+template <> struct dtype_of<std::int32_t> { static constexpr DType value = DType::I32; /**< I32 */ };
+/// std::uint32_t is stored as U32.
+template <> struct dtype_of<std::uint32_t> { static constexpr DType value = DType::U32; /**< U32 */ };
+/// std::int64_t is stored as I64.
+template <> struct dtype_of<std::int64_t> { static constexpr DType value = DType::I64; /**< I64 */ };
+/// std::uint64_t is stored as U64.
+template <> struct dtype_of<std::uint64_t> { static constexpr DType value = DType::U64; /**< U64 */ };
 
 /// A C++ scalar type with a safetensors dtype of the same size.
 template <class T>
@@ -175,11 +187,12 @@ inline void store_u64_le(std::uint64_t v, char* p) {
 
 /// An owned tensor to be saved: its name, dtype, shape and little-endian row-major bytes.
 struct Tensor {
-  std::string name;
-  DType dtype = DType::F32;
-  std::vector<std::int64_t> shape;
+  std::string name;  ///< the tensor's key in the header (write_safetensors refuses empty, duplicate, reserved)
+  DType dtype = DType::F32;  ///< element type
+  std::vector<std::int64_t> shape;  ///< dimensions, outermost first; {} for a scalar
   std::vector<std::byte> data;  ///< little-endian, row-major; shape_numel(shape) · dtype_size(dtype) bytes
 
+  /// Number of elements, shape_numel(shape).
   std::int64_t numel() const { return shape_numel(shape); }
 };
 
@@ -197,6 +210,7 @@ Tensor make_tensor(std::string name, std::vector<std::int64_t> shape, std::span<
   return t;
 }
 
+/// make_tensor of the values of a vector (see the span overload).
 template <SafetensorsScalar T>
 Tensor make_tensor(std::string name, std::vector<std::int64_t> shape, const std::vector<T>& values) {
   return make_tensor<T>(std::move(name), std::move(shape), std::span<const T>(values));
@@ -218,11 +232,12 @@ inline Tensor make_raw_tensor(std::string name, DType dtype, std::vector<std::in
 /// A non-owning view of one tensor inside a SafetensorsFile (valid while the file object lives and
 /// is not modified or moved from).
 struct TensorView {
-  std::string_view name;
-  DType dtype = DType::F32;
-  std::span<const std::int64_t> shape;
+  std::string_view name;  ///< the tensor's key in the file's header
+  DType dtype = DType::F32;  ///< element type
+  std::span<const std::int64_t> shape;  ///< dimensions, outermost first; empty for a scalar
   std::span<const std::byte> bytes;  ///< little-endian, row-major
 
+  /// Number of elements, shape_numel(shape).
   std::int64_t numel() const { return shape_numel(shape); }
 };
 
@@ -235,6 +250,7 @@ inline constexpr std::uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
 /// A parsed and validated safetensors file held in memory.
 class SafetensorsFile {
  public:
+  /// An empty file: no tensors, no metadata, no source.
   SafetensorsFile() = default;
 
   /// Where the bytes came from (the path, or the name given to parse_safetensors).
@@ -242,6 +258,7 @@ class SafetensorsFile {
 
   /// The "__metadata__" entries (empty when the file has none).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  /// Whether metadata() has an entry `key` (the "crc32c." checksum entries are not metadata).
   bool has_metadata(const std::string& key) const { return metadata_.count(key) != 0; }
   /// The metadata value under `key`; IoError naming the file and the key when absent.
   const std::string& metadata_string(const std::string& key) const {
@@ -252,6 +269,8 @@ class SafetensorsFile {
   }
   /// The metadata value under `key` parsed as a whole decimal integer; IoError when absent or malformed.
   std::int64_t metadata_i64(const std::string& key) const { return parse_number<std::int64_t>(key); }
+  /// The metadata value under `key` parsed as a whole unsigned decimal integer; IoError when absent,
+  /// signed or malformed.
   std::uint64_t metadata_u64(const std::string& key) const { return parse_number<std::uint64_t>(key); }
   /// The metadata value under `key` parsed as a floating-point number (exact for values written with
   /// format_metadata_double); IoError when absent or malformed.
@@ -272,6 +291,7 @@ class SafetensorsFile {
     for (const auto& [k, e] : entries_) out.push_back(k);
     return out;
   }
+  /// Whether the file holds a tensor named `name`.
   bool contains(const std::string& name) const { return entries_.count(name) != 0; }
 
   /// The tensor `name`; IoError naming the file and the tensor when the file has none of that name.
@@ -744,18 +764,22 @@ std::vector<T> read_tensor(const SafetensorsFile& file, const std::string& name,
   return out;
 }
 
+/// read_tensor of a float (F32) tensor.
 inline std::vector<float> read_f32(const SafetensorsFile& file, const std::string& name,
                                    const std::vector<std::int64_t>& expected_shape) {
   return read_tensor<float>(file, name, expected_shape);
 }
+/// read_tensor of a double (F64) tensor.
 inline std::vector<double> read_f64(const SafetensorsFile& file, const std::string& name,
                                     const std::vector<std::int64_t>& expected_shape) {
   return read_tensor<double>(file, name, expected_shape);
 }
+/// read_tensor of an int64 (I64) tensor.
 inline std::vector<std::int64_t> read_i64(const SafetensorsFile& file, const std::string& name,
                                           const std::vector<std::int64_t>& expected_shape) {
   return read_tensor<std::int64_t>(file, name, expected_shape);
 }
+/// read_tensor of a uint8 (U8) tensor.
 inline std::vector<std::uint8_t> read_u8(const SafetensorsFile& file, const std::string& name,
                                          const std::vector<std::int64_t>& expected_shape) {
   return read_tensor<std::uint8_t>(file, name, expected_shape);

@@ -10,12 +10,15 @@ namespace flowception {
 struct FlopCount {
   double attention = 0;  ///< QKᵀ and P·V products (and their backward)
   double other = 0;      ///< every linear layer
+  /// All counted FLOPs, attention plus other.
   double total() const { return attention + other; }
+  /// Adds both parts of `o`.
   FlopCount& operator+=(const FlopCount& o) {
     attention += o.attention;
     other += o.other;
     return *this;
   }
+  /// Part-wise sum.
   friend FlopCount operator+(FlopCount a, const FlopCount& b) { return a += b; }
 };
 

@@ -23,7 +23,9 @@ struct ModelInput {
   std::span<const std::int64_t> conditions;      ///< per video; kNoCondition when unconditional
   std::span<const std::uint8_t> drop_condition;  ///< per video; 1 = evaluate as unconditional (CFG)
 
+  /// Number of videos: `offsets.size() - 1` (0 for empty offsets).
   std::size_t videos() const { return offsets.empty() ? 0 : offsets.size() - 1; }
+  /// Number of packed rows over all videos (`times.size()`).
   std::size_t total_frames() const { return times.size(); }
 };
 

@@ -15,6 +15,9 @@
 
 namespace flowception {
 
+/// The exact velocity model for data frames drawn i.i.d. N(μ, σ²) per coordinate, on the path
+/// x_t = t·x1 + (1 − t)·x0, with a constant log-rate for every frame. A `VelocityModel` on
+/// `HostFrames<float>` and `HostFrames<double>`; also the `Content` of a `LengthOracle`.
 class GaussianContentOracle {
  public:
   /// `log_rate` is returned for every frame when this oracle is used alone as a model
@@ -26,7 +29,9 @@ class GaussianContentOracle {
     detail::require(std::isfinite(log_rate), "Gaussian oracle log-rate must be finite, got ", log_rate);
   }
 
+  /// μ, the data mean of every coordinate.
   double mean() const { return mu_; }
+  /// σ², the data variance of every coordinate.
   double variance() const { return sigma2_; }
 
   /// The exact velocity of one coordinate at model time t.
@@ -42,6 +47,7 @@ class GaussianContentOracle {
     for (std::size_t e = 0; e < x.size(); ++e) v[e] = static_cast<T>(velocity(static_cast<double>(x[e]), t));
   }
 
+  /// Writes the exact velocity of every row at its model time and the constant log-rate.
   template <class T>
   void evaluate(const ModelInput<HostFrames<T>>& in, ModelOutput<HostFrames<T>>& out) const {
     const std::size_t n = in.total_frames();

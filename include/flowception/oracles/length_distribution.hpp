@@ -10,9 +10,13 @@
 
 namespace flowception {
 
+/// A discrete distribution P(L) of video lengths L ≥ 1, normalised, with only the lengths of
+/// positive probability kept, in ascending order.
 class LengthDistribution {
  public:
-  /// Lengths and their (unnormalised) weights.
+  /// Lengths and their (unnormalised) weights; repeated lengths add up. Throws `ConfigError` if
+  /// the lists are empty or differ in size, a length is 0, a weight is negative or not finite, or
+  /// the weights sum to 0.
   LengthDistribution(std::vector<std::size_t> lengths, std::vector<double> weights) {
     detail::require(!lengths.empty(), "length distribution needs at least one length");
     detail::require(lengths.size() == weights.size(), "length distribution: ", lengths.size(), " lengths but ",
@@ -40,15 +44,21 @@ class LengthDistribution {
     return LengthDistribution(std::move(lengths), std::move(w));
   }
 
+  /// The support, ascending.
   const std::vector<std::size_t>& lengths() const { return lengths_; }
+  /// P(L) for each entry of lengths(), summing to 1.
   const std::vector<double>& probabilities() const { return probs_; }
+  /// Shortest length with positive probability.
   std::size_t min_length() const { return lengths_.front(); }
+  /// Longest length with positive probability.
   std::size_t max_length() const { return lengths_.back(); }
+  /// P(L), 0 outside the support.
   double probability(std::size_t L) const {
     for (std::size_t i = 0; i < lengths_.size(); ++i)
       if (lengths_[i] == L) return probs_[i];
     return 0.0;
   }
+  /// E[L].
   double mean() const {
     double m = 0.0;
     for (std::size_t i = 0; i < lengths_.size(); ++i) m += probs_[i] * static_cast<double>(lengths_[i]);

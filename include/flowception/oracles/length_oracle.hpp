@@ -29,15 +29,24 @@ inline constexpr double kZeroRateLogRate = -700.0;
 
 /// No content: velocity 0 everywhere (frames stay noise). For length-only experiments.
 struct ZeroContent {
+  /// Sets every element of `v` to 0.
   template <class T>
   void frame_velocity(std::span<const T>, double, std::span<T> v) const {
     for (auto& x : v) x = T(0);
   }
 };
 
+/// The exact expected number of missing frames per gap for a length distribution P(L), scheduler
+/// κ, `n_start` and anchoring, as a `VelocityModel` on `HostFrames<T>`: the posterior
+/// P(L | n, s) ∝ P(L) · C(L − n_start, n − n_start) · κ(s)^(n − n_start) · (1 − κ(s))^(L − n),
+/// with the clock s read back from the generated frames' model times. The velocity comes from
+/// `Content` (`ZeroContent` or `GaussianContentOracle`).
 template <KappaScheduler Kappa, class Content = ZeroContent>
 class LengthOracle {
  public:
+  /// `anchored`: the last frame is fixed and receives no insertions (needs `n_start` ≥ 2); `shift`
+  /// must be the sampler's time shift, used to read s from model times. Throws `ConfigError` if
+  /// `n_start` < 1 (< 2 when anchored) or the shortest length in `lengths` is below `n_start`.
   LengthOracle(LengthDistribution lengths, Kappa kappa, std::size_t n_start, bool anchored, TimeShift shift = {},
                Content content = {})
       : p_(std::move(lengths)), kappa_(std::move(kappa)), n_start_(n_start), anchored_(anchored), shift_(shift),
@@ -48,7 +57,9 @@ class LengthOracle {
                     " < n_start = ", n_start, ": sampling starts from n_start frames and cannot produce it");
   }
 
+  /// The length distribution P(L).
   const LengthDistribution& lengths() const { return p_; }
+  /// The insertion scheduler κ.
   const Kappa& kappa() const { return kappa_; }
 
   /// P(L | n, s) over the support of P (same order as lengths()).
@@ -97,6 +108,9 @@ class LengthOracle {
     return shift_.inverse(t);
   }
 
+  /// Per video: the content velocity for every row, and log-rate log E[missing per gap] (at least
+  /// `kZeroRateLogRate`) for every row, except `kZeroRateLogRate` on the last row when anchored.
+  /// Throws `ConfigError` for a video without generated frames.
   template <class T>
   void evaluate(const ModelInput<HostFrames<T>>& in, ModelOutput<HostFrames<T>>& out) const {
     for (std::size_t v = 0; v < in.videos(); ++v) {

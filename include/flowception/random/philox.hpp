@@ -7,14 +7,18 @@
 #include <cstdint>
 
 #if defined(__CUDACC__)
+/// Marks a function callable from host and device code under nvcc; empty elsewhere.
 #define FLOWCEPTION_HOST_DEVICE __host__ __device__
 #else
+/// Marks a function callable from host and device code under nvcc; empty elsewhere.
 #define FLOWCEPTION_HOST_DEVICE
 #endif
 
 namespace flowception::random {
 
+/// A Philox-4x32 counter block, also the type of one output block (four 32-bit words).
 using PhiloxCounter = std::array<std::uint32_t, 4>;
+/// A Philox-4x32 key (two 32-bit words); the library puts the seed here.
 using PhiloxKey = std::array<std::uint32_t, 2>;
 
 namespace detail {

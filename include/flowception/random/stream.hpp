@@ -28,17 +28,22 @@ FLOWCEPTION_HOST_DEVICE inline double normal_at(std::uint64_t seed, std::uint64_
 /// A sequential reader of one stream. Copyable; `position()` lets a caller checkpoint it.
 class Stream {
  public:
+  /// Stream `stream_id` under `seed`, positioned at its first word.
   Stream(std::uint64_t seed, std::uint64_t stream_id) : seed_(seed), stream_(stream_id) {}
 
+  /// The Philox key this stream draws under.
   std::uint64_t seed() const { return seed_; }
+  /// The stream id (the upper half of the Philox counter).
   std::uint64_t id() const { return stream_; }
   /// Number of 32-bit words consumed so far.
   std::uint64_t position() const { return pos_; }
+  /// Moves the read position to 32-bit word `word` of the stream.
   void seek(std::uint64_t word) {
     pos_ = word;
     cached_block_ = ~std::uint64_t{0};
   }
 
+  /// The next 32-bit word of the stream; advances the position by one.
   std::uint32_t next_u32() {
     const std::uint64_t blk = pos_ >> 2;
     if (blk != cached_block_) {
@@ -69,6 +74,7 @@ class Stream {
     return r * std::cos(a);
   }
 
+  /// True with probability `p` (one uniform draw; p ≤ 0 never, p ≥ 1 always).
   bool bernoulli(double p) { return uniform() < p; }
 
   /// Uniform integer in [0, n). Rejection-free multiply-shift on 53 bits; bias < 2^-40 for n < 2^13.

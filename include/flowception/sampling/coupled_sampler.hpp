@@ -55,25 +55,29 @@ enum class CapPolicy : unsigned char {
   truncate,  ///< keep frames up to the cap; refused insertions are counted in the result
 };
 
+/// Settings of a `CoupledSampler` run (§4). Only `grid` has no default; `frame_dim` must be set.
 struct SamplerOptions {
   TimeGrid grid;                 ///< the insertion-phase grid on [0,1]; always explicit
   std::size_t frame_dim = 0;     ///< D, values per frame
   TimeShift shift{};             ///< model time t = shift(u)
-  JumpMode jump = JumpMode::poisson;
-  InsertionRule rule = InsertionRule::learned;
+  JumpMode jump = JumpMode::poisson;            ///< how the count of new frames per gap is drawn
+  InsertionRule rule = InsertionRule::learned;  ///< where new frames go
   std::size_t target_length = 0;   ///< prescribed rules only: final length of every video
   bool anchor_endpoints = true;    ///< prescribed rules: a generated last start frame ends the video
   double velocity_guidance = 1.0;  ///< w in v = w·v_c + (1 − w)·v_u (1 = off)
   double insertion_guidance = 1.0; ///< g in ℓ = g·ℓ_c + (1 − g)·ℓ_u (1 = off)
   std::size_t max_frames = 4096;   ///< per video
-  CapPolicy cap_policy = CapPolicy::error;
-  std::uint64_t seed = 0;
+  CapPolicy cap_policy = CapPolicy::error;  ///< what an insertion past `max_frames` does
+  std::uint64_t seed = 0;                   ///< Philox key of every noise and jump draw
   /// Prompt v draws its noise as video number video_index_offset + v, so a slice of a larger
   /// batch sampled on its own (with the slice's offset) reproduces the same bits.
   std::uint64_t video_index_offset = 0;
 
+  /// True when either guidance weight differs from 1 (each model call is then doubled).
   bool guided() const { return velocity_guidance != 1.0 || insertion_guidance != 1.0; }
 
+  /// Throws `ShapeError` if `frame_dim` is 0, `ConfigError` if `max_frames` is 0, a guidance
+  /// weight is not finite, or a prescribed rule lacks a `target_length` in [1, max_frames].
   void validate() const {
     detail::require<ShapeError>(frame_dim >= 1, "frame_dim must be >= 1, got ", frame_dim);
     detail::require(max_frames >= 1, "max_frames must be >= 1, got ", max_frames);
@@ -89,21 +93,23 @@ struct SamplerOptions {
 /// One sampled video.
 template <class T>
 struct SampledVideo {
-  std::size_t dim = 0;
+  std::size_t dim = 0;                     ///< D, values per frame
   std::vector<T> frames;                   ///< length() × dim, row-major
-  std::vector<FrameKind> kinds;
+  std::vector<FrameKind> kinds;            ///< kind of each frame, in video order
   std::vector<std::size_t> insertion_step; ///< grid index at which the frame appeared (0 = initial)
   std::vector<std::uint64_t> frame_ids;    ///< the frame's noise stream id
   std::vector<StepTrace> trace;            ///< one entry per global step the video took part in
   std::size_t nfe = 0;                     ///< model evaluations that included this video
   std::size_t refused_insertions = 0;      ///< insertions refused by the cap (truncate policy)
 
+  /// Number of frames of the final video, context frames included.
   std::size_t length() const { return kinds.size(); }
 };
 
+/// The result of a sampling run: one video per prompt, plus the run's cost.
 template <class T>
 struct SampleResult {
-  std::vector<SampledVideo<T>> videos;
+  std::vector<SampledVideo<T>> videos;  ///< one per prompt, in prompt order
   std::size_t model_calls = 0;  ///< calls of model.evaluate (one per solver stage)
   std::size_t steps = 0;        ///< global steps taken (at most 2N)
   FlopCount flops;              ///< summed over model calls (zero for models that do not report FLOPs)
@@ -120,9 +126,13 @@ template <class Model, KappaScheduler Kappa, class Stepper, FrameAlgebra Algebra
   requires VelocityModel<Model, typename Algebra::buffer> && PerFrameStepper<Stepper, Algebra>
 class CoupledSampler {
  public:
-  using T = typename Algebra::value_type;
-  using Buffer = typename Algebra::buffer;
+  using T = typename Algebra::value_type;  ///< element type of a frame
+  using Buffer = typename Algebra::buffer;  ///< the algebra's frame storage
 
+  /// Keeps a reference to `model`, which must outlive the sampler, validates `opts` and every
+  /// prompt, and starts (init()). Throws `ConfigError` or `ShapeError` on bad options, no prompts,
+  /// or a bad prompt (see `Prompt`; more frames than `max_frames`; fewer than `target_length` under
+  /// a prescribed rule).
   CoupledSampler(Model& model, Kappa kappa, Stepper stepper, SamplerOptions opts, std::vector<Prompt<T>> prompts,
                  Algebra alg = {})
       : model_(&model),
@@ -182,17 +192,28 @@ class CoupledSampler {
     alg_.upload_frames(x_, ctx_rows, std::span<const T>(ctx_values));
   }
 
+  /// True once every video has finished.
   bool done() const { return active_.empty(); }
+  /// Global steps taken so far, m (at most 2N).
   std::size_t step_index() const { return m_; }
   /// The extended global clock now (in [0, 2]).
   double clock() const { return opts_.grid.extended(std::min(m_, 2 * opts_.grid.steps())); }
+  /// Videos not yet finished.
   std::size_t active_videos() const { return active_.size(); }
+  /// Frames of the unfinished videos, packed.
   std::size_t total_frames() const { return kind_.size(); }
+  /// The packed frames of the unfinished videos now.
   const Buffer& state() const { return x_; }
+  /// The options, as validated.
   const SamplerOptions& options() const { return opts_; }
 
+  /// One global step without an observer.
   void step() { step(NullObserver{}); }
 
+  /// One global step m → m + 1 (§4): the ODE step of every frame, then, in the insertion phase,
+  /// the jump, then the retirement of videos whose frames all reached clock 1; finally
+  /// `observer(report)`. Throws `ConfigError` if called once done(), `ModelOutputError` for a bad
+  /// model output, and `LengthCapError` under `CapPolicy::error` when a video would pass `max_frames`.
   template <SamplerObserver Observer>
   void step(Observer&& observer) {
     detail::require(!done(), "step() called after sampling finished");
@@ -287,6 +308,7 @@ class CoupledSampler {
 
   /// The sampled videos. Complete once done(); before that, only finished videos are filled.
   const SampleResult<T>& result() const { return result_; }
+  /// Moves the result out; the sampler's result is unspecified afterwards.
   SampleResult<T> take_result() { return std::move(result_); }
 
  private:
@@ -551,6 +573,7 @@ class CoupledSampler {
   std::vector<VideoStepReport> reports_;
 };
 
+/// Without an algebra argument the sampler uses `HostAlgebra<T>`, T taken from the prompts.
 template <class M, class K, class S, class T>
 CoupledSampler(M&, K, S, SamplerOptions, std::vector<Prompt<T>>) -> CoupledSampler<M, K, S, HostAlgebra<T>>;
 

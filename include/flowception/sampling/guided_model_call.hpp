@@ -20,27 +20,33 @@ namespace flowception {
 
 /// Guidance weights: velocity v = w·v_c + (1 − w)·v_u, log-rate ℓ = g·ℓ_c + (1 − g)·ℓ_u (1 = off).
 struct Guidance {
-  double velocity = 1.0;
-  double insertion = 1.0;
+  double velocity = 1.0;   ///< w, the velocity guidance weight
+  double insertion = 1.0;  ///< g, the log-rate (insertion) guidance weight
+  /// True when either weight differs from 1, i.e. the call is doubled with unconditional copies.
   bool active() const { return velocity != 1.0 || insertion != 1.0; }
 };
 
 /// The packed batch a sampler hands to the model: n frames of V videos.
 struct PackedView {
-  std::span<const double> times;
-  std::span<const FrameKind> kinds;
+  std::span<const double> times;              ///< model time of each of the n rows
+  std::span<const FrameKind> kinds;           ///< kind of each of the n rows
   std::span<const std::size_t> offsets;       ///< V + 1 entries
   std::span<const std::int64_t> conditions;   ///< V entries
 };
 
+/// One model evaluation on a packed batch as every sampler makes it (§4, §7): with guidance on, one
+/// doubled call (conditional videos 0..V−1, then the same videos with `drop_condition` = 1) mixed
+/// by the `Guidance` weights; checks of the output's shape and finiteness; counts of calls and
+/// FLOPs. Keeps its scratch buffers across calls.
 template <class Model, FrameAlgebra Algebra>
   requires VelocityModel<Model, typename Algebra::buffer>
 class GuidedModelCall {
  public:
-  using Buffer = typename Algebra::buffer;
+  using Buffer = typename Algebra::buffer;  ///< the algebra's frame storage
 
   /// Evaluates the model on frames `x` (n rows), writing the guided velocity to `v_out` and the
-  /// guided log-rates to `logr_out` (n entries). `step` only labels error messages.
+  /// guided log-rates to `logr_out` (n entries). `step` only labels error messages. Throws
+  /// `ModelOutputError` if the model changed the output's shape or returned a NaN or Inf.
   void operator()(Model& model, Algebra& alg, const Buffer& x, const PackedView& in, Guidance guidance,
                   std::size_t step, Buffer& v_out, std::vector<double>& logr_out) {
     const std::size_t n = in.times.size();
@@ -113,6 +119,7 @@ class GuidedModelCall {
     for (std::size_t r = 0; r < n; ++r) logr_out[r] = g * out_.log_rate[r] + (1.0 - g) * out_.log_rate[n + r];
   }
 
+  /// Model calls made so far (a guided call counts once).
   std::size_t calls() const { return calls_; }
   /// FLOPs of every call so far (zero for models that do not report them).
   const FlopCount& flops() const { return flops_; }

@@ -12,14 +12,19 @@
 
 namespace flowception {
 
+/// The start of one sampled video (§4, §5): its initial frames in order, each a generated noise
+/// frame or a given context frame, and an optional condition. The sampler checks it: at least one
+/// frame, context frames of exactly `frame_dim` finite values, generated frames without values, and
+/// at least one frame that may receive insertions.
 template <class T>
 struct Prompt {
+  /// One initial frame.
   struct Frame {
-    FrameKind kind = FrameKind::generated;
+    FrameKind kind = FrameKind::generated;  ///< generated (drawn as noise) or a context kind
     std::vector<T> values;  ///< the clean frame for context kinds; empty for generated frames
   };
-  std::vector<Frame> frames;
-  std::int64_t condition = kNoCondition;
+  std::vector<Frame> frames;              ///< the initial frames, in video order
+  std::int64_t condition = kNoCondition;  ///< class condition, or `kNoCondition`
 
   /// Unconditional / class-conditional: n_start noise frames.
   static Prompt unconditional(std::size_t n_start, std::int64_t condition = kNoCondition) {

@@ -10,15 +10,18 @@
 
 namespace flowception {
 
+/// A type-erased `KappaScheduler` holding any scheduler behind a shared, immutable pointer, so a
+/// program can pick κ at run time with one instantiation of the sampler. Copies are cheap.
 class AnyKappa {
  public:
-  // AnyKappa itself is excluded before KappaScheduler<K> is checked: that concept asks whether K
-  // is copyable, which for K = AnyKappa would consult this very constructor (nvcc rejects the loop).
+  /// Wraps the scheduler `k`.
+  /// AnyKappa itself is excluded before `KappaScheduler<K>` is checked: that concept asks whether K
+  /// is copyable, which for K = AnyKappa would consult this very constructor (nvcc rejects the loop).
   template <class K>
     requires(!std::is_same_v<std::decay_t<K>, AnyKappa> && KappaScheduler<K>)
   AnyKappa(K k) : impl_(std::make_shared<Model<K>>(std::move(k))) {}
 
-  /// linear | cubic | cosine | poly:P (P > 0).
+  /// linear | cubic | cosine | poly:P (P > 0). Throws `ConfigError` for another name or a bad P.
   static AnyKappa from_name(const std::string& name) {
     if (name == "linear") return LinearKappa{};
     if (name == "cubic") return PolynomialKappa(3.0);
@@ -28,11 +31,17 @@ class AnyKappa {
     throw ConfigError("flowception: unknown kappa '" + name + "' (linear | cubic | cosine | poly:P)");
   }
 
+  /// κ(s) of the wrapped scheduler.
   double kappa(double s) const { return impl_->kappa(s); }
+  /// κ'(s) of the wrapped scheduler.
   double derivative(double s) const { return impl_->derivative(s); }
+  /// κ⁻¹(p) of the wrapped scheduler.
   double inverse(double p) const { return impl_->inverse(p); }
+  /// 1 − κ(s) of the wrapped scheduler.
   double survival(double s) const { return impl_->survival(s); }
+  /// η(s) of the wrapped scheduler.
   double hazard(double s) const { return impl_->hazard(s); }
+  /// The wrapped scheduler's name.
   std::string name() const { return impl_->name(); }
 
  private:

@@ -47,11 +47,17 @@ inline void check_unit(double x, const char* what) {
 
 /// κ(s) = s: insertion times uniform (the paper's default).
 struct LinearKappa {
+  /// κ(s) = s.
   double kappa(double s) const { return s; }
+  /// κ'(s) = 1.
   double derivative(double) const { return 1.0; }
+  /// κ⁻¹(p) = p.
   double inverse(double p) const { return p; }
+  /// 1 − s.
   double survival(double s) const { return 1.0 - s; }
+  /// η(s) = 1/(1 − s); +∞ for s ≥ 1.
   double hazard(double s) const { return s >= 1.0 ? std::numeric_limits<double>::infinity() : 1.0 / (1.0 - s); }
+  /// `"linear"`.
   std::string name() const { return "linear"; }
 };
 static_assert(KappaScheduler<LinearKappa>);
@@ -59,22 +65,29 @@ static_assert(KappaScheduler<LinearKappa>);
 /// κ(s) = s^p, p > 0 (p = 3 is "cubic": insertions late).
 class PolynomialKappa {
  public:
+  /// Throws `ConfigError` unless `power` is finite and > 0.
   explicit PolynomialKappa(double power) : p_(power) {
     detail::require(std::isfinite(power) && power > 0.0, "polynomial kappa power must be finite and > 0, got ", power);
   }
+  /// The exponent p.
   double power() const { return p_; }
+  /// κ(s) = s^p.
   double kappa(double s) const { return std::pow(s, p_); }
+  /// κ'(s) = p·s^(p−1); at s ≤ 0 it is 1 for p = 1, +∞ for p < 1 and 0 for p > 1.
   double derivative(double s) const {
     if (s <= 0.0) return p_ == 1.0 ? 1.0 : (p_ < 1.0 ? std::numeric_limits<double>::infinity() : 0.0);
     return p_ * std::pow(s, p_ - 1.0);
   }
+  /// κ⁻¹(q) = q^(1/p).
   double inverse(double q) const { return std::pow(q, 1.0 / p_); }
-  // 1 − s^p = −expm1(p·log s): no cancellation as s → 1.
+  /// 1 − s^p = −expm1(p·log s): no cancellation as s → 1.
   double survival(double s) const { return s <= 0.0 ? 1.0 : -std::expm1(p_ * std::log(s)); }
+  /// η(s) = κ'(s)/(1 − κ(s)); +∞ for s ≥ 1 (and at s = 0 when p < 1).
   double hazard(double s) const {
     if (s >= 1.0) return std::numeric_limits<double>::infinity();
     return derivative(s) / survival(s);
   }
+  /// `"polynomial(P)"` with P printed by `std::to_string`.
   std::string name() const { return "polynomial(" + std::to_string(p_) + ")"; }
 
  private:
@@ -84,17 +97,21 @@ static_assert(KappaScheduler<PolynomialKappa>);
 
 /// κ(s) = 1 − cos(πs/2).
 struct CosineKappa {
-  static constexpr double half_pi = std::numbers::pi / 2.0;
+  static constexpr double half_pi = std::numbers::pi / 2.0;  ///< π/2
+  /// κ(s) = 1 − cos(πs/2).
   double kappa(double s) const { return 1.0 - std::cos(half_pi * s); }
+  /// κ'(s) = (π/2)·sin(πs/2).
   double derivative(double s) const { return half_pi * std::sin(half_pi * s); }
-  // acos(1 − p) = 2·asin(sqrt(p/2)): accurate for small p.
+  /// κ⁻¹(p) = acos(1 − p)/(π/2), computed as 2·asin(sqrt(p/2)): accurate for small p.
   double inverse(double p) const { return 2.0 * std::asin(std::sqrt(p / 2.0)) / half_pi; }
-  // cos(πs/2) = sin(π(1 − s)/2): accurate near s = 1.
+  /// cos(πs/2), computed as sin(π(1 − s)/2): accurate near s = 1.
   double survival(double s) const { return std::sin(half_pi * (1.0 - s)); }
+  /// η(s) = (π/2)/tan(π(1 − s)/2); +∞ for s ≥ 1.
   double hazard(double s) const {
     if (s >= 1.0) return std::numeric_limits<double>::infinity();
     return half_pi / std::tan(half_pi * (1.0 - s));
   }
+  /// `"cosine"`.
   std::string name() const { return "cosine"; }
 };
 static_assert(KappaScheduler<CosineKappa>);
@@ -105,6 +122,9 @@ static_assert(KappaScheduler<CosineKappa>);
 template <class F, class DF = std::nullptr_t, class IF = std::nullptr_t>
 class UserKappa {
  public:
+  /// `f` is κ; `df` and `inv`, when not `nullptr`, are κ' and κ⁻¹; `label` is the name. Throws
+  /// `ConfigError` if `check_points` < 2, κ(0) ≠ 0, κ(1) ≠ 1, or κ is not finite, outside [0, 1] or
+  /// decreasing at the `check_points` evenly spaced points of [0, 1].
   explicit UserKappa(F f, DF df = nullptr, IF inv = nullptr, std::string label = "user",
                      std::size_t check_points = 1025)
       : f_(std::move(f)), df_(std::move(df)), inv_(std::move(inv)), label_(std::move(label)) {
@@ -125,7 +145,9 @@ class UserKappa {
     }
   }
 
+  /// κ(s), the user's function.
   double kappa(double s) const { return f_(s); }
+  /// The given κ', else a central difference with step 1e-6, one-sided at the ends of [0, 1].
   double derivative(double s) const {
     if constexpr (!std::is_same_v<DF, std::nullptr_t>) {
       return df_(s);
@@ -135,6 +157,7 @@ class UserKappa {
       return (f_(b) - f_(a)) / (b - a);
     }
   }
+  /// The given κ⁻¹, else the smallest s with κ(s) ≥ p by bisection (0 for p ≤ 0).
   double inverse(double p) const {
     if constexpr (!std::is_same_v<IF, std::nullptr_t>) {
       return inv_(p);
@@ -149,12 +172,15 @@ class UserKappa {
       return hi;
     }
   }
+  /// 1 − κ(s), computed by subtraction (no better accuracy near s = 1 than κ itself gives).
   double survival(double s) const { return 1.0 - f_(s); }
+  /// κ'(s)/(1 − κ(s)); +∞ where the survival is 0.
   double hazard(double s) const {
     const double surv = survival(s);
     if (!(surv > 0.0)) return std::numeric_limits<double>::infinity();
     return derivative(s) / surv;
   }
+  /// The label given at construction.
   std::string name() const { return label_; }
 
  private:
@@ -164,6 +190,7 @@ class UserKappa {
   std::string label_;
 };
 
+/// A `UserKappa` from κ alone (numerical κ' and κ⁻¹), named `label`; validated as its constructor does.
 template <class F>
 UserKappa<F> make_user_kappa(F f, std::string label = "user") {
   return UserKappa<F>(std::move(f), nullptr, nullptr, std::move(label));

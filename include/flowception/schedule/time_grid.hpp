@@ -12,9 +12,12 @@
 
 namespace flowception {
 
+/// The global clock grid of §4: 0 = s_0 < s_1 < ... < s_N = 1, with N steps always given by the
+/// caller. The sampler runs it once for the insertion phase and again shifted by 1 to finish frames.
 class TimeGrid {
  public:
-  /// Any strictly increasing grid from exactly 0 to exactly 1.
+  /// Any strictly increasing grid from exactly 0 to exactly 1; `label` names it in logs. Throws
+  /// `ConfigError` otherwise (fewer than 2 points, wrong ends, a non-finite or non-increasing point).
   explicit TimeGrid(std::vector<double> points, std::string label = "custom")
       : s_(std::move(points)), label_(std::move(label)) {
     detail::require(s_.size() >= 2, "time grid needs at least 2 points (1 step), got ", s_.size(),
@@ -62,9 +65,13 @@ class TimeGrid {
     throw ConfigError("flowception: unknown grid '" + name + "' (uniform | end_dense | end_dense:P)");
   }
 
+  /// N, the number of steps (points minus one).
   std::size_t steps() const { return s_.size() - 1; }
+  /// s_j, for j in [0, N] (unchecked).
   double operator[](std::size_t j) const { return s_[j]; }
+  /// All N + 1 points, s_0 = 0 to s_N = 1.
   const std::vector<double>& points() const { return s_; }
+  /// The grid's name: "uniform", "end_dense(P)" or the label given to the constructor.
   const std::string& label() const { return label_; }
 
   /// Point m of the extended grid on [0, 2]: s_m for m <= N, 1 + s_{m−N} beyond.

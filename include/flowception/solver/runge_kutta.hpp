@@ -28,8 +28,8 @@ template <class Algebra>
 struct StepperWorkspace {
   std::vector<typename Algebra::buffer> stages;  ///< k_2..k_s
   typename Algebra::buffer state;                ///< X + Σ a_ij·dt·k_j
-  std::vector<double> stage_times;
-  std::vector<double> coeff;
+  std::vector<double> stage_times;               ///< per frame: model time of the current stage
+  std::vector<double> coeff;                     ///< per frame: coefficient of the current axpy
   std::vector<unsigned char> euler;  ///< per frame: this step is its final Euler step
 };
 
@@ -64,24 +64,36 @@ concept PerFrameStepper = FrameAlgebra<Algebra> && requires(
 /// An explicit Runge–Kutta method given by its Butcher tableau (strictly lower-triangular a).
 template <int Stages, int Order>
 struct ButcherTableau {
-  std::array<double, Stages> c;
-  std::array<std::array<double, Stages>, Stages> a;
-  std::array<double, Stages> b;
-  const char* name;
+  std::array<double, Stages> c;                      ///< stage nodes, fractions of the step; c[0] = 0
+  std::array<std::array<double, Stages>, Stages> a;  ///< stage weights a[i][j], j < i (the rest is ignored)
+  std::array<double, Stages> b;                      ///< final weights of k_1..k_s
+  const char* name;                                  ///< label returned by the stepper's name()
 };
 
+/// A `PerFrameStepper` for any explicit Runge–Kutta method given as a `ButcherTableau`: each
+/// frame f integrates its own interval [t0[f], t1[f]], with one model call per stage on the whole
+/// sequence. A frame's step that ends at t = 1 follows `FinalStep`.
 template <int Stages, int Order>
 class ExplicitRungeKutta {
  public:
-  static constexpr int stages = Stages;
-  static constexpr int order = Order;
+  static constexpr int stages = Stages;  ///< model evaluations per step, k1 included
+  static constexpr int order = Order;    ///< global order of accuracy
 
+  /// The method of tableau `tab`; `final_step` chooses what a frame's step ending at t = 1 does.
   constexpr explicit ExplicitRungeKutta(ButcherTableau<Stages, Order> tab, FinalStep final_step = FinalStep::euler)
       : tab_(tab), final_step_(final_step) {}
+  /// The tableau's name.
   std::string name() const { return tab_.name; }
+  /// The method's Butcher tableau.
   const ButcherTableau<Stages, Order>& tableau() const { return tab_; }
+  /// What a step ending at t = 1 does (an Euler step by default).
   FinalStep final_step() const { return final_step_; }
 
+  /// Advances each frame f of `x` from t0[f] to t1[f], given k1 = f(x, t0). Calls
+  /// `sys(state, stage_times, v_out)` exactly `stages` − 1 times; stage times never pass t1[f], and
+  /// frames with t0[f] == t1[f] stay bit-identical. Under `FinalStep::euler` a frame with
+  /// t1[f] ≥ 1 takes an Euler step and is shown to the other stages at (x, t0[f]). Scratch memory
+  /// lives in `ws`. Throws `ShapeError` unless `t0`, `t1`, `x` and `k1` cover the same frames.
   template <class System, FrameAlgebra Algebra>
   void step(System& sys, Algebra& alg, typename Algebra::buffer& x, std::span<const double> t0,
             std::span<const double> t1, const typename Algebra::buffer& k1, StepperWorkspace<Algebra>& ws) const {
@@ -131,20 +143,24 @@ class ExplicitRungeKutta {
 
 /// Forward Euler (order 1).
 struct Euler : ExplicitRungeKutta<1, 1> {
+  /// The tableau c = (0), b = (1).
   constexpr Euler() : ExplicitRungeKutta({{0.0}, {{{0.0}}}, {1.0}, "euler"}) {}
 };
 /// Explicit midpoint (order 2).
 struct Midpoint : ExplicitRungeKutta<2, 2> {
+  /// Explicit midpoint; `final_step` as for `ExplicitRungeKutta`.
   constexpr explicit Midpoint(FinalStep final_step = FinalStep::euler)
       : ExplicitRungeKutta({{0.0, 0.5}, {{{0.0, 0.0}, {0.5, 0.0}}}, {0.0, 1.0}, "midpoint"}, final_step) {}
 };
 /// Heun's method, the explicit trapezoid (order 2).
 struct Heun : ExplicitRungeKutta<2, 2> {
+  /// Heun's method; `final_step` as for `ExplicitRungeKutta`.
   constexpr explicit Heun(FinalStep final_step = FinalStep::euler)
       : ExplicitRungeKutta({{0.0, 1.0}, {{{0.0, 0.0}, {1.0, 0.0}}}, {0.5, 0.5}, "heun"}, final_step) {}
 };
 /// The classic fourth-order Runge–Kutta method.
 struct RungeKutta4 : ExplicitRungeKutta<4, 4> {
+  /// Classic RK4; `final_step` as for `ExplicitRungeKutta`.
   constexpr explicit RungeKutta4(FinalStep final_step = FinalStep::euler)
       : ExplicitRungeKutta({{0.0, 0.5, 0.5, 1.0},
                             {{{0.0, 0.0, 0.0, 0.0}, {0.5, 0.0, 0.0, 0.0}, {0.0, 0.5, 0.0, 0.0}, {0.0, 0.0, 1.0, 0.0}}},

@@ -17,8 +17,12 @@
 
 namespace flowception::train {
 
+/// The value of a checkpoint's metadata entry "format"; dit_config_from_metadata refuses any other.
 inline constexpr const char* kCheckpointFormat = "flowception-checkpoint-1";
 
+/// The configuration `c` as checkpoint metadata. Each field goes under `dit.<field>`: integers in
+/// decimal, rope_base exact, flags as "0" or "1", the rate head by name (read back by
+/// dit_config_from_metadata).
 inline std::map<std::string, std::string> dit_config_metadata(const dit::DitConfig& c) {
   return {{"dit.name", c.name},
           {"dit.channels", std::to_string(c.channels)},
@@ -40,6 +44,10 @@ inline std::map<std::string, std::string> dit_config_metadata(const dit::DitConf
           {"dit.length_conditioning", c.length_conditioning ? "1" : "0"}};
 }
 
+/// The DiT configuration a checkpoint's metadata holds. IoError when "format" is not
+/// kCheckpointFormat, an entry is missing or malformed, or the configuration is invalid. Entries
+/// that older checkpoints lack (causal, rope_frame_dims, rate_head, length_aware,
+/// length_conditioning) take the values of the model those checkpoints were written for.
 inline dit::DitConfig dit_config_from_metadata(const io::SafetensorsFile& f) {
   detail::require<IoError>(f.has_metadata("format") && f.metadata_string("format") == kCheckpointFormat, f.source(),
                            " is not a flowception checkpoint (metadata 'format' is not '", kCheckpointFormat, "')");
@@ -160,6 +168,7 @@ dit::DiT<float, Backend> load_model(const io::SafetensorsFile& f, bool use_ema =
   return model;
 }
 
+/// The same, from the checkpoint file at `path`.
 template <class Backend = dit::CpuBackend>
 dit::DiT<float, Backend> load_model(const std::filesystem::path& path, bool use_ema = true) {
   return load_model<Backend>(io::load_safetensors(path), use_ema);

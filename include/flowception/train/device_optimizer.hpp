@@ -22,13 +22,21 @@ namespace flowception::train {
 
 namespace device_kernels {
 
+/// One AdamW update of one element of the flat parameter buffer, the arithmetic of adamw_update.
 struct AdamWElement {
-  float* params;
-  const float* grads;
-  float* m;
-  float* v;
+  float* params;               ///< parameters, updated in place
+  const float* grads;          ///< gradients
+  float* m;                    ///< first moments, updated in place
+  float* v;                    ///< second moments, updated in place
   const std::uint8_t* decays;  ///< per element: 1 where the tensor takes weight decay
-  double b1, b2, bc1, bc2, eps, lr, decay;
+  double b1,                   ///< β1
+      b2,                      ///< β2
+      bc1,                     ///< 1 − β1^t, the bias correction of m at update t
+      bc2,                     ///< 1 − β2^t, the bias correction of v at update t
+      eps,                     ///< ε
+      lr,                      ///< learning rate η of this update
+      decay;                   ///< 1 − η·λ: the factor of a parameter that takes weight decay
+  /// Updates m[i], v[i] and params[i].
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t i) const {
     const double g = grads[i];
     const double mi = b1 * static_cast<double>(m[i]) + (1.0 - b1) * g;
@@ -42,18 +50,22 @@ struct AdamWElement {
   }
 };
 
+/// Multiplies one element by a factor (computed in double): gradient clipping.
 struct ScaleElement {
-  float* x;
-  double scale;
+  float* x;      ///< the buffer, scaled in place
+  double scale;  ///< the factor
+  /// x[i] ← scale·x[i].
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t i) const {
     x[i] = static_cast<float>(static_cast<double>(x[i]) * scale);
   }
 };
 
+/// One EMA update of one element, the arithmetic of Ema::update.
 struct EmaElement {
-  float* shadow;
-  const float* weights;
-  double d;
+  float* shadow;         ///< the averaged weights, updated in place
+  const float* weights;  ///< the current weights
+  double d;              ///< the decay of this update (Ema::effective_decay)
+  /// shadow[i] ← d·shadow[i] + (1 − d)·weights[i].
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t i) const {
     shadow[i] = static_cast<float>(d * static_cast<double>(shadow[i]) + (1.0 - d) * static_cast<double>(weights[i]));
   }
@@ -65,7 +77,8 @@ struct EmaElement {
 template <class Backend>
 class DeviceOptimizer {
  public:
-  using Model = dit::DiT<float, Backend>;
+  using Model = dit::DiT<float, Backend>;  ///< the model whose state this holds
+  /// The backend's buffer of U (device memory on a device backend).
   template <class U>
   using buffer = typename Backend::template buffer<U>;
 

@@ -38,11 +38,11 @@ namespace flowception::train {
 
 /// Hyper-parameters of AdamW. `lr` is the default learning rate of AdamW::step when none is given.
 struct AdamWConfig {
-  double lr = 1e-3;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 0.0;
+  double lr = 1e-3;            ///< learning rate η when AdamW::step is given none
+  double beta1 = 0.9;          ///< β1: decay of the first moment m
+  double beta2 = 0.999;        ///< β2: decay of the second moment v
+  double eps = 1e-8;           ///< ε added to the root of the corrected second moment
+  double weight_decay = 0.0;   ///< λ of the decoupled decay p ← p − η·λ·p (tensors registered with decay)
 
   /// ConfigError naming the field and the value unless lr >= 0, beta1, beta2 in [0, 1), eps > 0,
   /// weight_decay >= 0, all finite.
@@ -93,6 +93,7 @@ inline void adamw_update(std::span<float> params, std::span<const float> grads, 
 /// order, then call step() with the parameter and gradient buffers in that order.
 class AdamW {
  public:
+  /// ConfigError when `cfg` is invalid (AdamWConfig::validate).
   explicit AdamW(AdamWConfig cfg = {}) : cfg_(cfg) { cfg_.validate(); }
 
   /// Registers a parameter tensor of `size` floats under `name` (unique, non-empty); returns its index.
@@ -106,6 +107,7 @@ class AdamW {
     return params_.size() - 1;
   }
 
+  /// The hyper-parameters in use.
   const AdamWConfig& config() const { return cfg_; }
   /// Replaces the hyper-parameters (validated); the moments and the step count are kept.
   void set_config(const AdamWConfig& cfg) {
@@ -113,23 +115,31 @@ class AdamW {
     cfg_ = cfg;
   }
 
+  /// Number of registered tensors.
   std::size_t num_params() const { return params_.size(); }
+  /// Name of tensor i (ShapeError when i is not a registered index, as for the accessors below).
   const std::string& name(std::size_t i) const { return slot(i).name; }
+  /// Number of floats of tensor i.
   std::size_t size(std::size_t i) const { return slot(i).size; }
+  /// Whether tensor i takes the weight-decay term.
   bool decays(std::size_t i) const { return slot(i).decay; }
+  /// First moment m of tensor i (zeros before the first step).
   std::span<const float> m(std::size_t i) const { return slot(i).m; }
+  /// Second moment v of tensor i (zeros before the first step).
   std::span<const float> v(std::size_t i) const { return slot(i).v; }
   /// Number of updates done so far (0 before the first step).
   std::int64_t step_count() const { return step_; }
 
-  /// Replaces the moments of tensor i and the step count: how a device optimizer (whose moments
-  /// live in device memory, train/device_optimizer.hpp) hands its state over for a checkpoint.
+  /// Replaces the moments of tensor i (ShapeError unless both have its size); with
+  /// set_step_count, how a device optimizer (whose moments live in device memory,
+  /// train/device_optimizer.hpp) hands its state over for a checkpoint.
   void set_state(std::size_t i, std::span<const float> m, std::span<const float> v) {
     detail::require<ShapeError>(m.size() == slot(i).size && v.size() == slot(i).size, "AdamW: state of '", slot(i).name,
                                 "' needs ", slot(i).size, " values, got ", m.size(), " and ", v.size());
     params_[i].m.assign(m.begin(), m.end());
     params_[i].v.assign(v.begin(), v.end());
   }
+  /// Sets the number of updates done (ConfigError when negative): the next step is update step + 1.
   void set_step_count(std::int64_t step) {
     detail::require(step >= 0, "AdamW: step count must be >= 0, got ", step);
     step_ = step;
@@ -153,6 +163,7 @@ class AdamW {
       adamw_update(params[i], grads[i], params_[i].m, params_[i].v, t, lr, cfg_, params_[i].decay);
     step_ = t;
   }
+  /// The same, with the gradients given as mutable spans.
   void step(std::span<const std::span<float>> params, std::span<const std::span<float>> grads, double lr) {
     std::vector<std::span<const float>> g(grads.begin(), grads.end());
     step(params, std::span<const std::span<const float>>(g), lr);
@@ -162,8 +173,8 @@ class AdamW {
     step(params, grads, cfg_.lr);
   }
 
-  /// The complete state as tensors: `<prefix>m.<name>` and `<prefix>v.<name>` (F32, shape [size])
-  /// for every registered tensor, and `<prefix>step` (I64 scalar).
+  /// The complete state as tensors. For every registered tensor `<prefix>m.<name>` and
+  /// `<prefix>v.<name>` (F32, shape [size]), and `<prefix>step` (I64 scalar).
   std::vector<io::Tensor> state_tensors(const std::string& prefix = "optimizer.") const {
     std::vector<io::Tensor> out;
     out.reserve(2 * params_.size() + 1);
@@ -308,23 +319,26 @@ struct LrSchedule {
   /// continued (resumed) into its decay phase: a long constant run ends with a short cooldown.
   enum class Decay { constant, cosine, stable_decay };
 
-  double base_lr = 1e-3;
-  std::int64_t warmup_steps = 0;
-  Decay decay = Decay::constant;
+  double base_lr = 1e-3;         ///< the rate at the end of the warm-up
+  std::int64_t warmup_steps = 0; ///< updates of the linear warm-up (0: none)
+  Decay decay = Decay::constant; ///< what follows the warm-up
   std::int64_t total_steps = 0;  ///< cosine, stable_decay: the step at which lr reaches min_lr
   double min_lr = 0.0;           ///< cosine, stable_decay
   std::int64_t decay_start = 0;  ///< stable_decay: the last step at base_lr
 
+  /// Warm-up, then base_lr for ever (ConfigError when invalid, as for the two below).
   static LrSchedule constant(double base_lr, std::int64_t warmup_steps = 0) {
     LrSchedule s{base_lr, warmup_steps, Decay::constant, 0, 0.0};
     s.validate();
     return s;
   }
+  /// Warm-up, then a cosine from base_lr to min_lr at total_steps.
   static LrSchedule cosine(double base_lr, std::int64_t warmup_steps, std::int64_t total_steps, double min_lr = 0.0) {
     LrSchedule s{base_lr, warmup_steps, Decay::cosine, total_steps, min_lr};
     s.validate();
     return s;
   }
+  /// Warm-up, base_lr until decay_start, then a cosine to min_lr at total_steps.
   static LrSchedule stable_decay(double base_lr, std::int64_t warmup_steps, std::int64_t decay_start,
                                  std::int64_t total_steps, double min_lr = 0.0) {
     LrSchedule s{base_lr, warmup_steps, Decay::stable_decay, total_steps, min_lr, decay_start};
@@ -333,7 +347,8 @@ struct LrSchedule {
   }
 
   /// ConfigError naming the field unless base_lr is finite and > 0, warmup_steps >= 0 and, for
-  /// cosine, total_steps > warmup_steps and min_lr in [0, base_lr].
+  /// cosine, total_steps > warmup_steps and min_lr in [0, base_lr] (stable_decay: the same, and
+  /// decay_start in [warmup_steps, total_steps)).
   void validate() const {
     detail::require(std::isfinite(base_lr) && base_lr > 0.0, "LrSchedule: base_lr must be finite and > 0, got ",
                     base_lr);
@@ -386,6 +401,7 @@ class Ema {
     return shadow_.size() - 1;
   }
 
+  /// The configured decay: the largest effective_decay() can be.
   double decay() const { return decay_; }
   /// The decay the next update uses: min(decay, (1 + n)/(10 + n)) after n updates, so the
   /// average forgets the initial weights quickly early in training (a plain 0.999 average keeps
@@ -394,20 +410,23 @@ class Ema {
     const double n = static_cast<double>(updates_);
     return std::min(decay_, (1.0 + n) / (10.0 + n));
   }
+  /// Number of registered tensors.
   std::size_t num_params() const { return shadow_.size(); }
+  /// Name of tensor i (ShapeError when i is not a registered index).
   const std::string& name(std::size_t i) const { return slot(i).name; }
   /// The averaged weights of tensor i.
   std::span<const float> shadow(std::size_t i) const { return slot(i).values; }
   /// Number of updates done so far.
   std::int64_t update_count() const { return updates_; }
 
-  /// Replaces the average of tensor i and the update count (state kept in device memory is
-  /// handed over this way for checkpoints).
+  /// Replaces the average of tensor i (ShapeError unless the size matches); with
+  /// set_update_count, state kept in device memory is handed over this way for checkpoints.
   void set_shadow(std::size_t i, std::span<const float> values) {
     detail::require<ShapeError>(values.size() == slot(i).values.size(), "Ema: tensor '", slot(i).name, "' has ",
                                 slot(i).values.size(), " values, got ", values.size());
     shadow_[i].values.assign(values.begin(), values.end());
   }
+  /// Sets the number of updates done (ConfigError when negative), which effective_decay() reads.
   void set_update_count(std::int64_t n) {
     detail::require(n >= 0, "Ema: update count must be >= 0, got ", n);
     updates_ = n;
@@ -430,6 +449,7 @@ class Ema {
     }
     ++updates_;
   }
+  /// The same, with the weights given as mutable spans.
   void update(std::span<const std::span<float>> weights) {
     std::vector<std::span<const float>> w(weights.begin(), weights.end());
     update(std::span<const std::span<const float>>(w));
@@ -447,7 +467,7 @@ class Ema {
     return out;
   }
 
-  /// The decay as metadata `<prefix>decay` (exact decimal round-trip).
+  /// The decay as metadata `<prefix>decay` (exact decimal round-trip), plus `<prefix>updates`.
   std::map<std::string, std::string> metadata(const std::string& prefix = "ema.") const {
     return {{prefix + "decay", io::format_metadata_double(decay_)}, {prefix + "updates", std::to_string(updates_)}};
   }

@@ -58,21 +58,25 @@ void parallel_or_serial(std::size_t n, bool parallel, const F& f) {
 
 /// Pixels in [0, 1] are fed to the model as scale·pixel + offset (default [−1, 1]).
 struct PixelScaling {
-  double scale = 2.0, offset = -1.0;
+  /// Factor applied to a pixel (non-zero).
+  double scale = 2.0, offset = -1.0;  ///< added after the factor
+  /// The model value of pixel `p`: scale·p + offset.
   float to_model(float p) const { return static_cast<float>(scale * p + offset); }
+  /// The pixel of model value `x`: (x − offset) / scale, not clamped to [0, 1].
   float to_pixel(float x) const { return static_cast<float>((x - offset) / scale); }
 };
 
+/// Options of Trainer. A checkpoint resumes only with the same seed and batch_videos.
 struct TrainerOptions {
-  std::size_t batch_videos = 8;
-  LrSchedule lr = LrSchedule::constant(3e-4, 100);
-  AdamWConfig adam{};
+  std::size_t batch_videos = 8;    ///< videos of the global batch of each step (over all ranks and replicas)
+  LrSchedule lr = LrSchedule::constant(3e-4, 100);  ///< the learning rate of every update
+  AdamWConfig adam{};              ///< AdamW's hyper-parameters; its lr is unused (lr above gives the rate)
   double grad_clip = 1.0;          ///< global gradient-norm limit (<= 0: no clipping)
-  double ema_decay = 0.999;
+  double ema_decay = 0.999;        ///< decay of the EMA weights, in [0, 1) (Ema)
   double rate_loss_weight = 1.0;   ///< w in velocity + w·rate
   double class_dropout = 0.1;      ///< probability of training a labelled video unconditionally
-  PixelScaling pixels{};
-  std::uint64_t seed = 0;
+  PixelScaling pixels{};           ///< how the data's pixels become model values
+  std::uint64_t seed = 0;          ///< keys every random choice of the run, with the sample number
   /// Model replicas, each running forward and backward on a contiguous share of the batch (about
   /// equal frame counts) on its own thread with single-threaded products; their gradients are
   /// summed and the losses normalised by the counts of the whole batch, so a step equals the
@@ -83,7 +87,7 @@ struct TrainerOptions {
   /// of `bucket_elements` floats while the backward pass runs (one replica per rank only; with
   /// more, or when off, the whole gradient is reduced after backward).
   bool overlap_reduction = true;
-  std::size_t bucket_elements = std::size_t(1) << 18;
+  std::size_t bucket_elements = std::size_t(1) << 18;  ///< floats per gradient bucket, at least (2^18: 1 MiB)
   /// Ranks take contiguous shares of about equal frame counts (true), for which every rank builds
   /// every training sample of the step (data and time draws only: no model work), or shares of
   /// equal video counts, each rank building only its own (false). Either way the union is the
@@ -93,6 +97,10 @@ struct TrainerOptions {
   /// error naming the step if any differs from rank 0 (0: only at start and after a resume).
   std::int64_t replica_check_every = 100;
 
+  /// ConfigError naming the option unless batch_videos >= 1, replicas in [1, 256],
+  /// bucket_elements >= 1, replica_check_every >= 0, lr and adam are valid, grad_clip is finite,
+  /// rate_loss_weight is finite and >= 0, class_dropout is in [0, 1] and the pixel scaling is
+  /// finite with a non-zero scale.
   void validate() const {
     detail::require(batch_videos >= 1, "batch_videos must be >= 1, got ", batch_videos);
     detail::require(replicas >= 1 && replicas <= 256, "replicas must be in [1, 256], got ", replicas);
@@ -108,18 +116,25 @@ struct TrainerOptions {
   }
 };
 
+/// What one Trainer::step did; losses and counts cover the whole global batch (every replica and rank).
 struct TrainStepStats {
   std::int64_t step = 0;  ///< updates done after this step
-  double loss = 0, velocity_loss = 0, rate_loss = 0;
+  double loss = 0,        ///< the total loss, velocity + w·rate (§3 step 7)
+      velocity_loss = 0,  ///< the velocity loss
+      rate_loss = 0;      ///< the rate loss, not weighted by w
   double grad_norm = 0;   ///< before clipping
-  double lr = 0;
-  std::size_t videos = 0, frames = 0, tokens = 0, flowing_frames = 0, rate_frames = 0;
+  double lr = 0;          ///< the learning rate of this update
+  std::size_t videos = 0,  ///< videos of the batch (batch_videos)
+      frames = 0,          ///< visible frames of the batch
+      tokens = 0,          ///< token rows of the forward passes
+      flowing_frames = 0,  ///< frames with the velocity loss
+      rate_frames = 0;     ///< frames with the rate loss
   dit::FlopCount flops;   ///< forward + backward of this step
-  double seconds = 0;
+  double seconds = 0;     ///< wall-clock time of the step
   /// Data-parallel runs: time spent waiting for the gradient all-reduce after backward (with
   /// overlap, only the part the backward pass did not hide), and the buckets it was split into.
   double reduce_seconds = 0;
-  std::size_t buckets = 0;
+  std::size_t buckets = 0;  ///< all-reduces started for the gradient (1 when reduced after backward; 0 in one process)
 };
 
 /// A data set: `size()` videos, `video(i)` for i < size().
@@ -150,13 +165,18 @@ template <VideoDataSet DataSet, TrainingSampleBuilder Builder, class Backend = d
           distributed::Communicator Comm = distributed::SingleProcess>
 class Trainer {
  public:
-  using Model = dit::DiT<float, Backend>;
+  using Model = dit::DiT<float, Backend>;  ///< the model trained, float weights on Backend
+  /// Whether the weights, gradients, moments and EMA live in the backend's (device) memory.
   static constexpr bool kDevice = !std::is_same_v<Backend, dit::CpuBackend>;
   static_assert(std::is_same_v<Comm, distributed::SingleProcess> ||
                     (Comm::kGradientMemory == distributed::MemorySpace::host) == Backend::kHostMemory,
                 "the communicator must reduce gradients where the backend keeps them: MPI for host memory, "
                 "NCCL for CUDA device memory");
 
+  /// Registers every parameter tensor with AdamW (weight decay for matrices whose name has no
+  /// "embed") and the EMA, then checks that the ranks agree. `model` and `data` are referenced, not
+  /// copied, and must outlive the trainer. ConfigError for invalid options, an empty data set or
+  /// replicas > 1 on a device backend; Error on every rank when the ranks disagree.
   Trainer(Model& model, const DataSet& data, Builder sampler, TrainerOptions opts, Comm comm = Comm{})
       : model_(&model), data_(&data), sampler_(std::move(sampler)), opts_(opts), adam_(opts.adam), ema_(opts.ema_decay),
         comm_(std::move(comm)) {
@@ -178,12 +198,15 @@ class Trainer {
 
   /// The ranks of a data-parallel run (1 and 0 in one process).
   int world_size() const { return comm_.size(); }
-  int rank() const { return comm_.rank(); }
+  int rank() const { return comm_.rank(); }  ///< this process's rank; 0 writes checkpoints
+  /// The communicator the ranks reduce over.
   Comm& communicator() { return comm_; }
 
+  /// Updates done so far (AdamW's step count, restored with a checkpoint).
   std::int64_t steps_done() const { return adam_.step_count(); }
   /// FLOPs of every forward and backward pass so far (restored with a checkpoint).
   const FlopCount& flops_done() const { return flops_done_; }
+  /// The training-sample builder.
   const Builder& builder() const { return sampler_; }
   /// The EMA's state, a copy (on a device backend the averages are downloaded first).
   Ema ema() const {
@@ -194,6 +217,7 @@ class Trainer {
     }
     return ema;
   }
+  /// The options given to the constructor.
   const TrainerOptions& options() const { return opts_; }
 
   /// The EMA weights as one flat buffer in the model's parameter order.

@@ -13,17 +13,24 @@
 
 namespace flowception {
 
+/// Training samples packed row after row (§3 Batches): the per-row fields of TrainingSample
+/// concatenated in sample order, with no padding.
 template <class T>
 struct TrainingBatch {
-  std::size_t dim = 0;
+  std::size_t dim = 0;                  ///< D: values per frame, shared by every sample
   std::vector<std::size_t> offsets{0};  ///< samples() + 1 entries
-  std::vector<std::int64_t> conditions;
-  std::vector<T> inputs, targets;       ///< rows × dim
-  std::vector<double> times, counts;
-  std::vector<FrameKind> kinds;
-  std::vector<std::uint8_t> flow_mask, rate_mask;
+  std::vector<std::int64_t> conditions; ///< one per sample: class label or kNoCondition
+  /// Noisy model inputs X, rows × dim.
+  std::vector<T> inputs, targets;       ///< velocity targets x1 − ε, rows × dim
+  /// Model time t_i of each row.
+  std::vector<double> times, counts;    ///< count target k_i of each row
+  std::vector<FrameKind> kinds;         ///< frame kind of each row
+  /// 1 where the row carries the velocity loss.
+  std::vector<std::uint8_t> flow_mask, rate_mask;  ///< 1 where the row carries the rate loss
 
+  /// Number of samples packed.
   std::size_t samples() const { return offsets.size() - 1; }
+  /// Number of rows (visible frames) over all samples.
   std::size_t rows() const { return times.size(); }
 };
 
@@ -49,6 +56,7 @@ TrainingBatch<T> pack(std::span<const TrainingSample<T>> samples) {
   return b;
 }
 
+/// The same, for a std::vector of samples.
 template <class T>
 TrainingBatch<T> pack(const std::vector<TrainingSample<T>>& samples) {
   return pack(std::span<const TrainingSample<T>>(samples));

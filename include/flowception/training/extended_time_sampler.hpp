@@ -24,6 +24,8 @@
 
 namespace flowception {
 
+/// Options of ExtendedTimeSampler: the start set, the time shift, the task mixture and the seed
+/// (§3 steps 1–4, §5).
 struct TrainingSamplerOptions {
   std::size_t n_start = 3;               ///< frames present from the start (frame 0 always)
   bool anchor_endpoints = true;          ///< the last frame is a start frame
@@ -31,8 +33,10 @@ struct TrainingSamplerOptions {
   TaskMixture tasks{};                   ///< drawn per sample
   std::size_t interpolation_keyframes = 2;  ///< key frames for interpolation (first and last included)
   std::size_t max_tau_resamples = 64;    ///< then fall back to τ_g = 0
-  std::uint64_t seed = 0;
+  std::uint64_t seed = 0;                ///< keys every random stream, together with the sample number
 
+  /// ConfigError unless n_start >= 1 (>= 2 with anchor_endpoints), interpolation_keyframes >= 2
+  /// and the task mixture is valid.
   void validate() const {
     detail::require(n_start >= 1, "n_start must be >= 1, got ", n_start);
     detail::require(!anchor_endpoints || n_start >= 2, "anchor_endpoints needs n_start >= 2 (frame 0 and the last ",
@@ -45,9 +49,9 @@ struct TrainingSamplerOptions {
 /// One training example: the visible frames of one video at one global time.
 template <class T>
 struct TrainingSample {
-  std::size_t dim = 0;
-  Task task = Task::unconditional;
-  std::int64_t condition = kNoCondition;
+  std::size_t dim = 0;                    ///< D: values per frame
+  Task task = Task::unconditional;        ///< the task the sample was drawn for (§5)
+  std::int64_t condition = kNoCondition;  ///< class label for the model, or kNoCondition
   double tau_global = 0.0;  ///< τ_g
   double tau_max = 1.0;     ///< max_i u_i + 1
   std::size_t tau_resamples = 0;  ///< redraws of τ_g because no frame had a loss
@@ -62,11 +66,12 @@ struct TrainingSample {
   std::vector<T> targets;   ///< x1_i − ε_i (velocity target; meaningful where flow_mask)
   std::vector<double> times;            ///< t_i = shift(clip(τ_i, 0, 1)); 1 for context
   std::vector<double> local_times;      ///< τ_i = τ_g − u_i (unclipped, before shift)
-  std::vector<FrameKind> kinds;
+  std::vector<FrameKind> kinds;         ///< kind of each visible frame (context frames per the task)
   std::vector<double> counts;           ///< k_i: invisible frames between i and the next visible one
   std::vector<std::uint8_t> flow_mask;  ///< visible generated frames with τ_i < 1
   std::vector<std::uint8_t> rate_mask;  ///< insert-capable frames not finished
 
+  /// Number of visible frames: the rows of inputs, times, counts and the masks.
   std::size_t visible() const { return source_index.size(); }
 };
 
@@ -115,16 +120,23 @@ concept TrainingSampleBuilder = std::copy_constructible<B> && requires(
 };
 // clang-format on
 
+/// Flowception's training-sample builder (§3): from one data video, the frames visible at a
+/// global extended time τ_g, with their noisy inputs, velocity and count targets and loss masks.
+/// `Kappa` draws the insertion delays (§2), `Tau` the global time.
 template <KappaScheduler Kappa, TauDistribution Tau = UniformTau>
 class ExtendedTimeSampler {
  public:
+  /// ConfigError when `opts` is invalid (TrainingSamplerOptions::validate).
   ExtendedTimeSampler(Kappa kappa, TrainingSamplerOptions opts, Tau tau = {})
       : kappa_(std::move(kappa)), opts_(opts), tau_(std::move(tau)) {
     opts_.validate();
   }
 
+  /// The options given to the constructor.
   const TrainingSamplerOptions& options() const { return opts_; }
+  /// The scheduler whose inverse turns uniforms into delays u_i = κ⁻¹(U_i).
   const Kappa& kappa() const { return kappa_; }
+  /// "flowception": the method name that checkpoints record and check on resume.
   static constexpr std::string_view method_name() { return "flowception"; }
 
   /// Builds the sample for data video `video` (L × dim, row-major), using random streams

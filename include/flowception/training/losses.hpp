@@ -21,17 +21,19 @@ namespace flowception {
 /// parallelism) passes the counts of the whole batch, so that the partial losses and gradients of
 /// the parts add up to those of the whole. Zero: this batch's own count.
 struct LossNormalisation {
-  std::size_t flowing_frames = 0;
-  std::size_t rate_frames = 0;
+  std::size_t flowing_frames = 0;  ///< flowing frames of the whole batch: the velocity mean's denominator
+  std::size_t rate_frames = 0;     ///< rate frames of the whole batch: the rate mean's denominator
 };
 
+/// The losses of one packed batch (or of one part of a larger batch) and their gradients with
+/// respect to the model outputs.
 template <class T>
 struct LossResult {
-  double total = 0.0;
-  double velocity = 0.0;
-  double rate = 0.0;
-  std::size_t flowing_frames = 0;
-  std::size_t rate_frames = 0;
+  double total = 0.0;              ///< velocity + w·rate
+  double velocity = 0.0;           ///< velocity loss: mean over flowing frames of ‖V_i − (x1_i − ε_i)‖² / D
+  double rate = 0.0;               ///< rate loss, not weighted: mean of exp(ℓ_i) − k_i·ℓ_i over rate frames
+  std::size_t flowing_frames = 0;  ///< frames of this batch with the velocity loss (flow_mask set)
+  std::size_t rate_frames = 0;     ///< frames of this batch with the rate loss (rate_mask set)
   std::vector<T> grad_velocity;        ///< ∂total/∂V, rows × dim
   std::vector<double> grad_log_rate;   ///< ∂total/∂ℓ, rows
 };

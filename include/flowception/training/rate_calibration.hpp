@@ -20,16 +20,20 @@
 
 namespace flowception {
 
+/// One bin of rate_calibration: the held-out samples whose τ_g fell in [tau_begin, tau_end).
 struct RateCalibrationBin {
-  double tau_begin = 0, tau_end = 0;
-  std::size_t samples = 0;
+  /// Lower end of the bin's τ_g range.
+  double tau_begin = 0, tau_end = 0;  ///< upper end of the bin's τ_g range (excluded)
+  std::size_t samples = 0;       ///< held-out samples in the bin
   double model_missing = 0;      ///< mean over samples of Σλ over rate-active frames
   double reference_missing = 0;  ///< the same for the reference model
   double true_missing = 0;       ///< mean of Σk: the frames actually still missing
   double model_nll = 0;          ///< mean per rate-active frame of λ − k·log λ
-  double reference_nll = 0;
+  double reference_nll = 0;      ///< the same for the reference model
 };
 
+/// Rate calibration of `model` against `reference`, in `bins` equal bins of τ_g over [0, 1), on
+/// unconditional samples drawn by `sampler`.
 /// `videos` are data videos (L × dim values each, in the model's units); sample numbers start
 /// at `first_sample` (pick numbers the training run never drew). Samples with τ_g >= 1 are skipped.
 template <class Model, class Reference, KappaScheduler Kappa, TauDistribution Tau>

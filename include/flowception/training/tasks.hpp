@@ -15,8 +15,14 @@
 
 namespace flowception {
 
+/// The tasks of §5 that a training sample can be drawn for; each decides which data frames are
+/// context (`mark_task_context`): none (unconditional), frame 0 (image_to_video), key frames
+/// including the first and the last (interpolation), or a prefix (continuation). The values index
+/// `TaskMixture::weights()`.
 enum class Task : unsigned char { unconditional = 0, image_to_video = 1, interpolation = 2, continuation = 3 };
 
+/// The task's name as written here ("unconditional", "image_to_video", ...); "unknown" for a value
+/// outside the enumeration.
 constexpr std::string_view to_string(Task t) {
   switch (t) {
     case Task::unconditional: return "unconditional";
@@ -29,13 +35,15 @@ constexpr std::string_view to_string(Task t) {
 
 /// Relative weights of the tasks; normalised on use. Default: unconditional only.
 struct TaskMixture {
-  double unconditional = 1.0;
-  double image_to_video = 0.0;
-  double interpolation = 0.0;
-  double continuation = 0.0;
+  double unconditional = 1.0;   ///< weight of Task::unconditional (no context frame)
+  double image_to_video = 0.0;  ///< weight of Task::image_to_video (frame 0 is context)
+  double interpolation = 0.0;   ///< weight of Task::interpolation (key frames are context)
+  double continuation = 0.0;    ///< weight of Task::continuation (a prefix is context)
 
+  /// The four weights in the order of the Task values, not normalised.
   std::array<double, 4> weights() const { return {unconditional, image_to_video, interpolation, continuation}; }
 
+  /// ConfigError naming the task unless every weight is finite and >= 0 and their sum is > 0.
   void validate() const {
     double sum = 0.0;
     constexpr const char* names[] = {"unconditional", "image_to_video", "interpolation", "continuation"};
@@ -48,6 +56,7 @@ struct TaskMixture {
     detail::require(sum > 0.0, "task mixture weights sum to zero: no task can be drawn");
   }
 
+  /// Draws a task with probability weight / sum of weights, from one uniform of `rng`.
   Task draw(random::Stream& rng) const {
     const auto w = weights();
     const double total = w[0] + w[1] + w[2] + w[3];

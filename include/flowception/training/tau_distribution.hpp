@@ -23,7 +23,9 @@ concept TauDistribution = std::copy_constructible<D> && requires(const D d, doub
 
 /// Uniform on [0, τ_max) (the default).
 struct UniformTau {
+  /// τ_max·(1 − U) with U uniform in (0, 1): one uniform draw from `rng`.
   double sample(double tau_max, random::Stream& rng) const { return tau_max * (1.0 - rng.uniform()); }
+  /// "uniform", the name AnyTau::from_name reads.
   std::string name() const { return "uniform"; }
 };
 static_assert(TauDistribution<UniformTau>);
@@ -31,15 +33,19 @@ static_assert(TauDistribution<UniformTau>);
 /// τ_max · sigmoid(m + s·z), z ~ N(0,1): logit-normal scaled to [0, τ_max).
 class LogitNormalTau {
  public:
+  /// Location m and scale s of the normal before the sigmoid; ConfigError unless m is finite and
+  /// s finite and > 0.
   explicit LogitNormalTau(double location = 0.0, double scale = 1.0) : m_(location), s_(scale) {
     detail::require(std::isfinite(location), "logit-normal location must be finite, got ", location);
     detail::require(std::isfinite(scale) && scale > 0.0, "logit-normal scale must be finite and > 0, got ", scale);
   }
+  /// One draw from one normal of `rng`; a value that rounds up to τ_max is moved just below it.
   double sample(double tau_max, random::Stream& rng) const {
     const double z = m_ + s_ * rng.normal();
     const double v = tau_max / (1.0 + std::exp(-z));
     return v >= tau_max ? std::nextafter(tau_max, 0.0) : v;
   }
+  /// "logit_normal", without the location and scale.
   std::string name() const { return "logit_normal"; }
 
  private:
@@ -49,7 +55,9 @@ static_assert(TauDistribution<LogitNormalTau>);
 
 /// Uniform on [0, 2), ignoring τ_max (draws past τ_max leave no loss and are resampled).
 struct UniformTwoTau {
+  /// 2·(1 − U) with U uniform in (0, 1); the τ_max argument is not used.
   double sample(double, random::Stream& rng) const { return 2.0 * (1.0 - rng.uniform()); }
+  /// "uniform_0_2", the name AnyTau::from_name reads.
   std::string name() const { return "uniform_0_2"; }
 };
 static_assert(TauDistribution<UniformTwoTau>);
@@ -58,10 +66,12 @@ static_assert(TauDistribution<UniformTwoTau>);
 /// frames grows like κ(τ_g). The training-cost benchmark uses it for the paper's "one third of
 /// the attention FLOPs" argument (§3), which averages over τ_g in [0, 1).
 struct UniformBelowOneTau {
+  /// min(τ_max, 1)·U with U uniform in (0, 1).
   double sample(double tau_max, random::Stream& rng) const {
     const double v = std::min(tau_max, 1.0) * rng.uniform();
     return v;
   }
+  /// "uniform_0_1" (AnyTau::from_name does not offer this distribution).
   std::string name() const { return "uniform_0_1"; }
 };
 static_assert(TauDistribution<UniformBelowOneTau>);
@@ -69,6 +79,8 @@ static_assert(TauDistribution<UniformBelowOneTau>);
 /// Run-time choice among the three: uniform | logit_normal[:m,s] | uniform_0_2.
 class AnyTau {
  public:
+  /// Reads "uniform", "uniform_0_2", "logit_normal" (location 0, scale 1) or
+  /// "logit_normal:M,S"; ConfigError for any other name or an unreadable M or S.
   static AnyTau from_name(const std::string& name) {
     AnyTau t;
     if (name == "uniform") {
@@ -92,6 +104,7 @@ class AnyTau {
     }
     return t;
   }
+  /// A draw of the chosen distribution, using `rng` exactly as that distribution does.
   double sample(double tau_max, random::Stream& rng) const {
     switch (kind_) {
       case 1: return logit_.sample(tau_max, rng);
@@ -99,6 +112,7 @@ class AnyTau {
       default: return UniformTau{}.sample(tau_max, rng);
     }
   }
+  /// The chosen distribution's name(); for a logit-normal, without its location and scale.
   std::string name() const { return kind_ == 1 ? logit_.name() : (kind_ == 2 ? "uniform_0_2" : "uniform"); }
 
  private:

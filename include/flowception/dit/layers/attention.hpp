@@ -25,18 +25,26 @@
 
 namespace flowception::dit::layers {
 
+/// Most query rows in one AttentionTile.
 inline constexpr std::ptrdiff_t kTileRows = 64;
 
 /// A block of query rows and the key rows it may attend to.
 struct AttentionTile {
-  std::ptrdiff_t q_begin, q_end, k_begin, k_end;
+  std::ptrdiff_t q_begin;  ///< First query row.
+  std::ptrdiff_t q_end;    ///< One past the last query row.
+  std::ptrdiff_t k_begin;  ///< First key row.
+  std::ptrdiff_t k_end;    ///< One past the last key row.
 };
 
 /// q, k, v live in one qkv matrix [n × 3·width]: q at column 0, k at width, v at 2·width; head h
 /// uses columns h·d .. (h+1)·d of each. out: [n × width]; lse: [n × heads].
 template <class T>
 struct AttentionShape {
-  std::ptrdiff_t n, width, heads, head_dim;
+  std::ptrdiff_t n;         ///< Token rows.
+  std::ptrdiff_t width;     ///< Width of q, k, v and out (heads·head_dim).
+  std::ptrdiff_t heads;     ///< Attention heads.
+  std::ptrdiff_t head_dim;  ///< Columns per head.
+  /// The softmax scale 1/√head_dim applied to QKᵀ.
   T scale() const { return static_cast<T>(1.0 / std::sqrt(static_cast<double>(head_dim))); }
 };
 
@@ -49,6 +57,9 @@ template <class T>
 using MMap = Eigen::Map<Mat<T>, 0, Eigen::OuterStride<>>;
 }  // namespace detail_attention
 
+/// Tiled forward pass (backends with kEigenKernels): out = softmax(scale·QKᵀ)·V per head over each
+/// tile's keys, with lse[r·heads + h] the log-sum-exp of the scaled scores of row r, head h.
+/// One work item per (tile, head); the tiles' query rows must cover [0, n) once.
 template <class Backend, class T>
 void attention_forward(const AttentionShape<T>& sh, const std::vector<AttentionTile>& tiles, const T* qkv, T* out,
                        T* lse) {
@@ -127,14 +138,20 @@ void attention_backward(const AttentionShape<T>& sh, const std::vector<Attention
 
 /// Row kernels. key_range[2r], key_range[2r + 1]: the keys of query row r; query_range likewise
 /// for the queries that attend to key row r.
+///
+/// The forward row kernel: item = r·heads + h computes row r of head h of out with an online
+/// softmax over the row's key range, and its log-sum-exp. The range must not be empty.
 template <class T>
 struct AttentionForwardRow {
-  const T* qkv;
-  T* out;
-  T* lse;
-  const std::int64_t* key_range;
-  std::ptrdiff_t width, heads, head_dim;
-  T scale;
+  const T* qkv;                   ///< q, k, v: [n × 3·width].
+  T* out;                         ///< Attention output, [n × width].
+  T* lse;                         ///< Log-sum-exp of the scaled scores, [n × heads].
+  const std::int64_t* key_range;  ///< [begin, end) of the keys of each query row (2 values a row).
+  std::ptrdiff_t width;           ///< Width of q, k, v and out.
+  std::ptrdiff_t heads;           ///< Attention heads.
+  std::ptrdiff_t head_dim;        ///< Columns per head.
+  T scale;                        ///< Softmax scale (1/√head_dim).
+  /// Computes row r = item / heads, head h = item mod heads.
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t item) const {
     const std::ptrdiff_t r = item / heads, h = item % heads, ld = 3 * width, d = head_dim;
     const T* q = qkv + r * ld + h * d;
@@ -168,10 +185,13 @@ struct AttentionForwardRow {
 /// delta[r, h] = dO_r · O_r (the row term of the softmax backward).
 template <class T>
 struct AttentionRowDelta {
-  const T* out;
-  const T* dout;
-  T* delta;
-  std::ptrdiff_t width, heads, head_dim;
+  const T* out;    ///< The forward output, [n × width].
+  const T* dout;   ///< ∂L/∂out, [n × width].
+  T* delta;        ///< Output, [n × heads].
+  std::ptrdiff_t width;     ///< Width of out.
+  std::ptrdiff_t heads;     ///< Attention heads.
+  std::ptrdiff_t head_dim;  ///< Columns per head.
+  /// Computes delta for row r = item / heads, head h = item mod heads.
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t item) const {
     const std::ptrdiff_t r = item / heads, h = item % heads;
     const T* o = out + r * width + h * head_dim;
@@ -185,14 +205,17 @@ struct AttentionRowDelta {
 /// dQ_r = Σ_k dS_rk·K_k with dS = P ⊙ (dO·Vᵀ − delta)·scale.
 template <class T>
 struct AttentionBackwardQuery {
-  const T* qkv;
-  const T* lse;
-  const T* dout;
-  const T* delta;
-  T* dqkv;
-  const std::int64_t* key_range;
-  std::ptrdiff_t width, heads, head_dim;
-  T scale;
+  const T* qkv;                   ///< The forward q, k, v, [n × 3·width].
+  const T* lse;                   ///< The forward log-sum-exp, [n × heads].
+  const T* dout;                  ///< ∂L/∂out, [n × width].
+  const T* delta;                 ///< AttentionRowDelta's output, [n × heads].
+  T* dqkv;                        ///< Gradient, layout of qkv; the dQ columns are overwritten.
+  const std::int64_t* key_range;  ///< [begin, end) of the keys of each query row.
+  std::ptrdiff_t width;           ///< Width of q, k, v and out.
+  std::ptrdiff_t heads;           ///< Attention heads.
+  std::ptrdiff_t head_dim;        ///< Columns per head.
+  T scale;                        ///< Softmax scale (1/√head_dim).
+  /// Computes dQ of row r = item / heads, head h = item mod heads.
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t item) const {
     const std::ptrdiff_t r = item / heads, h = item % heads, ld = 3 * width, d = head_dim;
     const T* q = qkv + r * ld + h * d;
@@ -216,14 +239,17 @@ struct AttentionBackwardQuery {
 /// dK_k = Σ_q dS_qk·Q_q and dV_k = Σ_q P_qk·dO_q over the queries that attend to key row k.
 template <class T>
 struct AttentionBackwardKey {
-  const T* qkv;
-  const T* lse;
-  const T* dout;
-  const T* delta;
-  T* dqkv;
-  const std::int64_t* query_range;
-  std::ptrdiff_t width, heads, head_dim;
-  T scale;
+  const T* qkv;                     ///< The forward q, k, v, [n × 3·width].
+  const T* lse;                     ///< The forward log-sum-exp, [n × heads].
+  const T* dout;                    ///< ∂L/∂out, [n × width].
+  const T* delta;                   ///< AttentionRowDelta's output, [n × heads].
+  T* dqkv;                          ///< Gradient, layout of qkv; the dK and dV columns are overwritten.
+  const std::int64_t* query_range;  ///< [begin, end) of the queries that attend to each key row.
+  std::ptrdiff_t width;             ///< Width of q, k, v and out.
+  std::ptrdiff_t heads;             ///< Attention heads.
+  std::ptrdiff_t head_dim;          ///< Columns per head.
+  T scale;                          ///< Softmax scale (1/√head_dim).
+  /// Computes dK and dV of key row k = item / heads, head h = item mod heads.
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t item) const {
     const std::ptrdiff_t k = item / heads, h = item % heads, ld = 3 * width, d = head_dim;
     const T* kk = qkv + k * ld + width + h * d;
@@ -249,13 +275,15 @@ struct AttentionBackwardKey {
   }
 };
 
+/// Forward pass by row kernels (device backends): AttentionForwardRow over every (row, head).
 template <class Backend, class T>
 void attention_forward_rows(const AttentionShape<T>& sh, const std::int64_t* key_range, const T* qkv, T* out, T* lse) {
   Backend::parallel_for(sh.n * sh.heads,
                         AttentionForwardRow<T>{qkv, out, lse, key_range, sh.width, sh.heads, sh.head_dim, sh.scale()});
 }
 
-/// delta: scratch of n × heads values.
+/// Backward pass by row kernels: delta, then dQ per (query row, head), then dK and dV per (key
+/// row, head); dqkv is overwritten. delta: scratch of n × heads values.
 template <class Backend, class T>
 void attention_backward_rows(const AttentionShape<T>& sh, const std::int64_t* key_range,
                              const std::int64_t* query_range, const T* qkv, const T* out, const T* lse, const T* dout,
@@ -278,6 +306,8 @@ void attention_forward(const AttentionShape<T>& sh, const std::vector<AttentionT
     attention_forward_rows<Backend>(sh, key_range, qkv, out, lse);
 }
 
+/// What the model calls for backward: the Eigen tiles where the backend has them (delta unused),
+/// the row kernels on devices. dqkv is overwritten.
 template <class Backend, class T>
 void attention_backward(const AttentionShape<T>& sh, const std::vector<AttentionTile>& tiles,
                         const std::int64_t* key_range, const std::int64_t* query_range, const T* qkv, const T* out,

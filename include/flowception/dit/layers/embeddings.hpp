@@ -13,11 +13,16 @@ namespace flowception::dit::layers {
 /// Patch geometry: patch (gy, gx) is token gy·gw + gx; inside it, element (c, py, px) is column
 /// (c·p + py)·p + px.
 struct PatchGeometry {
-  std::ptrdiff_t channels, height, width, patch;
-  FLOWCEPTION_HOST_DEVICE std::ptrdiff_t gh() const { return height / patch; }
-  FLOWCEPTION_HOST_DEVICE std::ptrdiff_t gw() const { return width / patch; }
-  FLOWCEPTION_HOST_DEVICE std::ptrdiff_t tokens() const { return gh() * gw(); }
+  std::ptrdiff_t channels;  ///< C
+  std::ptrdiff_t height;    ///< H, pixels
+  std::ptrdiff_t width;     ///< W, pixels
+  std::ptrdiff_t patch;     ///< p: p×p patches (divides H and W)
+  FLOWCEPTION_HOST_DEVICE std::ptrdiff_t gh() const { return height / patch; }  ///< Patch rows (H / p).
+  FLOWCEPTION_HOST_DEVICE std::ptrdiff_t gw() const { return width / patch; }   ///< Patch columns (W / p).
+  FLOWCEPTION_HOST_DEVICE std::ptrdiff_t tokens() const { return gh() * gw(); }  ///< Patch tokens per frame.
+  /// Values per patch (C·p·p).
   FLOWCEPTION_HOST_DEVICE std::ptrdiff_t patch_dim() const { return channels * patch * patch; }
+  /// Values per frame (C·H·W).
   FLOWCEPTION_HOST_DEVICE std::ptrdiff_t frame_dim() const { return channels * height * width; }
   /// Index in the frame of column `col` of patch token `tok`.
   FLOWCEPTION_HOST_DEVICE std::ptrdiff_t pixel(std::ptrdiff_t tok, std::ptrdiff_t col) const {
@@ -53,12 +58,14 @@ void timestep_embedding(double t, std::ptrdiff_t dim, T* out) {
   }
 }
 
+/// Row kernel of embedding_add(): out[r] += table[index[r]].
 template <class T>
 struct EmbeddingAddRow {
-  const T* table;
-  const std::int64_t* index;
-  T* out;
-  std::ptrdiff_t d;
+  const T* table;             ///< Embedding table, rows of width d.
+  const std::int64_t* index;  ///< Table row of each output row.
+  T* out;                     ///< Rows added to, width d.
+  std::ptrdiff_t d;           ///< Row width.
+  /// Adds the table row of row r.
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t r) const {
     for (std::ptrdiff_t i = 0; i < d; ++i) out[r * d + i] += table[index[r] * d + i];
   }
@@ -68,10 +75,12 @@ struct EmbeddingAddRow {
 /// and walks the rows in order (no atomics, the same sum order as a serial loop).
 template <class T>
 struct EmbeddingBackwardColumn {
-  const std::int64_t* index;
-  const T* dout;
-  T* dtable;
-  std::ptrdiff_t n, d;
+  const std::int64_t* index;  ///< Table row of each of the n rows.
+  const T* dout;              ///< ∂L/∂out, n × d.
+  T* dtable;                  ///< Table gradient, rows of width d; added to.
+  std::ptrdiff_t n;  ///< Rows of dout.
+  std::ptrdiff_t d;  ///< Row width.
+  /// Adds column i of every row of dout into its table row.
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t i) const {
     for (std::ptrdiff_t r = 0; r < n; ++r) dtable[index[r] * d + i] += dout[r * d + i];
   }

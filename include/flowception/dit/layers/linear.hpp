@@ -11,11 +11,13 @@
 
 namespace flowception::dit::layers {
 
+/// Row kernel: writes the bias into row r of y (the product is then added with beta = 1).
 template <class T>
 struct BroadcastBiasRow {
-  const T* b;
-  T* y;
-  std::ptrdiff_t out;
+  const T* b;          ///< Bias, out values.
+  T* y;                ///< Output, n × out row-major.
+  std::ptrdiff_t out;  ///< Output width.
+  /// Sets row r of y to b.
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t r) const {
     for (std::ptrdiff_t c = 0; c < out; ++c) y[r * out + c] = b[c];
   }
@@ -24,9 +26,11 @@ struct BroadcastBiasRow {
 /// db[c] += Σ_r dy[r][c], rows in order (the same sums as the Eigen row-by-row path).
 template <class T>
 struct BiasGradientColumn {
-  const T* dy;
-  T* db;
-  std::ptrdiff_t n, out;
+  const T* dy;  ///< ∂L/∂Y, n × out row-major.
+  T* db;        ///< Bias gradient, out values; added to.
+  std::ptrdiff_t n;    ///< Rows of dy.
+  std::ptrdiff_t out;  ///< Columns of dy.
+  /// Adds column c of dy into db[c].
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t c) const {
     T acc = db[c];
     for (std::ptrdiff_t r = 0; r < n; ++r) acc += dy[r * out + c];
@@ -34,6 +38,8 @@ struct BiasGradientColumn {
   }
 };
 
+/// Y = X·W + b (X: n × in, W: in × out, Y: n × out, row-major, backend memory); b may be null
+/// (no bias). Uses the backend's bias epilogue (gemm_bias) where it has one.
 template <class Backend, class T>
 void linear_forward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out, const T* x, const T* w, const T* b, T* y) {
   if (b) {
@@ -60,6 +66,7 @@ void linear_gelu_forward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out
   activation_forward<Backend, GeluTanh>(n * out, pre, post);
 }
 
+/// dX = dY·Wᵀ, dW += Xᵀ·dY, db += column sums of dY; a null dx, dw or db skips that gradient.
 /// dx is overwritten when accumulate_dx is false, else added to; dw and db always accumulate.
 template <class Backend, class T>
 void linear_backward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out, const T* x, const T* w, const T* dy,

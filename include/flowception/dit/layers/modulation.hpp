@@ -12,15 +12,17 @@
 
 namespace flowception::dit::layers {
 
+/// Row kernel of modulate_forward(): y[r] = x[r] ⊙ (1 + scale_f) + shift_f, f the frame of row r.
 template <class T>
 struct ModulateForward {
-  const T* x;
-  const T* shift;
-  const T* scale;
-  std::ptrdiff_t ld;
-  const std::int32_t* token_frame;
-  T* y;
-  std::ptrdiff_t d;
+  const T* x;                       ///< Input token rows, n × d.
+  const T* shift;                   ///< shift_f: row f, leading dimension ld.
+  const T* scale;                   ///< scale_f: row f, leading dimension ld.
+  std::ptrdiff_t ld;                ///< Leading dimension of shift and scale.
+  const std::int32_t* token_frame;  ///< Frame of each token row.
+  T* y;                             ///< Output token rows, n × d.
+  std::ptrdiff_t d;                 ///< Token width.
+  /// Modulates row r.
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t r) const {
     const T* sh = shift + token_frame[r] * ld;
     const T* sc = scale + token_frame[r] * ld;
@@ -28,6 +30,7 @@ struct ModulateForward {
   }
 };
 
+/// y = x ⊙ (1 + scale_f) + shift_f over n token rows of width d, each with its frame's vectors.
 template <class Backend, class T>
 void modulate_forward(std::ptrdiff_t n, std::ptrdiff_t d, const T* x, const T* shift, const T* scale, std::ptrdiff_t ld,
                       const std::int32_t* token_frame, T* y) {
@@ -38,15 +41,16 @@ void modulate_forward(std::ptrdiff_t n, std::ptrdiff_t d, const T* x, const T* s
 /// Frames own contiguous token ranges [frame_token_begin[f], frame_token_begin[f + 1]).
 template <class T>
 struct ModulateBackwardFrame {
-  const T* x;
-  const T* scale;
-  std::ptrdiff_t ld;
-  const std::int64_t* frame_token_begin;
-  const T* dy;
-  T* dx;
-  T* dshift;
-  T* dscale;
-  std::ptrdiff_t d;
+  const T* x;                             ///< The forward input rows, n × d.
+  const T* scale;                         ///< scale_f: row f, leading dimension ld.
+  std::ptrdiff_t ld;                      ///< Leading dimension of scale, dshift and dscale.
+  const std::int64_t* frame_token_begin;  ///< frames + 1 entries: frame f's first token row.
+  const T* dy;                            ///< ∂L/∂y, n × d.
+  T* dx;                                  ///< ∂L/∂x, n × d; overwritten.
+  T* dshift;                              ///< ∂L/∂shift_f (row f, leading dimension ld); added to.
+  T* dscale;                              ///< ∂L/∂scale_f (row f, leading dimension ld); added to.
+  std::ptrdiff_t d;                       ///< Token width.
+  /// Computes the gradients of frame f's tokens and vectors.
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t f) const {
     const T* sc = scale + f * ld;
     T* dsh = dshift + f * ld;
@@ -62,26 +66,30 @@ struct ModulateBackwardFrame {
   }
 };
 
+/// Gradient of modulate_forward(), one work item per frame (see ModulateBackwardFrame).
 template <class Backend, class T>
 void modulate_backward(std::ptrdiff_t frames, std::ptrdiff_t d, const T* x, const T* scale, std::ptrdiff_t ld,
                        const std::int64_t* frame_token_begin, const T* dy, T* dx, T* dshift, T* dscale) {
   Backend::parallel_for(frames, ModulateBackwardFrame<T>{x, scale, ld, frame_token_begin, dy, dx, dshift, dscale, d});
 }
 
+/// Row kernel of gated_residual_forward(): x[r] += gate_f ⊙ h[r], f the frame of row r.
 template <class T>
 struct GatedResidualForward {
-  const T* h;
-  const T* gate;
-  std::ptrdiff_t ld;
-  const std::int32_t* token_frame;
-  T* x;
-  std::ptrdiff_t d;
+  const T* h;                       ///< Branch output (attention or MLP), n × d.
+  const T* gate;                    ///< gate_f: row f, leading dimension ld.
+  std::ptrdiff_t ld;                ///< Leading dimension of gate.
+  const std::int32_t* token_frame;  ///< Frame of each token row.
+  T* x;                             ///< Residual stream, n × d; added to.
+  std::ptrdiff_t d;                 ///< Token width.
+  /// Adds the gated branch to row r.
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t r) const {
     const T* g = gate + token_frame[r] * ld;
     for (std::ptrdiff_t i = 0; i < d; ++i) x[r * d + i] += g[i] * h[r * d + i];
   }
 };
 
+/// x += gate_f ⊙ h over n token rows of width d, each with its frame's gate.
 template <class Backend, class T>
 void gated_residual_forward(std::ptrdiff_t n, std::ptrdiff_t d, const T* h, const T* gate, std::ptrdiff_t ld,
                             const std::int32_t* token_frame, T* x) {
@@ -92,14 +100,15 @@ void gated_residual_forward(std::ptrdiff_t n, std::ptrdiff_t d, const T* h, cons
 /// dgate_f += Σ dx ⊙ h over the frame's tokens.
 template <class T>
 struct GatedResidualBackwardFrame {
-  const T* h;
-  const T* gate;
-  std::ptrdiff_t ld;
-  const std::int64_t* frame_token_begin;
-  const T* dx;
-  T* dh;
-  T* dgate;
-  std::ptrdiff_t d;
+  const T* h;                             ///< The forward branch output, n × d.
+  const T* gate;                          ///< gate_f: row f, leading dimension ld.
+  std::ptrdiff_t ld;                      ///< Leading dimension of gate and dgate.
+  const std::int64_t* frame_token_begin;  ///< frames + 1 entries: frame f's first token row.
+  const T* dx;                            ///< ∂L/∂x of the residual stream, n × d.
+  T* dh;                                  ///< ∂L/∂h, n × d; overwritten.
+  T* dgate;                               ///< ∂L/∂gate_f (row f, leading dimension ld); added to.
+  std::ptrdiff_t d;                       ///< Token width.
+  /// Computes the gradients of frame f's tokens and gate.
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t f) const {
     const T* g = gate + f * ld;
     T* dg = dgate + f * ld;
@@ -112,6 +121,7 @@ struct GatedResidualBackwardFrame {
   }
 };
 
+/// Gradient of gated_residual_forward(), one work item per frame (see GatedResidualBackwardFrame).
 template <class Backend, class T>
 void gated_residual_backward(std::ptrdiff_t frames, std::ptrdiff_t d, const T* h, const T* gate, std::ptrdiff_t ld,
                              const std::int64_t* frame_token_begin, const T* dx, T* dh, T* dgate) {

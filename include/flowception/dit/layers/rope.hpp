@@ -17,9 +17,13 @@ namespace flowception::dit::layers {
 /// cos/sin of every (token, pair): `pairs` = head_dim/2 columns per token.
 template <class T>
 struct RopeTable {
-  std::vector<T> cos, sin;
-  std::ptrdiff_t pairs = 0;
+  std::vector<T> cos;  ///< cos of each angle, tokens × pairs row-major.
+  std::vector<T> sin;  ///< sin of each angle, tokens × pairs.
+  std::ptrdiff_t pairs = 0;  ///< Rotary pairs per head (head_dim/2).
 
+  /// Fills the table for one token per entry of `pos` (frame, row, column positions): axis a gets
+  /// axis_dims[a] dimensions (even), and its pair i rotates by pos[a]·base^(−2i/axis_dims[a]).
+  /// Pairs are ordered frame axis, then rows, then columns.
   void build(const std::vector<std::array<double, 3>>& pos, std::array<std::size_t, 3> axis_dims, double base) {
     pairs = static_cast<std::ptrdiff_t>((axis_dims[0] + axis_dims[1] + axis_dims[2]) / 2);
     const std::size_t n = pos.size();
@@ -40,13 +44,18 @@ struct RopeTable {
   }
 };
 
+/// Row kernel of rope_apply(): rotates every pair (2p, 2p+1) of each head in row r of x.
 template <class T>
 struct RopeRow {
-  const T* c;
-  const T* s;
-  T* x;
-  std::ptrdiff_t heads, pairs, ld, col0;
-  T sign;
+  const T* c;  ///< cos table, rows × pairs.
+  const T* s;  ///< sin table, rows × pairs.
+  T* x;        ///< Rows rotated in place.
+  std::ptrdiff_t heads;  ///< Head vectors per row.
+  std::ptrdiff_t pairs;  ///< Pairs per head.
+  std::ptrdiff_t ld;     ///< Leading dimension of x.
+  std::ptrdiff_t col0;   ///< Column of the first head.
+  T sign;      ///< +1 rotates by the angle (forward), −1 by the opposite angle (backward).
+  /// Rotates the heads of row r.
   FLOWCEPTION_HOST_DEVICE void operator()(std::ptrdiff_t r) const {
     for (std::ptrdiff_t h = 0; h < heads; ++h) {
       T* v = x + r * ld + col0 + h * 2 * pairs;
