@@ -63,6 +63,23 @@ TEST(Stream, SeekReproducesPosition) {
   EXPECT_EQ(b.next_u32(), x);
 }
 
+TEST(Stream, SeekDropsAPendingNormal) {
+  // normal() draws two values at a time; after a seek, the next normal must come from the new
+  // position, not be the second value of the pair drawn before it.
+  Stream a(5, 6);
+  a.normal();  // leaves the pair's second value pending
+  a.seek(0);
+  Stream fresh(5, 6);
+  EXPECT_EQ(a.normal(), fresh.normal());
+  EXPECT_EQ(a.normal(), fresh.normal());
+}
+
+TEST(Stream, BelowZeroIsRefused) {
+  Stream s(1, 1);
+  EXPECT_THROW(s.below(0), flowception::ConfigError);
+  EXPECT_EQ(s.below(1), 0u);
+}
+
 TEST(Stream, UniformIsOpenUnitIntervalWithRightMoments) {
   Stream s(3, 4);
   const int n = 200000;

@@ -549,11 +549,18 @@ TEST(Sampler, SteppingObjectObserverAndTrace) {
     const std::size_t latest = *std::max_element(v.insertion_step.begin(), v.insertion_step.end());
     EXPECT_EQ(v.trace.size(), std::max<std::size_t>(10, 10 + latest));
   }
-  // init() restarts from the prompts and reproduces the run.
+  // init() restarts from the prompts and reproduces the run, reports included (the count of
+  // finished videos starts again from 0).
   auto first = res.videos;
+  std::vector<std::size_t> finished_first, finished_again;
   sampler.init();
-  while (!sampler.done()) sampler.step();
+  while (!sampler.done()) sampler.step([&](const StepReport& r) { finished_again.push_back(r.finished_videos); });
   for (std::size_t i = 0; i < first.size(); ++i) EXPECT_EQ(sampler.result().videos[i].frames, first[i].frames);
+  sampler.init();
+  while (!sampler.done()) sampler.step([&](const StepReport& r) { finished_first.push_back(r.finished_videos); });
+  EXPECT_EQ(finished_again, finished_first);
+  ASSERT_FALSE(finished_again.empty());
+  EXPECT_EQ(finished_again.back(), first.size());
 }
 
 // ---- Bad input --------------------------------------------------------------------------------

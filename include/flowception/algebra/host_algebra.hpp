@@ -1,6 +1,7 @@
 // The reference algebra: frames in one contiguous std::vector<T>, row-major [frames × dim].
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>

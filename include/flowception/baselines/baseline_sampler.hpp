@@ -112,6 +112,7 @@ class BaselineSampler {
     result_.videos.resize(prompts_.size());
     call_ = {};
     m_ = 0;
+    finished_ = 0;
     std::vector<std::size_t> noise_rows, ctx_rows;
     std::vector<std::uint64_t> noise_ids;
     std::vector<T> ctx_values;

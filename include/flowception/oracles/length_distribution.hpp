@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstddef>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "flowception/core/errors.hpp"

@@ -41,6 +41,7 @@ class Stream {
   void seek(std::uint64_t word) {
     pos_ = word;
     cached_block_ = ~std::uint64_t{0};
+    has_spare_ = false;  // a pending Box-Muller value belongs to the old position
   }
 
   /// The next 32-bit word of the stream; advances the position by one.
@@ -79,6 +80,7 @@ class Stream {
 
   /// Uniform integer in [0, n). Rejection-free multiply-shift on 53 bits; bias < 2^-40 for n < 2^13.
   std::uint64_t below(std::uint64_t n) {
+    flowception::detail::require(n >= 1, "below(n) needs n >= 1: [0, 0) holds no integer");
     const double u = uniform();
     auto k = static_cast<std::uint64_t>(u * static_cast<double>(n));
     return k < n ? k : n - 1;

@@ -151,6 +151,7 @@ class CoupledSampler {
   void init() {
     const std::size_t D = opts_.frame_dim;
     result_ = SampleResult<T>{};
+    finished_ = 0;
     result_.videos.resize(prompts_.size());
     call_ = {};
     m_ = 0;

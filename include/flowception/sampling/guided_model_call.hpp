@@ -4,10 +4,12 @@
 // finiteness with errors that name the frame, and counts of calls and FLOPs.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "flowception/algebra/frame_algebra.hpp"
