@@ -8,6 +8,9 @@ Fails (exit 1, one line per problem) when a tracked text file:
     `tests/...`) that does not exist;
   - cites a section "X.md §N" (or, in the library's headers, a bare "§N", which means
     docs/method.md) that the document does not have.
+A file "exists" when git tracks it (every file on disk when there is no git), so that what a
+local run left behind cannot hide a missing file; paths under build/ and runs/ name outputs that
+commands write and are not required.
 Usage: check_links.py [REPO_ROOT]
 """
 import os
@@ -18,16 +21,39 @@ import sys
 root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
 TEXT = (".md", ".hpp", ".h", ".cpp", ".cu", ".cuh", ".sh", ".py", ".txt", ".cmake", ".in")
 SKIP_DIRS = ("build/", "runs/", "tests/fuzz/corpus/", ".git/")
+OUTPUTS = ("build/", "runs/")  # folders that commands write into; the documents name their outputs
 
 
-def tracked_files():
+def repository_files():
+    """Every file of the repository: git's tracked files, so that files a local run left behind
+    (build outputs, runs/, untracked drafts) cannot make a reference look valid; every file on disk
+    when there is no git."""
     try:
         out = subprocess.run(["git", "-C", root, "ls-files"], capture_output=True, text=True, check=True).stdout
-        files = out.split("\n")
+        return [f for f in out.split("\n") if f]
     except (OSError, subprocess.CalledProcessError):
         files = []
         for d, _, names in os.walk(root):
             files += [os.path.relpath(os.path.join(d, n), root) for n in names]
+        return files
+
+
+FILES = set(repository_files())
+DIRS = {os.path.dirname(f) for f in FILES}
+for _d in list(DIRS):
+    while _d:
+        _d = os.path.dirname(_d)
+        DIRS.add(_d)
+
+
+def in_repository(rel):
+    """True when `rel` (relative to the root, normalised) is a file or folder of the repository."""
+    rel = os.path.normpath(rel)
+    return rel in FILES or rel in DIRS or rel == "."
+
+
+def tracked_files():
+    files = sorted(FILES)
     # The check's own files hold bad references on purpose (its examples and its self-test).
     own = ("tests/check_links.py", "tests/check_links_selftest.sh")
     return [f for f in files if f.endswith(TEXT) and not f.startswith(SKIP_DIRS) and f not in own
@@ -59,9 +85,10 @@ def exists(path, here):
         return True  # a pattern, not a file
     if path.startswith(("thrust/", "cub/", "cuda/", "Eigen/", "nlohmann/", "CLI/", "gtest/", "benchmark/")):
         return True  # a third-party header, named as it is included
-    for base in (root, os.path.join(root, "include", "flowception"), os.path.join(root, here), os.path.join(root, "docs"),
-                 os.path.join(root, "tests")):
-        if os.path.exists(os.path.normpath(os.path.join(base, path))):
+    if path.startswith(OUTPUTS):
+        return True  # what a command writes (build/, runs/): not a file of the repository
+    for base in ("", os.path.join("include", "flowception"), here, "docs", "tests"):
+        if in_repository(os.path.join(base, path)):
             return True
     return False
 
@@ -83,7 +110,7 @@ def main():
                     if re.match(r"[a-z]+:", target) or target.startswith("#"):
                         continue
                     path = target.split("#")[0]
-                    if not os.path.exists(os.path.normpath(os.path.join(root, here, path))):
+                    if not in_repository(os.path.join(here, path)):
                         problems.append(f"{where}: link to a missing file: {target}")
             for path in TICKED.findall(line):
                 if "/" in path and not path.startswith(("http", "/")) and not exists(path, here):
