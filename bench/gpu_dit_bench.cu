@@ -7,7 +7,9 @@
 //   BM_GpuSampleRing512                            512 ring videos, 100 steps (end_dense:3, Euler), with
 //       the committed ring checkpoint (FLOWCEPTION_RING_CHECKPOINT, default assets/ring_tiny.safetensors)
 // Run:  build/release/bench/gpu_dit_bench --benchmark_format=json --benchmark_out=gpu_dit.json
-// Counters: GFLOP/s; bf16_peak_fraction = GFLOP/s / 989 TFLOP/s (H100/H200 SXM dense BF16).
+// Counters: GFLOP/s; bf16_peak_fraction = GFLOP/s / 989 TFLOP/s (H100/H200 SXM dense BF16);
+// products, fused_bias, fused_gelu and fallbacks (with each reason: fallback_<reason>) over the
+// whole benchmark, from gpu::product_counts(), reset at its start.
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
 
@@ -72,6 +74,24 @@ struct Setup {
   }
 };
 
+/// The products of this benchmark (counters reset by ProductCount's constructor).
+struct ProductCount {
+  ProductCount() { gpu::ProductCounters::get().reset(); }
+  void report(benchmark::State& state) const {
+    const auto c = gpu::product_counts();
+    state.counters["products"] = static_cast<double>(c.products);
+    state.counters["fused_bias"] = static_cast<double>(c.fused_bias);
+    state.counters["fused_gelu"] = static_cast<double>(c.fused_gelu);
+    state.counters["fallbacks"] = static_cast<double>(c.fallbacks());
+    state.counters["fallback_bias_alignment"] = static_cast<double>(c.fallback_bias_alignment);
+    state.counters["fallback_aux_alignment"] = static_cast<double>(c.fallback_aux_alignment);
+    state.counters["fallback_aux_ld"] = static_cast<double>(c.fallback_aux_ld);
+    state.counters["fallback_no_algorithm"] = static_cast<double>(c.fallback_no_algorithm);
+    state.counters["fallback_not_supported"] = static_cast<double>(c.fallback_not_supported);
+    state.counters["descriptor_builds"] = static_cast<double>(c.descriptor_builds);
+  }
+};
+
 void report(benchmark::State& state, double flops, std::size_t tokens) {
   state.counters["GFLOPs"] = flops * 1e-9;
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -81,14 +101,17 @@ void report(benchmark::State& state, double flops, std::size_t tokens) {
 }
 
 void BM_GpuDitForward(benchmark::State& state) {
+  const ProductCount products;
   Setup s(static_cast<int>(state.range(0)), static_cast<std::size_t>(state.range(1)), static_cast<int>(state.range(2)));
   s.forward();  // workspaces allocated once
   for (auto _ : state) s.forward();  // the log-rate download synchronises
   report(state, s.model.forward_flops().total(), s.model.tokens());
+  products.report(state);
   state.SetLabel(s.model.config().name + std::string(" ") + mode_name(static_cast<int>(state.range(2))));
 }
 
 void BM_GpuDitForwardBackward(benchmark::State& state) {
+  const ProductCount products;
   Setup s(static_cast<int>(state.range(0)), static_cast<std::size_t>(state.range(1)), static_cast<int>(state.range(2)));
   s.forward();
   s.backward();
@@ -97,6 +120,7 @@ void BM_GpuDitForwardBackward(benchmark::State& state) {
     s.backward();
   }
   report(state, s.model.forward_flops().total() + s.model.backward_flops().total(), s.model.tokens());
+  products.report(state);
   state.SetLabel(s.model.config().name + std::string(" ") + mode_name(static_cast<int>(state.range(2))));
 }
 
@@ -127,6 +151,7 @@ struct LinearBuffers {
 };
 
 void BM_GpuLinearLayers(benchmark::State& state) {
+  const ProductCount products;
   gpu::Context::get().math = static_cast<gpu::MathMode>(state.range(2));
   const auto shapes = block_shapes(config(static_cast<int>(state.range(0))), state.range(1));
   LinearBuffers buf(shapes);
@@ -139,9 +164,11 @@ void BM_GpuLinearLayers(benchmark::State& state) {
   }
   gpu::Context::get().math = gpu::MathMode::fp32;
   report(state, flops, static_cast<std::size_t>(state.range(1)));
+  products.report(state);
 }
 
 void BM_CublasLtSameShapes(benchmark::State& state) {
+  const ProductCount products;
   gpu::Context::get().math = static_cast<gpu::MathMode>(state.range(2));
   const auto shapes = block_shapes(config(static_cast<int>(state.range(0))), state.range(1));
   LinearBuffers buf(shapes);
@@ -154,6 +181,7 @@ void BM_CublasLtSameShapes(benchmark::State& state) {
   }
   gpu::Context::get().math = gpu::MathMode::fp32;
   report(state, flops, static_cast<std::size_t>(state.range(1)));
+  products.report(state);
 }
 
 void BM_GpuAttention(benchmark::State& state) {
@@ -174,6 +202,7 @@ void BM_GpuAttention(benchmark::State& state) {
 }
 
 void BM_GpuSampleRing512(benchmark::State& state) {
+  const ProductCount products;
   const char* env = std::getenv("FLOWCEPTION_RING_CHECKPOINT");
   const std::string path = env ? env : "assets/ring_tiny.safetensors";
   auto model = train::load_model<B>(path, true);
@@ -188,6 +217,7 @@ void BM_GpuSampleRing512(benchmark::State& state) {
     frames = 0;
     for (const auto& v : r.videos) frames += v.length();
   }
+  products.report(state);
   state.counters["videos"] = 512;
   state.counters["frames"] = static_cast<double>(frames);
 }

@@ -65,7 +65,7 @@ Outcome run(const std::string& kappa_name, bool conditioning, int steps, std::si
   const auto t0 = std::chrono::steady_clock::now();
   train::Trainer<TwoVideos, ExtendedTimeSampler<AnyKappa>> trainer(model, data, ExtendedTimeSampler<AnyKappa>(kappa, so), to);
   for (int i = 0; i < steps; ++i) trainer.step();
-  model.parameters() = trainer.ema_parameters();
+  model.set_parameters(trainer.ema_parameters());
   SamplerOptions o{TimeGrid::end_dense(100, 3.0)};
   o.frame_dim = cfg.frame_dim();
   o.seed = 5;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "flowception/algebra/thrust_algebra.hpp"
@@ -164,13 +165,36 @@ TEST(DeviceTraining, CheckpointsMoveBetweenBackendsInBothDirections) {
   EXPECT_EQ(tc2.steps_done(), 4);
 }
 
+// The losses run on the device (train/device_loss.hpp): a training step copies only the loss
+// sums to the host, 32 bytes, where the host losses moved the velocities and log-rates down and
+// their gradients up: 2·frames·(frame size + 1)·4 bytes.
+TEST(DeviceTraining, AStepMovesOnlyScalarsToTheHost) {
+  ColourVideos data;
+  dit::DiT<float, ThrustBackend> dev(config(), 1);
+  TrainerOn<ThrustBackend> t(dev, data, builder(), options());
+  t.step();  // buffers allocated
+  const auto before = device::transfer_counts();
+  const auto s = t.step();
+  const auto after = device::transfer_counts();
+  const std::uint64_t down = after.to_host_bytes - before.to_host_bytes;
+  const std::uint64_t copies = after.to_host_copies - before.to_host_copies;
+  const double host_loss_bytes = 2.0 * static_cast<double>(s.frames) * (static_cast<double>(config().frame_dim()) + 1) * 4;
+  std::printf("one step of %zu frames: %llu bytes in %llu copies to the host (the host losses moved %.0f bytes "
+              "down and up); %llu bytes to the device\n",
+              s.frames, static_cast<unsigned long long>(down), static_cast<unsigned long long>(copies), host_loss_bytes,
+              static_cast<unsigned long long>(after.to_device_bytes - before.to_device_bytes));
+  EXPECT_EQ(down, sizeof(train::device_kernels::LossSums));
+  EXPECT_EQ(copies, 1u);
+  EXPECT_GT(s.frames, 8u);
+}
+
 TEST(DeviceTraining, ImpossibleSettingsAreRefused) {
   ColourVideos data;
   dit::DiT<float, ThrustBackend> dev(config(), 1);
   auto o = options();
   o.replicas = 2;
   fc_test::expect_error<ConfigError>([&] { TrainerOn<ThrustBackend>(dev, data, builder(), o); }, "replicas must be 1");
-  std::vector<float> wrong(dev.parameter_count() + 1);
+  std::vector<float> wrong(dev.parameter_buffer_size() + 1);
   fc_test::expect_error<ShapeError>([&] { dev.set_parameters(wrong); }, "set_parameters");
   // A model whose weights and gradients alone exceed the device's memory (here the machine's
   // RAM: about 3.9·10¹⁰ parameters, 310 GB, within the configuration's limit of 2^36

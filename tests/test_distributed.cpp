@@ -107,14 +107,14 @@ TEST(Distributed, BackwardAnnouncesEveryGradientOnceForTheBuckets) {
   for (std::size_t bucket : {std::size_t(1), std::size_t(3000), std::size_t(1) << 30}) {
     RecordingComm comm;
     comm.base = model.gradients().data();
-    GradientBuckets<RecordingComm> buckets(comm, model.gradients().data(), model.parameter_count(), bucket);
+    GradientBuckets<RecordingComm> buckets(comm, model.gradients().data(), model.parameter_buffer_size(), bucket);
     model.forward(x.data(), b, v.data(), ell.data());
     model.zero_grad();
     model.backward(dv.data(), dl.data(), buckets);
     buckets.finish();
     EXPECT_EQ(model.gradients(), plain) << "bucket " << bucket;
     ASSERT_FALSE(comm.started.empty());
-    EXPECT_EQ(comm.started.front().second, model.parameter_count());
+    EXPECT_EQ(comm.started.front().second, model.parameter_buffer_size());  // the padding too
     EXPECT_EQ(comm.started.back().first, 0u);
     for (std::size_t i = 1; i < comm.started.size(); ++i) EXPECT_EQ(comm.started[i].second, comm.started[i - 1].first);
     for (std::size_t i = 0; i + 1 < comm.started.size(); ++i)

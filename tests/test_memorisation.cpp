@@ -70,7 +70,7 @@ TEST(Memorisation, TrainedDiTReproducesItsTwoTrainingVideos) {
       model, data, ExtendedTimeSampler<PolynomialKappa>(kappa, so), to);
   double loss = 0;
   for (int i = 0; i < 3000; ++i) loss = 0.95 * loss + 0.05 * trainer.step().loss;
-  model.parameters() = trainer.ema_parameters();
+  model.set_parameters(trainer.ema_parameters());
 
   SamplerOptions o{TimeGrid::end_dense(100, 3.0)};
   o.frame_dim = cfg.frame_dim();

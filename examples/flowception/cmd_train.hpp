@@ -334,6 +334,8 @@ int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSourc
                 {"final_loss_smoothed", smooth}, {"train_flops", flops}, {"attention_flops", attention_flops},
                 {"run_flops_total", trainer.flops_done().total()}, {"flop_budget_reached", budget_reached},
                 {"checkpoint", ckpt.string()}, {"world_size", comm.size()}, {"segments", segments}, {"log", log}};
+    const json device = device_record(f.device);  // (a named object: items() refers to it)
+    for (auto& [k, v] : device.items()) run[k] = v;
     io::write_file_atomically(fs::path(f.out) / "run.json", run.dump(2));
   }
   save();

@@ -31,6 +31,7 @@
 #include <flowception/oracles.hpp>
 #include <flowception/sampler.hpp>
 #include <flowception/train/trainer.hpp>
+#include <flowception/dit/cublaslt_plan.hpp>
 #if defined(FLOWCEPTION_CLI_DEVICE)
 // The device backend: nvcc builds run it on a GPU; the Thrust-OpenMP build (flowception-omp,
 // which CI tests) runs the same device code path on the CPU.
@@ -220,6 +221,31 @@ auto on_device(const std::string& device, F&& f) {
 
 const char* device_help() {
   return "cpu | cuda: where the model runs (cuda: weights, activations and frames in device memory)";
+}
+
+/// What the device did, for run.json (--device cuda only; empty on the CPU): the products as
+/// planned for cuBLASLt (fused epilogues, and every fallback by reason) and the bytes copied
+/// between host and device memory.
+json device_record(const std::string& device) {
+  if (device == "cpu") return json::object();
+  const auto c = dit::gpu::product_counts();
+  json r = {{"cublaslt_products", c.products},
+            {"cublaslt_fused_bias", c.fused_bias},
+            {"cublaslt_fused_gelu", c.fused_gelu},
+            {"cublaslt_fallbacks", c.fallbacks()},
+            {"cublaslt_fallback_bias_alignment", c.fallback_bias_alignment},
+            {"cublaslt_fallback_aux_alignment", c.fallback_aux_alignment},
+            {"cublaslt_fallback_aux_ld", c.fallback_aux_ld},
+            {"cublaslt_fallback_no_algorithm", c.fallback_no_algorithm},
+            {"cublaslt_fallback_not_supported", c.fallback_not_supported},
+            {"cublaslt_descriptor_builds", c.descriptor_builds}};
+#if defined(FLOWCEPTION_CLI_DEVICE)
+  const auto t = device::transfer_counts();
+  r["bytes_to_device"] = t.to_device_bytes;
+  r["bytes_to_host"] = t.to_host_bytes;
+  r["copies_to_host"] = t.to_host_copies;
+#endif
+  return r;
 }
 
 }  // namespace

@@ -511,6 +511,8 @@ json write_outputs(const fs::path& dir, const Generated& g, const SampleFlags& f
                          "videos/video_XXX_trace.npy (float64 [steps × 7]: step, s, length, expected final length, "
                          "inserted, refused, nfe)", "gifs/video_XXX.gif", "contact_sheet.png"}}};
   for (auto& [k, v] : extra.items()) run[k] = v;
+  const json device = device_record(f.device);  // (a named object: items() refers to it)
+  for (auto& [k, v] : device.items()) run[k] = v;
   io::write_file_atomically(dir / "run.json", run.dump(2));
   return run;
 }

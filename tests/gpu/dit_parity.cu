@@ -5,8 +5,12 @@
 //   training      three Trainer steps: losses within 1e-4 relative, weights within 5e-5
 //   sampling      the DiT (double) through ThrustAlgebra: the host's lengths, frames within 1e-9
 //   TF32, BF16    the forward pass with TF32 / BF16 products within 1e-2 / 4e-2 of FP32
-//   GELU epilogue the first MLP layer's bias+GELU epilogue against the host functor, 1e-5
-//   too large     a model beyond the free device memory is a ConfigError before allocation
+//   GELU epilogue the first MLP layer's bias+GELU epilogue against the host functor: the
+//                 pre-activation within 1e-5 (an FP32 product), the GELU within 1e-5 plus the
+//                 error a hardware tanh may add (2^-10.99 relative: 0.5·|u|·2^-10 allowed)
+//   too large     a model that validates but exceeds the free device memory is a ConfigError
+//                 before allocation
+//   products      how many products ran fused, and every fallback by reason (gpu::product_counts)
 // Without a CUDA device: "skipped: no CUDA device", exit 77 (ctest: skipped, never passed).
 #include <cuda_runtime.h>
 
@@ -37,26 +41,7 @@ void report(bool ok, const char* what, double measured, double tolerance) {
   if (!ok) ++failures;
 }
 
-dit::DitConfig config(std::size_t classes) {
-  dit::DitConfig c;
-  c.channels = 3;
-  c.height = 8;
-  c.width = 8;
-  c.patch = 2;
-  c.depth = 2;
-  c.width_hidden = 64;
-  c.heads = 4;
-  c.mlp_ratio = 4;
-  c.frequency_dim = 64;
-  c.num_classes = classes;
-  c.rate_head = dit::RateHead::pooled;
-  c.length_aware = true;
-  c.length_conditioning = true;
-  c.window = 2;
-  c.name = "gpu-parity";
-  c.validate();
-  return c;
-}
+dit::DitConfig config(std::size_t classes) { return fc_test::gpu_parity_dit(classes); }
 
 /// Videos of 2..7 frames of one random colour each (3×8×8).
 struct ColourVideos : fc_test::ColourVideos {
@@ -146,8 +131,13 @@ void forward_backward_and_tf32() {
 }
 
 // The first MLP layer through cuBLASLt's GELU_AUX_BIAS epilogue against the linear layer and
-// the GeluTanh functor on the host: the pre-activation within 1e-5, and the GELU within 1e-5,
-// which also says that cuBLASLt's GELU is the tanh form (the erf form differs by up to 5e-4).
+// the GeluTanh functor on the host. The pre-activation is an FP32 product: within 1e-5 of the
+// largest. The GELU may use a hardware tanh (tanh.approx.f32, relative error up to 2^-10.99), so
+// element u may differ by 0.5·|u|·|Δtanh| <= 0.5·|u|·2^-10.99: allowed 1e-5 of the largest plus
+// 0.5·|u|·2^-10 (twice that bound). The largest ratio of a difference to its allowance is
+// printed: near 0 says cuBLASLt computes tanh as the host does; the erf form of GELU (up to
+// 4.7e-4 from the tanh form, near |u| = 2) would still fit the allowance, so this check no longer
+// tells the two forms apart; the test of the CPU-side functors pins the form.
 void gelu_epilogue() {
   const std::ptrdiff_t n = 40, in = 24, out = 64;
   random::Stream rng(6, 6);
@@ -162,9 +152,15 @@ void gelu_epilogue() {
   dit::layers::linear_gelu_forward<ThrustBackend>(n, in, out, ThrustBackend::raw(xd), ThrustBackend::raw(wd),
                                                   ThrustBackend::raw(bd), ThrustBackend::raw(pre_d),
                                                   ThrustBackend::raw(post_d));
-  const double dp = max_diff(pre_c, down(pre_d)), dg = max_diff(post_c, down(post_d));
+  const auto pre_g = down(pre_d), post_g = down(post_d);
+  const double dp = max_diff(pre_c, pre_g);
   report(dp <= 1e-5 * max_abs(pre_c), "GELU epilogue: pre-activation, max difference", dp, 1e-5 * max_abs(pre_c));
-  report(dg <= 1e-5 * max_abs(post_c), "GELU epilogue: GELU (tanh form), max difference", dg, 1e-5 * max_abs(post_c));
+  double worst = 0;  // largest |difference| / allowance over the elements
+  for (std::size_t i = 0; i < post_c.size(); ++i) {
+    const double allowed = 1e-5 * max_abs(post_c) + 0.5 * std::fabs(static_cast<double>(pre_c[i])) * std::ldexp(1.0, -10);
+    worst = std::fmax(worst, std::fabs(static_cast<double>(post_c[i]) - post_g[i]) / allowed);
+  }
+  report(worst <= 1.0, "GELU epilogue: GELU (tanh form), max difference / (1e-5 max + 0.5 |u| 2^-10)", worst, 1.0);
 }
 
 void training() {
@@ -219,13 +215,28 @@ void sampling() {
   report(lengths && worst <= 1e-9, "DiT sampling through ThrustAlgebra, frames max difference", worst, 1e-9);
 }
 
+// A configuration that validates (at most DitConfig::kMaxParameters) and whose weights and
+// gradients exceed the free device memory: the shallowest of width 16384 that does. Found before
+// the try, so that nothing but the constructor can throw inside it.
 void too_large() {
   auto huge = config(0);
-  huge.width_hidden = 65536;
+  huge.width_hidden = 16384;
   huge.heads = 64;
-  huge.depth = 64;
   huge.name = "huge";
+  const double free_bytes = static_cast<double>(ThrustBackend::available_memory_bytes());
+  bool found = false;
+  for (huge.depth = 1; huge.depth <= 64; ++huge.depth)
+    if (2.0 * sizeof(float) * static_cast<double>(huge.parameter_count()) > 1.25 * free_bytes) {
+      found = huge.parameter_count() <= dit::DitConfig::kMaxParameters;
+      break;
+    }
+  if (!found) {
+    std::printf("skipped too-large check: no valid configuration exceeds %.0f GB of free device memory\n", free_bytes / 1e9);
+    return;
+  }
   huge.validate();
+  std::printf("  depth %zu, %zu parameters, %.0f GB of weights and gradients against %.0f GB free\n", huge.depth,
+              huge.parameter_count(), 8.0 * static_cast<double>(huge.parameter_count()) / 1e9, free_bytes / 1e9);
   bool refused = false;
   try {
     dit::DiT<float, ThrustBackend> m(huge, 0);
@@ -236,6 +247,22 @@ void too_large() {
   report(refused, "a model too large for device memory is refused (1 = yes)", refused ? 1.0 : 0.0, 1.0);
 }
 
+// What the products of every check above did: fused, and each fallback by reason.
+void product_summary() {
+  const auto c = dit::gpu::product_counts();
+  std::printf("products: %llu planned, %llu with the BIAS epilogue, %llu with GELU_AUX_BIAS, %llu descriptor builds; "
+              "fallbacks: %llu bias alignment, %llu aux alignment, %llu aux ld, %llu no algorithm, %llu not supported\n",
+              static_cast<unsigned long long>(c.products), static_cast<unsigned long long>(c.fused_bias),
+              static_cast<unsigned long long>(c.fused_gelu), static_cast<unsigned long long>(c.descriptor_builds),
+              static_cast<unsigned long long>(c.fallback_bias_alignment),
+              static_cast<unsigned long long>(c.fallback_aux_alignment), static_cast<unsigned long long>(c.fallback_aux_ld),
+              static_cast<unsigned long long>(c.fallback_no_algorithm),
+              static_cast<unsigned long long>(c.fallback_not_supported));
+  // The test models are aligned by construction: no fallback for alignment.
+  report(c.fallback_bias_alignment + c.fallback_aux_alignment == 0, "fallbacks for alignment (0 = none)",
+         static_cast<double>(c.fallback_bias_alignment + c.fallback_aux_alignment), 0.0);
+}
+
 }  // namespace
 
 int run_dit_parity() {
@@ -244,5 +271,6 @@ int run_dit_parity() {
   training();
   sampling();
   too_large();
+  product_summary();
   return failures == 0 ? 0 : 1;
 }

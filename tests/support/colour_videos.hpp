@@ -50,4 +50,28 @@ inline flowception::dit::DitConfig colour_video_dit(std::size_t width = 32, std:
   return c;
 }
 
+/// The length-aware model of the GPU parity test (tests/gpu/dit_parity.cu), also one of the models
+/// whose products tests/test_device_products.cpp checks: classes, a ±2-frame window, 3×8×8 frames
+/// in 2×2 patches, the pooled rate head with the length features.
+inline flowception::dit::DitConfig gpu_parity_dit(std::size_t classes) {
+  flowception::dit::DitConfig c;
+  c.channels = 3;
+  c.height = 8;
+  c.width = 8;
+  c.patch = 2;
+  c.depth = 2;
+  c.width_hidden = 64;
+  c.heads = 4;
+  c.mlp_ratio = 4;
+  c.frequency_dim = 64;
+  c.num_classes = classes;
+  c.rate_head = flowception::dit::RateHead::pooled;
+  c.length_aware = true;
+  c.length_conditioning = true;
+  c.window = 2;
+  c.name = "gpu-parity";
+  c.validate();
+  return c;
+}
+
 }  // namespace fc_test

@@ -20,6 +20,7 @@
 #include <span>
 #include <vector>
 
+#include "flowception/algebra/device_stream.hpp"
 #include "flowception/algebra/frame_algebra.hpp"
 #include "flowception/core/errors.hpp"
 #include "flowception/random/stream.hpp"
@@ -130,10 +131,11 @@ struct ThrustAlgebra {
   /// Elements per frame of `x`.
   std::size_t dim(const buffer& x) const { return x.dim; }
 
-  /// y := x, resizing `y` (a device-to-device copy).
+  /// y := x, resizing `y` (a device-to-device copy, in stream order).
   void copy(buffer& y, const buffer& x) {
     y.dim = x.dim;
-    y.values = x.values;
+    y.values.resize(x.values.size());
+    thrust::copy(device::policy(), x.values.begin(), x.values.end(), y.values.begin());
   }
 
   /// y_f += a[f] · x_f for each frame f; a[f] == 0 leaves y_f untouched. Throws `ShapeError`
@@ -190,10 +192,10 @@ struct ThrustAlgebra {
     for_each(host.size(), detail::thrust_ops::Scatter<T>{raw(y), src, dst, y.dim});
   }
 
-  /// Every frame of `x`, copied to the host row-major.
+  /// Every frame of `x`, copied to the host row-major (the host waits for the stream).
   std::vector<T> download(const buffer& x) const {
     std::vector<T> out(x.values.size());
-    thrust::copy(x.values.begin(), x.values.end(), out.begin());
+    device::copy_to_host(raw(x), out.size(), out.data());
     return out;
   }
 
@@ -201,7 +203,7 @@ struct ThrustAlgebra {
   std::optional<std::size_t> first_nonfinite_frame(const buffer& x) const {
     constexpr std::size_t none = ~std::size_t{0};
     const std::size_t first = thrust::transform_reduce(
-        thrust::device, thrust::counting_iterator<std::size_t>(0), thrust::counting_iterator<std::size_t>(x.values.size()),
+        device::policy(), thrust::counting_iterator<std::size_t>(0), thrust::counting_iterator<std::size_t>(x.values.size()),
         detail::thrust_ops::NonFiniteIndex<T>{raw(x)}, none, detail::thrust_ops::Min{});
     if (first == none) return std::nullopt;
     return first / x.dim;
@@ -219,14 +221,15 @@ struct ThrustAlgebra {
   template <class U>
   static const U* stage(thrust::device_vector<U>& dev, std::span<const U> host) {
     dev.resize(host.size());
-    thrust::copy(host.begin(), host.end(), dev.begin());
+    device::copy_to_device(host.data(), host.size(), thrust::raw_pointer_cast(dev.data()));
     return thrust::raw_pointer_cast(dev.data());
   }
   static T* raw(buffer& b) { return thrust::raw_pointer_cast(b.values.data()); }
   static const T* raw(const buffer& b) { return thrust::raw_pointer_cast(b.values.data()); }
   template <class F>
   static void for_each(std::size_t n, F f) {
-    thrust::for_each(thrust::device, thrust::counting_iterator<std::size_t>(0), thrust::counting_iterator<std::size_t>(n), f);
+    if (n == 0) return;
+    thrust::for_each(device::policy(), thrust::counting_iterator<std::size_t>(0), thrust::counting_iterator<std::size_t>(n), f);
   }
   static void check_rows(const buffer& y, std::size_t n, const char* op) {
     detail::require<ShapeError>(y.frames() == n, op, ": coefficient count ", n, " != frame count ", y.frames());

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include <Eigen/Core>
@@ -31,6 +32,33 @@
 #include "flowception/random/philox.hpp"  // FLOWCEPTION_HOST_DEVICE
 
 namespace flowception::dit {
+
+/// Every buffer of the DiT (weights, gradients, moments, activations, scratch) and every tensor
+/// inside the flat parameter buffers starts on a boundary of this many bytes: what cuBLASLt's
+/// heuristic assumes by default (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*_BYTES) and what cudaMalloc
+/// guarantees on a GPU.
+inline constexpr std::size_t kBufferAlignment = 256;
+
+/// A std::allocator that places every allocation on a kBufferAlignment-byte boundary (the CPU
+/// backend's buffers, so that host and device layouts agree).
+template <class T>
+struct AlignedAllocator {
+  using value_type = T;  ///< The element type.
+  AlignedAllocator() = default;
+  /// Stateless: converts from an allocator of any other type.
+  template <class U>
+  AlignedAllocator(const AlignedAllocator<U>&) noexcept {}
+  /// n values on a kBufferAlignment-byte boundary; std::bad_alloc when the memory is not there.
+  T* allocate(std::size_t n) {
+    if (n > static_cast<std::size_t>(-1) / sizeof(T) - kBufferAlignment) throw std::bad_alloc();
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{kBufferAlignment}));
+  }
+  /// Frees what allocate returned.
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{kBufferAlignment}); }
+  /// Stateless allocators are interchangeable.
+  template <class U>
+  bool operator==(const AlignedAllocator<U>&) const noexcept { return true; }
+};
 
 /// Row-major matrix view: rows × cols with leading dimension ld (elements between rows).
 template <class T>
@@ -43,9 +71,9 @@ struct MatrixRef {
 
 /// The CPU backend: Eigen for products (multi-threaded through OpenMP), OpenMP loops for kernels.
 struct CpuBackend {
-  /// The model's storage: host memory.
+  /// The model's storage: host memory, on kBufferAlignment-byte boundaries.
   template <class T>
-  using buffer = std::vector<T>;
+  using buffer = std::vector<T, AlignedAllocator<T>>;
   static constexpr bool kHostMemory = true;    ///< Buffers are host memory, so Eigen may read them.
   /// Use the hand-vectorised Eigen paths (attention tiles, GELU, bias sums).
   static constexpr bool kEigenKernels = true;
@@ -53,11 +81,11 @@ struct CpuBackend {
   static const char* name() { return "cpu"; }
 
   /// Pointer to the first element of a buffer.
-  template <class T>
-  static T* raw(std::vector<T>& b) { return b.data(); }
+  template <class T, class A>
+  static T* raw(std::vector<T, A>& b) { return b.data(); }
   /// Pointer to the first element of a buffer (read-only).
-  template <class T>
-  static const T* raw(const std::vector<T>& b) { return b.data(); }
+  template <class T, class A>
+  static const T* raw(const std::vector<T, A>& b) { return b.data(); }
   /// Copies n elements from host memory to dst (a plain copy: both are host memory here).
   template <class T>
   static void upload(const T* host, std::size_t n, T* dst) { std::copy_n(host, n, dst); }

@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "flowception/core/errors.hpp"
@@ -41,7 +42,10 @@ namespace flowception::dit {
 struct ParameterInfo {
   std::string name;                ///< Tensor name, as in checkpoints (e.g. `blocks.0.attn.qkv.weight`; `docs/dit.md`).
   std::vector<std::size_t> shape;  ///< Shape; [in, out] for linear weights (row-major, y = x·W + b).
-  std::size_t offset = 0;  ///< First element in the flat buffer.
+  /// First element in the flat buffer: a multiple of kBufferAlignment bytes, so every tensor of
+  /// the parameter, gradient, moment and EMA buffers starts on that boundary (padding between
+  /// tensors is zero and belongs to no tensor; checkpoints store the tensors unpadded).
+  std::size_t offset = 0;
   std::size_t size = 0;    ///< Element count (product of shape).
   /// Initialisation (§6): Xavier uniform (`xavier`), N(0, 0.02²) (`normal002`) or zeros (`zero`).
   enum class Init { xavier, normal002, zero } init = Init::zero;  ///< How init_parameters() draws this tensor.
@@ -215,11 +219,24 @@ class DiT {
   /// Host copies, and loading from the host: the one checkpoint format on every backend.
   std::vector<T> host_parameters() const { return to_host(params_); }
   std::vector<T> host_gradients() const { return to_host(grads_); }  ///< A host copy of gradients().
-  /// Uploads `host` into parameters(); throws ShapeError unless it has parameter_count() values.
+  /// Uploads `host`, laid out as parameters() (parameter_buffer_size() values, each tensor at its
+  /// table offset), into parameters(); the padding between tensors is set to zero whatever `host`
+  /// holds there. Throws ShapeError unless it has parameter_buffer_size() values.
   void set_parameters(std::span<const T> host) {
     detail::require<ShapeError>(host.size() == params_.size(), "DiT::set_parameters: expected ", params_.size(),
-                                " values, got ", host.size());
-    Backend::upload(host.data(), host.size(), raw(params_));
+                                " values (the flat buffer: ", parameter_count(), " parameters and the padding that "
+                                "puts each tensor on a ", kBufferAlignment, "-byte boundary), got ", host.size());
+    bool padded_zero = true;
+    for_each_padding([&](std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e && padded_zero; ++i) padded_zero = host[i] == T(0);
+    });
+    if (padded_zero) {
+      Backend::upload(host.data(), host.size(), raw(params_));
+      return;
+    }
+    std::vector<T> copy(host.begin(), host.end());
+    for_each_padding([&](std::size_t b, std::size_t e) { std::fill(copy.begin() + b, copy.begin() + e, T(0)); });
+    Backend::upload(copy.data(), copy.size(), raw(params_));
   }
   /// Every parameter tensor in buffer order: name, shape, offset and initialisation.
   const std::vector<ParameterInfo>& parameter_table() const { return table_; }
@@ -237,7 +254,12 @@ class DiT {
       add(c.mod, c.n1, c.rstd1, c.m1, c.qkv, c.o, c.lse, c.a, c.n2, c.rstd2, c.m2, c.h, c.gl, c.y);
     return b;
   }
-  std::size_t parameter_count() const { return params_.size(); }  ///< Total parameters (DitConfig::parameter_count()).
+  /// The parameters of the model (DitConfig::parameter_count()), padding excluded.
+  std::size_t parameter_count() const { return count_; }
+  /// Values of the flat parameter (and gradient) buffer: the parameters and the padding that puts
+  /// each tensor on a kBufferAlignment-byte boundary. Host copies (host_parameters(),
+  /// set_parameters()) have this layout.
+  std::size_t parameter_buffer_size() const { return params_.size(); }
   /// Sets every gradient to zero (backward() accumulates).
   void zero_grad() { Backend::fill(raw(grads_), grads_.size(), T(0)); }
 
@@ -267,14 +289,14 @@ class DiT {
   }
 
   /// Forward pass on a packed batch. frames: F × frame_dim, in the backend's memory. Writes
-  /// velocity (F × frame_dim, backend memory) and log-rate (F, host memory) and keeps what
-  /// backward() needs.
+  /// velocity (F × frame_dim, backend memory) and log-rate (F, host memory; null: left in the
+  /// backend's memory, device_log_rate()) and keeps what backward() needs.
   void forward(const T* frames, const DitBatch& b, T* velocity, double* log_rate) {
     prepare(b);
     const std::ptrdiff_t F = F_, N = N_, Hd = hd(), P = pd(), Tp = tp();
     const layers::PatchGeometry geo = geometry();
     // Patch tokens (rate rows of `patches_` stay zero) and their embedding.
-    patches_.assign(static_cast<std::size_t>(N * P), T(0));
+    zeroed(patches_, static_cast<std::size_t>(N * P));
     Backend::parallel_for(F, kernels::PatchifyFrames<T>{geo, frames, raw(patches_), tpf(), P});
     x_.resize(static_cast<std::size_t>(N * Hd));
     layers::linear_forward<Backend>(N, P, Hd, raw(patches_), p(pe_w_), static_cast<const T*>(nullptr), raw(x_));
@@ -335,11 +357,17 @@ class DiT {
     layers::activation_forward<Backend, layers::Silu>(F * Hd, raw(r1_), raw(ra_));
     ell_.resize(static_cast<std::size_t>(F));
     layers::linear_forward<Backend>(F, Hd, 1, raw(ra_), p(r2_w_), p(r2_b_), raw(ell_));
-    // The log-rates (one number per frame) are the only output that crosses to the host.
+    // The log-rates (one number per frame) are the only output that crosses to the host, and
+    // only when asked for: training on a device reads them in place (device_log_rate()).
+    if (!log_rate) return;
     host_scalars_.resize(static_cast<std::size_t>(F));
     Backend::download(raw(ell_), static_cast<std::size_t>(F), host_scalars_.data());
     for (std::ptrdiff_t f = 0; f < F; ++f) log_rate[f] = static_cast<double>(host_scalars_[static_cast<std::size_t>(f)]);
   }
+
+  /// The log-rates of the last forward pass in the backend's memory (frames() values of T): what
+  /// forward() copies to `log_rate`, for callers that keep them on the device.
+  const T* device_log_rate() const { return raw(ell_); }
 
   /// Backward pass of the last forward(): accumulates ∂L/∂θ into gradients() given ∂L/∂velocity
   /// (F × frame_dim, backend memory) and ∂L/∂ℓ (F, host memory).
@@ -352,28 +380,35 @@ class DiT {
   /// stream order, not yet on the host clock.
   template <class Ready = std::nullptr_t>
   void backward(const T* dvelocity, const double* dlog_rate, Ready&& ready = nullptr) {
+    dell_.resize(static_cast<std::size_t>(F_));
+    host_scalars_.resize(static_cast<std::size_t>(F_));
+    for (std::ptrdiff_t f = 0; f < F_; ++f) host_scalars_[static_cast<std::size_t>(f)] = static_cast<T>(dlog_rate[f]);
+    Backend::upload(host_scalars_.data(), static_cast<std::size_t>(F_), raw(dell_));
+    backward_device(dvelocity, raw(dell_), std::forward<Ready>(ready));
+  }
+
+  /// The same, with ∂L/∂ℓ in the backend's memory (frames() values of T), as the device losses
+  /// (train/device_loss.hpp) leave it: nothing crosses to or from the host.
+  template <class Ready = std::nullptr_t>
+  void backward_device(const T* dvelocity, const T* dlog_rate, Ready&& ready = nullptr) {
     auto announce = [&](std::size_t begin, std::size_t end) {
       if constexpr (!std::is_same_v<std::remove_cvref_t<Ready>, std::nullptr_t>) ready(begin, end);
     };
     const std::ptrdiff_t F = F_, N = N_, Hd = hd(), P = pd(), Tp = tp();
     const layers::PatchGeometry geo = geometry();
     // Rate head.
-    dell_.resize(static_cast<std::size_t>(F));
-    host_scalars_.resize(static_cast<std::size_t>(F));
-    for (std::ptrdiff_t f = 0; f < F; ++f) host_scalars_[static_cast<std::size_t>(f)] = static_cast<T>(dlog_rate[f]);
-    Backend::upload(host_scalars_.data(), static_cast<std::size_t>(F), raw(dell_));
     dra_.resize(ra_.size());
-    layers::linear_backward<Backend>(F, Hd, 1, raw(ra_), p(r2_w_), raw(dell_), raw(dra_), g(r2_w_), g(r2_b_));
+    layers::linear_backward<Backend>(F, Hd, 1, raw(ra_), p(r2_w_), dlog_rate, raw(dra_), g(r2_w_), g(r2_b_));
     dr1_.resize(r1_.size());
     layers::activation_backward<Backend, layers::Silu>(F * Hd, raw(r1_), raw(dra_), raw(dr1_));
     drin_.resize(rin_.size());
     layers::linear_backward<Backend>(F, Hd, Hd, raw(rin_), p(r1_w_), raw(dr1_), raw(drin_), g(r1_w_), g(r1_b_));
     // Velocity head.
-    dout_.assign(static_cast<std::size_t>(N * P), T(0));
+    zeroed(dout_, static_cast<std::size_t>(N * P));
     Backend::parallel_for(F, kernels::PatchifyFrames<T>{geo, dvelocity, raw(dout_), tpf(), P});
     dmf_.resize(x_.size());
     layers::linear_backward<Backend>(N, Hd, P, raw(mf_), p(out_w_), raw(dout_), raw(dmf_), g(out_w_), g(out_b_));
-    dfmod_.assign(fmod_.size(), T(0));
+    zeroed(dfmod_, fmod_.size());
     dnf_.resize(x_.size());
     layers::modulate_backward<Backend>(F, Hd, raw(nf_), raw(fmod_) + Hd, 2 * Hd, raw(frame_token_begin_),
                                        raw(dmf_), raw(dnf_), raw(dfmod_), raw(dfmod_) + Hd);
@@ -388,13 +423,15 @@ class DiT {
     }
     dx_.resize(x_.size());
     layers::layernorm_backward<Backend>(N, Hd, raw(nf_), raw(rstdf_), raw(dnf_), raw(dx_));
-    dsc_.assign(sc_.size(), T(0));
+    zeroed(dsc_, sc_.size());
     layers::linear_backward<Backend>(F, Hd, 2 * Hd, raw(sc_), p(f_ada_w_), raw(dfmod_), raw(dsc_), g(f_ada_w_),
                                      g(f_ada_b_), true);
     announce(table_[f_ada_w_].offset, params_.size());  // the heads: everything after the last block
     for (std::size_t l = cfg_.depth; l-- > 0;) {
       block_backward(l);
-      announce(table_[bidx_[l].ada_w].offset, table_[bidx_[l].fc2_b].offset + table_[bidx_[l].fc2_b].size);
+      // Up to the next block's first tensor: the padding after the block's last tensor is in its range.
+      announce(table_[bidx_[l].ada_w].offset, l + 1 < cfg_.depth ? table_[bidx_[l + 1].ada_w].offset
+                                                                  : table_[f_ada_w_].offset);
     }
     // Patch embedding and rate token.
     layers::linear_backward<Backend>(N, P, Hd, raw(patches_), p(pe_w_), raw(dx_), static_cast<T*>(nullptr),
@@ -473,12 +510,35 @@ class DiT {
   T* p(std::size_t i) { return raw(params_) + table_[i].offset; }
   T* g(std::size_t i) { return raw(grads_) + table_[i].offset; }
 
+  /// Elements of T per kBufferAlignment bytes: tensor offsets are multiples of it.
+  static constexpr std::size_t kAlignElements = kBufferAlignment / sizeof(T);
+  static_assert(kBufferAlignment % sizeof(T) == 0);
+  static constexpr std::size_t round_up(std::size_t n) { return (n + kAlignElements - 1) / kAlignElements * kAlignElements; }
+
   std::size_t add(std::string name, std::vector<std::size_t> shape, ParameterInfo::Init init) {
     std::size_t size = 1;
     for (auto s : shape) size *= s;
-    const std::size_t offset = table_.empty() ? 0 : table_.back().offset + table_.back().size;
+    const std::size_t offset = table_.empty() ? 0 : round_up(table_.back().offset + table_.back().size);
     table_.push_back({std::move(name), std::move(shape), offset, size, init});
     return table_.size() - 1;
+  }
+
+  /// f(begin, end) for every range of padding in the flat buffer (between tensors, and after the
+  /// last one up to parameter_buffer_size()).
+  template <class F>
+  void for_each_padding(F&& f) const {
+    for (std::size_t i = 0; i < table_.size(); ++i) {
+      const std::size_t end = table_[i].offset + table_[i].size;
+      const std::size_t next = i + 1 < table_.size() ? table_[i + 1].offset : params_.size();
+      if (next > end) f(end, next);
+    }
+  }
+
+  /// Resizes `b` to n values and sets them to zero on the backend (no host wait on a device).
+  template <class U>
+  static void zeroed(buffer<U>& b, std::size_t n) {
+    b.resize(n);
+    Backend::fill(Backend::raw(b), n, U(0));
   }
 
   void build_parameter_table() {
@@ -526,7 +586,9 @@ class DiT {
       len_w_ = add("rate_head.length_embed.weight", {cfg_.length_features(), H}, I::zero);
       len_b_ = add("rate_head.length_embed.bias", {H}, I::zero);
     }
-    const std::size_t count = table_.back().offset + table_.back().size;
+    count_ = 0;
+    for (const auto& p : table_) count_ += p.size;
+    const std::size_t count = round_up(table_.back().offset + table_.back().size);
     if constexpr (requires { Backend::available_memory_bytes(); }) {
       // Weights and gradients must fit before anything is allocated (activations come on top).
       const double need = 2.0 * static_cast<double>(count) * sizeof(T);
@@ -535,8 +597,10 @@ class DiT {
                                    " memory: ", count, " parameters need ", need / (1 << 30),
                                    " GiB for weights and gradients alone, ", have / (1 << 30), " GiB are free");
     }
-    params_.assign(count, T(0));
-    grads_.assign(params_.size(), T(0));
+    params_.resize(count);
+    grads_.resize(count);
+    Backend::fill(raw(params_), count, T(0));
+    Backend::fill(raw(grads_), count, T(0));
   }
 
   /// Token structure of a packed batch: frames, token→frame map, rotary positions, tiles.
@@ -750,7 +814,7 @@ class DiT {
     const std::ptrdiff_t F = F_, N = N_, Hd = hd(), M = static_cast<std::ptrdiff_t>(cfg_.mlp_hidden());
     const std::ptrdiff_t H = static_cast<std::ptrdiff_t>(cfg_.heads);
     const std::ptrdiff_t ld = 6 * Hd;
-    dmod_.assign(c.mod.size(), T(0));
+    zeroed(dmod_, c.mod.size());
     T* d_shift_msa = raw(dmod_);
     T* d_scale_msa = raw(dmod_) + Hd;
     T* d_gate_msa = raw(dmod_) + 2 * Hd;
@@ -797,6 +861,7 @@ class DiT {
 
   DitConfig cfg_;
   std::vector<ParameterInfo> table_;
+  std::size_t count_ = 0;  ///< parameters, padding excluded
   buffer<T> params_, grads_;
   std::size_t pe_w_{}, pe_b_{}, rate_token_{}, t1_w_{}, t1_b_{}, t2_w_{}, t2_b_{}, kind_emb_{}, class_emb_{};
   std::size_t f_ada_w_{}, f_ada_b_{}, out_w_{}, out_b_{}, r1_w_{}, r1_b_{}, r2_w_{}, r2_b_{}, len_w_{}, len_b_{}, lc_w_{},

@@ -7,6 +7,8 @@
 
 #include <map>
 #include <set>
+#include <span>
+#include <type_traits>
 #include <utility>
 #include <string>
 #include <vector>
@@ -124,8 +126,11 @@ void check_no_unknown_tensors(const io::SafetensorsFile& f, const dit::DiT<T, Ba
 
 /// The weights of `model` as tensors named prefix + parameter name, with their shapes.
 template <class T, class Backend>
-std::vector<io::Tensor> parameter_tensors(const dit::DiT<T, Backend>& model, const std::vector<T>& values,
+std::vector<io::Tensor> parameter_tensors(const dit::DiT<T, Backend>& model, std::type_identity_t<std::span<const T>> values,
                                           const std::string& prefix) {
+  detail::require<ShapeError>(values.size() == model.parameter_buffer_size(), "parameter_tensors: expected ",
+                              model.parameter_buffer_size(), " values laid out as the model's flat buffer, got ",
+                              values.size());
   std::vector<io::Tensor> out;
   for (const auto& p : model.parameter_table()) {
     std::vector<std::int64_t> shape(p.shape.begin(), p.shape.end());
@@ -140,7 +145,7 @@ std::vector<io::Tensor> parameter_tensors(const dit::DiT<T, Backend>& model, con
 template <class Backend>
 void read_parameters(const io::SafetensorsFile& f, const dit::DiT<float, Backend>& model, const std::string& prefix,
                      std::vector<float>& values, bool flat = false) {
-  std::vector<float> out(model.parameter_count());
+  std::vector<float> out(model.parameter_buffer_size());
   for (const auto& p : model.parameter_table()) {
     std::vector<std::int64_t> shape(p.shape.begin(), p.shape.end());
     if (flat) shape = {static_cast<std::int64_t>(p.size)};

@@ -84,7 +84,7 @@ class DeviceOptimizer {
 
   /// `adam` and `ema` have the model's tensors registered, in the model's order.
   DeviceOptimizer(const Model& model, const AdamW& adam, const Ema& ema) {
-    const std::size_t n = model.parameter_count();
+    const std::size_t n = model.parameter_buffer_size();
     m_.assign(n, 0.0f);
     v_.assign(n, 0.0f);
     std::vector<std::uint8_t> decays(n, 0);
@@ -104,7 +104,7 @@ class DeviceOptimizer {
   /// and element (found on the host, on that error path only); nothing is scaled then.
   double clip(Model& model, double max_norm) {
     float* g = Backend::raw(model.gradients());
-    const std::size_t n = model.parameter_count();
+    const std::size_t n = model.parameter_buffer_size();
     const double norm = std::sqrt(Backend::sum_squares(g, n));
     if (!std::isfinite(norm)) {
       const auto host = model.host_gradients();
@@ -128,7 +128,7 @@ class DeviceOptimizer {
     detail::require(std::isfinite(lr) && lr >= 0.0, "AdamW: lr must be finite and >= 0, got ", lr);
     const AdamWConfig& cfg = adam.config();
     const std::int64_t t = adam.step_count() + 1;
-    const auto n = static_cast<std::ptrdiff_t>(model.parameter_count());
+    const auto n = static_cast<std::ptrdiff_t>(model.parameter_buffer_size());
     float* w = Backend::raw(model.parameters());
     Backend::parallel_for(n, device_kernels::AdamWElement{w, Backend::raw(model.gradients()), Backend::raw(m_),
                                                           Backend::raw(v_), Backend::raw(decays_), cfg.beta1, cfg.beta2,
@@ -157,7 +157,7 @@ class DeviceOptimizer {
 
   /// Takes the moments and averages of the host objects (after a checkpoint was loaded).
   void load_from_host(const Model& model, const AdamW& adam, const Ema& ema) {
-    const std::size_t n = model.parameter_count();
+    const std::size_t n = model.parameter_buffer_size();
     std::vector<float> m(n), v(n), e(n);
     const auto& table = model.parameter_table();
     for (std::size_t i = 0; i < table.size(); ++i) {

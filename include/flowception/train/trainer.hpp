@@ -26,6 +26,7 @@
 #include "flowception/dit/model.hpp"
 #include "flowception/io/safetensors.hpp"
 #include "flowception/train/checkpoint.hpp"
+#include "flowception/train/device_loss.hpp"
 #include "flowception/train/device_optimizer.hpp"
 #include "flowception/train/optimizer.hpp"
 #include "flowception/baselines/baseline_training.hpp"
@@ -223,7 +224,7 @@ class Trainer {
   /// The EMA weights as one flat buffer in the model's parameter order.
   std::vector<float> ema_parameters() const {
     if constexpr (kDevice) return device_->ema_parameters();
-    std::vector<float> out(model_->parameter_count());
+    std::vector<float> out(model_->parameter_buffer_size());
     for (std::size_t i = 0; i < model_->parameter_table().size(); ++i) {
       const auto s = ema_.shadow(i);
       std::copy(s.begin(), s.end(), out.begin() + static_cast<std::ptrdiff_t>(model_->parameter_table()[i].offset));
@@ -285,7 +286,7 @@ class Trainer {
     while (replicas_.size() + 1 < R) replicas_.emplace_back(cfg, 0);
     parts_.resize(R);
     // With one replica the gradient buckets are reduced while backward runs.
-    const std::size_t n_params = model_->parameter_count();
+    const std::size_t n_params = model_->parameter_buffer_size();
     const bool overlap = spread && R == 1 && opts_.overlap_reduction;
     distributed::GradientBuckets<Comm> buckets(comm_, Backend::raw(model_->gradients()), n_params, opts_.bucket_elements);
     bool announced = false;
@@ -304,24 +305,26 @@ class Trainer {
       }
       const TrainingBatch<float> batch =
           pack(std::span<const TrainingSample<float>>(samples_.data() + cut[r], cut[r + 1] - cut[r]));
-      part.velocity.resize(batch.inputs.size());
-      part.log_rate.resize(batch.rows());
+      if constexpr (!kDevice) {
+        part.velocity.resize(batch.inputs.size());
+        part.log_rate.resize(batch.rows());
+      }
       dit::DitBatch db{batch.times, batch.kinds, batch.offsets, batch.conditions, {}};
       if constexpr (kDevice) {
+        // Velocities, log-rates and their gradients stay on the device (train/device_loss.hpp):
+        // the inputs and the loss's targets go up, the loss values come back.
         upload(batch.inputs, inputs_dev_);
         velocity_dev_.resize(batch.inputs.size());
-        m.forward(Backend::raw(inputs_dev_), db, Backend::raw(velocity_dev_), part.log_rate.data());
-        Backend::download(Backend::raw(velocity_dev_), part.velocity.size(), part.velocity.data());
+        m.forward(Backend::raw(inputs_dev_), db, Backend::raw(velocity_dev_), nullptr);
+        part.loss = device_loss_.compute(batch, Backend::raw(velocity_dev_), m.device_log_rate(), opts_.rate_loss_weight,
+                                         norm);
+        m.zero_grad();
+        if (overlap) m.backward_device(device_loss_.grad_velocity(), device_loss_.grad_log_rate(), ready);
+        else m.backward_device(device_loss_.grad_velocity(), device_loss_.grad_log_rate());
       } else {
         m.forward(batch.inputs.data(), db, part.velocity.data(), part.log_rate.data());
-      }
-      part.loss = flowception_loss<float>(batch, part.velocity, part.log_rate, opts_.rate_loss_weight, norm);
-      m.zero_grad();
-      if constexpr (kDevice) {
-        upload(part.loss.grad_velocity, velocity_dev_);
-        if (overlap) m.backward(Backend::raw(velocity_dev_), part.loss.grad_log_rate.data(), ready);
-        else m.backward(Backend::raw(velocity_dev_), part.loss.grad_log_rate.data());
-      } else {
+        part.loss = flowception_loss<float>(batch, part.velocity, part.log_rate, opts_.rate_loss_weight, norm);
+        m.zero_grad();
         if (overlap) m.backward(part.loss.grad_velocity.data(), part.loss.grad_log_rate.data(), ready);
         else m.backward(part.loss.grad_velocity.data(), part.loss.grad_log_rate.data());
       }
@@ -555,6 +558,7 @@ class Trainer {
   std::vector<std::string> grad_names_;  ///< parameter names, for the error of a diverged step
   std::vector<Part> parts_;
   std::optional<DeviceOptimizer<Backend>> device_;  ///< moments and EMA in device memory
+  DeviceLoss<Backend> device_loss_;                   ///< the losses on the device (kDevice only)
   typename Backend::template buffer<float> inputs_dev_, velocity_dev_;
 };
 

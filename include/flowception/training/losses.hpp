@@ -78,6 +78,20 @@ inline double rate_loss(std::span<const double> log_rate, std::span<const double
   return sum * norm;
 }
 
+/// Counts the batch's flowing and rate frames into `res`, and checks that the whole batch's
+/// denominators `norm` (0: this batch's own) are at least those counts (ConfigError otherwise).
+template <class T>
+void count_loss_frames(const TrainingBatch<T>& batch, const LossNormalisation& norm, LossResult<T>& res) {
+  res.flowing_frames = res.rate_frames = 0;
+  for (auto m : batch.flow_mask) res.flowing_frames += m ? 1u : 0u;
+  for (auto m : batch.rate_mask) res.rate_frames += m ? 1u : 0u;
+  detail::require(norm.flowing_frames == 0 || norm.flowing_frames >= res.flowing_frames,
+                  "loss normalisation: ", norm.flowing_frames, " flowing frames in the whole batch, fewer than the ",
+                  res.flowing_frames, " of this part");
+  detail::require(norm.rate_frames == 0 || norm.rate_frames >= res.rate_frames, "loss normalisation: ",
+                  norm.rate_frames, " rate frames in the whole batch, fewer than the ", res.rate_frames, " of this part");
+}
+
 /// Both losses on a packed batch, with gradients. `velocity` is rows × dim, `log_rate` rows.
 /// `norm` gives the denominators of the means when the batch is part of a larger one.
 template <class T>
@@ -99,13 +113,7 @@ LossResult<T> flowception_loss(const TrainingBatch<T>& batch, std::span<const T>
   LossResult<T> res;
   res.grad_velocity.assign(velocity.size(), T(0));
   res.grad_log_rate.assign(log_rate.size(), 0.0);
-  for (auto m : batch.flow_mask) res.flowing_frames += m ? 1u : 0u;
-  for (auto m : batch.rate_mask) res.rate_frames += m ? 1u : 0u;
-  detail::require(norm.flowing_frames == 0 || norm.flowing_frames >= res.flowing_frames,
-                  "loss normalisation: ", norm.flowing_frames, " flowing frames in the whole batch, fewer than the ",
-                  res.flowing_frames, " of this part");
-  detail::require(norm.rate_frames == 0 || norm.rate_frames >= res.rate_frames, "loss normalisation: ",
-                  norm.rate_frames, " rate frames in the whole batch, fewer than the ", res.rate_frames, " of this part");
+  count_loss_frames(batch, norm, res);
   res.velocity = velocity_loss<T>(velocity, batch.targets, batch.flow_mask, batch.dim, res.grad_velocity, 1.0,
                                   norm.flowing_frames);
   res.rate = rate_loss(log_rate, batch.counts, batch.rate_mask, res.grad_log_rate, rate_weight, norm.rate_frames);

@@ -39,13 +39,13 @@ struct BiasGradientColumn {
 };
 
 /// Y = X·W + b (X: n × in, W: in × out, Y: n × out, row-major, backend memory); b may be null
-/// (no bias). Uses the backend's bias epilogue (gemm_bias) where it has one.
+/// (no bias). Uses the backend's bias epilogue (gemm_bias) where it has one and it accepts the
+/// product; otherwise the bias functor and the plain product.
 template <class Backend, class T>
 void linear_forward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out, const T* x, const T* w, const T* b, T* y) {
   if (b) {
     if constexpr (requires { Backend::gemm_bias(n, out, in, x, w, b, y); }) {
-      Backend::gemm_bias(n, out, in, x, w, b, y);  // the bias epilogue of the product
-      return;
+      if (Backend::gemm_bias(n, out, in, x, w, b, y)) return;  // the bias epilogue of the product
     }
     Backend::parallel_for(n, BroadcastBiasRow<T>{b, y, out});
     Backend::gemm(false, false, n, out, in, T(1), x, in, w, out, T(1), y, out);
