@@ -24,13 +24,15 @@ SNAP = re.compile(r"^videos_(\d+)\.train\.json$")
 # (key, label, higher is better, data set)
 RING = [
     ("valid_frame_fraction", "valid frames", True),
-    ("consistent_fraction", "consistent rotation", True),
+    ("consistent_fraction", "consistent rotation (strict rule)", True),
+    ("consistent_whole_video_fraction", "consistent (whole-video rule)", True),
     ("rotation_sequence_fraction", "rotation sequence (the authors rule)", True),
     ("length_legal_fraction", "legal lengths", True),
     ("length_tv", "length TV", False),
     ("fully_valid_fraction", "fully valid videos", True),
     ("rotation_steps_1_3", "rotation steps of 1-3 cells", True),
     ("start_frames_on_one_stride", "start frames on one stride", True),
+    ("start_gap_counts_exact", "start-frame gaps with the count their rotations imply", True),
     ("rate_nll_gap", "rate NLL - content-free oracle NLL", False),
 ]
 SHAPES = [
@@ -63,6 +65,9 @@ def metrics_of(scores):
         m["rotation_steps_1_3"] = sum(steps[1:4])
     if "start_frames_on_one_stride" in diag:
         m["start_frames_on_one_stride"] = diag["start_frames_on_one_stride"]
+    counts = diag.get("count_errors")
+    if counts and counts.get("gaps"):
+        m["start_gap_counts_exact"] = counts["exact_fraction"]
     cal = scores.get("rate_calibration")
     if cal:
         n = sum(b["samples"] for b in cal)

@@ -239,7 +239,7 @@ TEST_F(Cli, HostileInputsAreRefusedBeforeAnyWorkAndWriteNothing) {
        "sampling needs about"},
       {"5: memory (training)", "train" + tiny + " --steps 1 --memory-limit 0.001", "training needs about"},
       {"5: --batch 1e11", "train" + tiny + " --steps 1 --batch 1e11", "--batch: 1e11 is not an integer in [1, 1000000]"},
-      {"5: --depth 1e8", "train" + tiny + " --steps 1 --depth 100000000", "--depth: 100000000 is not an integer in [1, 4096]"},
+      {"5: --depth 1e8", "train" + tiny + " --steps 1 --depth 100000000", "--depth: 100000000 is not an integer in [0, 4096]"},
       {"10: trailing text in the task weights", "train" + tiny + " --steps 1 --tasks 1,0,0,0x", "--tasks: 0x is not a number in [0, 1e+06]"},
       {"10: a malformed number in a grid", sample + " --grid end_dense:1e", "cannot read a number in the power of --grid 'end_dense:1e'"},
       {"6: a flipped byte in tensor data", "sample --checkpoint " + (dir / "flipped.safetensors").string() + " --count 1 --quiet",
@@ -401,6 +401,22 @@ TEST_F(Cli, BaselinesTrainSampleAndEvaluate) {
   r = run("train" + small + " --steps " + std::to_string(steps - 1) + " --out " + (dir / "budget_less").string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_LT(read_json(dir / "budget_less" / "run.json")["run_flops_total"].get<double>(), 1e8);
+  // A decaying schedule under a FLOP budget needs --steps (it used to take a hidden 1000 as the
+  // cosine's length); with --steps it runs, and run.json records the steps given.
+  r = run("train" + small + " --flop-budget 1e8 --cosine --out " + (dir / "budget_cosine").string());
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("--flop-budget with --cosine needs --steps too"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "budget_cosine" / "checkpoint.safetensors"));
+  r = run("train" + small + " --flop-budget 1e8 --decay-from 2 --out " + (dir / "budget_decay").string());
+  EXPECT_EQ(r.code, 2) << r.output;
+  r = run("train" + small + " --flop-budget 1e8 --cosine --steps 40 --out " + (dir / "budget_cosine").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto cj = read_json(dir / "budget_cosine" / "run.json");
+  EXPECT_EQ(cj["config"]["steps"].get<int>(), 40);
+  EXPECT_TRUE(cj["config"]["cosine"].get<bool>());
+  // run.json records every setting of the flag table, resolved (here the shapes recipe's batch).
+  for (const char* key : {"data_size", "ar_attention", "save_every", "overwrite", "unanchored", "labels", "out"})
+    EXPECT_TRUE(cj["config"].contains(key)) << key;
   r = run("train" + small + " --steps 1 --method diffusion --out " + (dir / "bad").string());
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("diffusion"), std::string::npos);
@@ -423,6 +439,19 @@ TEST_F(Cli, EvalWithPrescribedRuleDrawsTargetsFromTheData) {
 
 // `train --data X` with no other flag uses that data set's recipe (here for two steps), and the
 // sampling commands take κ, n_start and anchoring from the checkpoint unless given.
+// train --help prints every default from the one table (TrainFlags) and the recipes' differences
+// (recipe_for) in its footer; nothing else states them.
+TEST_F(Cli, TrainHelpPrintsTheDefaultsOfTheSettingsTable) {
+  const auto r = run("train --help");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* expected : {"peak learning rate (default: 0.001)", "warm-up steps (default: 200)",
+                               "EMA decay (default: 0.999)", "insertion scheduler: linear | cubic | cosine | poly:P (default: poly:5)",
+                               "videos per step (default: per data set, see below)",
+                               "ring: --patch 3, --batch 64, --tasks 0.5,0.2,0.2,0.1",
+                               "shapes: --patch 4, --batch 32"})
+    EXPECT_NE(r.output.find(expected), std::string::npos) << expected << "\n" << r.output;
+}
+
 TEST_F(Cli, DataSetRecipesAndCheckpointSamplingDefaults) {
   const auto ring = dir / "ring";
   auto r = run("train --data ring --steps 2 --batch 4 --quiet --out " + ring.string());

@@ -13,6 +13,7 @@
 #include "flowception/data/crossing_shapes.hpp"
 #include "flowception/data/rotating_ring.hpp"
 #include "flowception/data/video.hpp"
+#include "support/expect_error.hpp"
 
 using namespace flowception;
 using data::Video;
@@ -167,6 +168,79 @@ TEST(RotatingRing, EveryDataVideoScoresFullyValid) {
   const auto ns = data::score_ring_video(noisy);
   EXPECT_TRUE(ns.fully_valid);
   EXPECT_EQ(ns.valid_frames, noisy.length());
+}
+
+// The whole-video rule (the authors' measure): one ramp fitted to all frames under one stride,
+// whole-video RMS <= 0.05, colours within [-0.05, 1.05]. Constructed videos show where it and the
+// strict rule part: one frame one cell off passes the whole-video rule and fails the strict one;
+// shuffled frames fail both; a washed-out ring passes the whole-video rule whatever its rotations.
+TEST(RotatingRing, TheWholeVideoRuleAgainstTheStrictRule) {
+  const data::RingParams p{{0.9, 0.2, 0.6}, {0.1, 0.8, 0.2}, 2, 20};
+  const Video good = data::RotatingRing::render(p);
+  const auto gs = data::score_ring_video(good);
+  EXPECT_TRUE(gs.consistent_whole_video);
+  EXPECT_TRUE(gs.consistent_rotation);
+  EXPECT_LT(gs.whole_video_rms, 1e-6);
+  EXPECT_EQ(gs.whole_video_stride, 2u);
+
+  // One frame one cell off: its residual is spread over 20 frames' worth of numbers.
+  Video off = good;
+  set_ring_frame(off, 11, p, 11, 1);
+  const auto os = data::score_ring_video(off);
+  EXPECT_FALSE(os.consistent_rotation);
+  EXPECT_TRUE(os.consistent_whole_video);
+  EXPECT_GT(os.whole_video_rms, 0.0);
+  EXPECT_LE(os.whole_video_rms, 0.05);
+  // ... and over generated videos, most videos with one frame off still pass it, none the strict rule.
+  const data::RotatingRing ring{5};
+  int passed_whole = 0, passed_strict = 0, n = 0;
+  for (std::size_t i = 0; i < 200; ++i) {
+    const auto pi = ring.params(i);
+    Video v = ring.video(i);
+    set_ring_frame(v, pi.length / 2, pi, pi.length / 2, 1);
+    const auto vs = data::score_ring_video(v);
+    passed_whole += vs.consistent_whole_video ? 1 : 0;
+    passed_strict += vs.consistent_rotation ? 1 : 0;
+    ++n;
+  }
+  EXPECT_GT(passed_whole, n * 9 / 10) << passed_whole << " of " << n;
+  EXPECT_LT(passed_strict, n / 10) << passed_strict << " of " << n;  // (only washed-out rings)
+
+  // Shuffled frames: no stride explains the order; both rules fail.
+  Video shuffled = good;
+  for (std::size_t t = 1; t < 20; ++t) set_ring_frame(shuffled, t, p, (t * 7) % 20, 0);
+  const auto ss = data::score_ring_video(shuffled);
+  EXPECT_FALSE(ss.consistent_whole_video);
+  EXPECT_FALSE(ss.consistent_rotation);
+  EXPECT_GT(ss.whole_video_rms, 0.05);
+
+  // Low contrast (c1 and c2 0.03 apart), frames in a scrambled order: the whole-video rule cannot
+  // see the rotations and passes; the strict rule fails.
+  const data::RingParams faint{{0.50, 0.52, 0.51}, {0.53, 0.49, 0.50}, 1, 15};
+  Video scrambled = data::RotatingRing::render(faint);
+  for (std::size_t t = 1; t < 15; ++t) set_ring_frame(scrambled, t, faint, (t * 5) % 8, 0);
+  const auto fs = data::score_ring_video(scrambled);
+  EXPECT_TRUE(fs.consistent_whole_video);
+  EXPECT_FALSE(fs.consistent_rotation);
+
+  // Colours outside [-0.05, 1.05]: a ring of the right motion but impossible colours fails it.
+  Video bright = good;
+  for (auto& x : bright.frames) x = 1.2f * x + 0.1f;
+  const auto bs = data::score_ring_video(bright);
+  EXPECT_FALSE(bs.consistent_whole_video);
+  EXPECT_LE(bs.whole_video_rms, 1e-6);
+  data::RingScoreOptions loose;
+  loose.colour_margin = 0.5;
+  EXPECT_TRUE(data::score_ring_video(bright, loose).consistent_whole_video);
+
+  // Aggregate: good, off, shuffled, scrambled: whole-video 3/4, strict 1/4.
+  const std::vector<Video> mix{good, off, shuffled, scrambled};
+  const auto agg = data::score_rotating_ring(mix);
+  EXPECT_DOUBLE_EQ(agg.consistent_whole_video_fraction, 0.75);
+  EXPECT_DOUBLE_EQ(agg.consistent_fraction, 0.25);
+  data::RingScoreOptions bad;
+  bad.whole_video_tolerance = -1;
+  fc_test::expect_error<ConfigError>([&] { data::score_rotating_ring(mix, bad); }, "whole-video tolerance");
 }
 
 TEST(RotatingRing, CorruptedVideosAreFlagged) {

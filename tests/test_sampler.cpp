@@ -5,7 +5,10 @@
 #include <map>
 #include <set>
 #include <vector>
+#include <string>
+#include <type_traits>
 
+#include "support/expect_error.hpp"
 #include "support/test_models.hpp"
 
 using namespace flowception;
@@ -641,4 +644,35 @@ TEST(SamplerErrors, ModelThatResizesItsOutput) {
   expect_error_containing(
       [&] { sample(model, LinearKappa{}, Euler{}, options(TimeGrid::uniform(4), 2), unconditional(1, 2)); },
       "model returned a velocity of");
+}
+
+// Every named choice of the sampler and the solvers reads back its own name, and a name that is
+// not one of them is a ConfigError that lists the accepted ones (no silent fallback).
+TEST(Names, JumpRuleCapFinalStepAndSolverNamesRoundTripAndTyposAreRefused) {
+  for (auto m : {JumpMode::poisson, JumpMode::bernoulli, JumpMode::binomial})
+    EXPECT_EQ(jump_mode_from_name(jump_mode_name(m)), m);
+  for (auto r : {InsertionRule::learned, InsertionRule::random_gap, InsertionRule::hierarchical,
+                 InsertionRule::left_to_right})
+    EXPECT_EQ(insertion_rule_from_name(insertion_rule_name(r)), r);
+  for (auto p : {CapPolicy::error, CapPolicy::truncate}) EXPECT_EQ(cap_policy_from_name(cap_policy_name(p)), p);
+  for (auto f : {FinalStep::euler, FinalStep::full}) EXPECT_EQ(final_step_from_name(final_step_name(f)), f);
+  for (const char* name : kSolverNames) {
+    std::string got;
+    int stages = 0;
+    with_solver_named(name, FinalStep::full, [&](const auto& s) {
+      got = s.name();
+      stages = std::decay_t<decltype(s)>::stages;
+    });
+    EXPECT_EQ(got, name);
+    EXPECT_GT(stages, 0);
+  }
+  fc_test::expect_error<ConfigError>([] { jump_mode_from_name("poison"); },
+                                     "jump mode 'poison' is not one of: poisson, bernoulli, binomial");
+  fc_test::expect_error<ConfigError>([] { insertion_rule_from_name("random_gap"); },
+                                     "insertion rule 'random_gap' is not one of: learned, random, hierarchical, left_to_right");
+  fc_test::expect_error<ConfigError>([] { cap_policy_from_name("Truncate"); },
+                                     "cap policy 'Truncate' is not one of: error, truncate");
+  fc_test::expect_error<ConfigError>([] { final_step_from_name(""); }, "final step '' is not one of: euler, full");
+  fc_test::expect_error<ConfigError>([] { with_solver_named("rk5", FinalStep::euler, [](const auto&) {}); },
+                                     "solver 'rk5' is not one of: euler, midpoint, heun, rk4");
 }

@@ -47,7 +47,7 @@ using namespace flowception;
 
 #include "world.hpp"
 
-namespace {
+namespace fc_cli {
 
 // ---- Numeric flags ----------------------------------------------------------------------------
 
@@ -108,7 +108,7 @@ struct DataSource {
   data::Video video(std::size_t i) const { return get(i); }
 };
 
-DataSource open_data(const DataFlags& f) {
+inline DataSource open_data(const DataFlags& f) {
   DataSource d;
   if (f.data == "shapes" || f.data.rfind("shapes:", 0) == 0) {
     data::CrossingShapes g{f.seed};
@@ -135,12 +135,12 @@ DataSource open_data(const DataFlags& f) {
     }
     d = {"npy", dir->videos.size(), [dir](std::size_t i) { return dir->videos[i]; }, longest, bytes};
   } else {
-    throw ConfigError("flowception: unknown data '" + f.data + "' (shapes | shapes:N | ring | npy:DIR)");
+    detail::fail<ConfigError>("unknown data '", f.data, "' (shapes | shapes:N | ring | npy:DIR)");
   }
   return d;
 }
 
-void add_data_flags(CLI::App* app, DataFlags& f) {
+inline void add_data_flags(CLI::App* app, DataFlags& f) {
   app->add_option("--data", f.data,
                   "shapes (16×16 frames) | shapes:N (N×N frames) | ring | npy:DIR (a directory of T×H×W×C .npy videos)")->capture_default_str();
   app->add_option("--labels", f.labels, "for npy data: a text file of 'file label' lines");
@@ -154,7 +154,7 @@ void add_data_flags(CLI::App* app, DataFlags& f) {
 
 /// Checks an --out folder before any work: a folder, or a place where one can be made, that this
 /// process may write.
-void check_out_folder(const std::string& out_flag) {
+inline void check_out_folder(const std::string& out_flag) {
   const fs::path out(out_flag);
   std::error_code ec;
   detail::require(!fs::exists(out, ec) || fs::is_directory(out, ec), "--out ", out, " exists and is not a directory");
@@ -167,7 +167,7 @@ void check_out_folder(const std::string& out_flag) {
 // ---- Memory -----------------------------------------------------------------------------------
 
 /// Bytes the system can still give this process (MemAvailable of /proc/meminfo); 0 when unknown.
-std::uint64_t available_memory_bytes() {
+inline std::uint64_t available_memory_bytes() {
   std::FILE* f = std::fopen("/proc/meminfo", "r");
   if (!f) return 0;
   char line[256];
@@ -180,20 +180,20 @@ std::uint64_t available_memory_bytes() {
 
 /// --memory-limit in bytes: the flag (GiB) when given, else the memory available now (under
 /// mpirun shared by this machine's ranks).
-double memory_limit_bytes(double gib) {
+inline double memory_limit_bytes(double gib) {
   if (gib > 0) return gib * double(1 << 30);
   const double have = static_cast<double>(available_memory_bytes());
   const int local = local_ranks();
   return have > 0 ? have / local : 1e30;  // unknown: no limit
 }
 
-std::string gib(double bytes) {
+inline std::string gib(double bytes) {
   char b[32];
   std::snprintf(b, sizeof b, "%.3g GiB", bytes / double(1 << 30));
   return b;
 }
 
-void add_memory_flag(CLI::App* app, double& limit) {
+inline void add_memory_flag(CLI::App* app, double& limit) {
   app->add_option("--memory-limit", limit,
                   "GiB this command may use; it refuses a configuration whose estimated peak is above it, before "
                   "any work (default: the memory available now)")
@@ -213,20 +213,20 @@ auto on_device(const std::string& device, F&& f) {
   dit::ThrustBackend::require_device();
   return f(dit::ThrustBackend{}, ThrustAlgebra<float>{});
 #else
-  throw ConfigError(
+  detail::fail<ConfigError>(
       "--device cuda: this flowception program was built without a device backend (no nvcc was found when it "
       "was configured); rebuild with -DFLOWCEPTION_CUDA=ON on a machine with the CUDA toolkit, or use --device cpu");
 #endif
 }
 
-const char* device_help() {
+inline const char* device_help() {
   return "cpu | cuda: where the model runs (cuda: weights, activations and frames in device memory)";
 }
 
 /// What the device did, for run.json (--device cuda only; empty on the CPU): the products as
 /// planned for cuBLASLt (fused epilogues, and every fallback by reason) and the bytes copied
 /// between host and device memory.
-json device_record(const std::string& device) {
+inline json device_record(const std::string& device) {
   if (device == "cpu") return json::object();
   const auto c = dit::gpu::product_counts();
   json r = {{"cublaslt_products", c.products},
@@ -248,4 +248,4 @@ json device_record(const std::string& device) {
   return r;
 }
 
-}  // namespace
+}  // namespace fc_cli

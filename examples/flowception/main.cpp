@@ -8,15 +8,14 @@
 //   flowception interpolate --checkpoint ... --keys-from-data 3 --out ...
 //   flowception eval --checkpoint ... --data shapes --count 64 --out runs/shapes/eval
 //
-// Each command lives in its own file here: cmd_train.hpp, cmd_generate.hpp (sample, i2v,
-// interpolate), cmd_eval.hpp, cmd_export.hpp; sampling.hpp and common.hpp hold what they share.
-// One translation unit: the files are included below.
-#include "cmd_eval.hpp"
-#include "cmd_export.hpp"
-#include "cmd_generate.hpp"
-#include "cmd_train.hpp"
+// Each command lives in its own source here: cmd_train.cpp, cmd_generate.cpp (sample, i2v,
+// interpolate), cmd_eval.cpp, cmd_export.cpp; commands.hpp declares them, and the headers they
+// share are sampling.hpp, train_flags.hpp (train's settings, one table) and common.hpp.
+#include "commands.hpp"
 
 #include <new>
+
+using namespace fc_cli;
 
 int main(int argc, char** argv) {
   try {
@@ -36,75 +35,7 @@ int main(int argc, char** argv) {
 
   TrainFlags tf;
   auto* train = app.add_subcommand("train", "train a DiT on a data set");
-  train->footer(kRecipeHelp);
-  add_data_flags(train, tf.data);
-  train->add_option("--out", tf.out, "output directory (checkpoint.safetensors, run.json)")->capture_default_str();
-  train->add_option("--model", tf.model, "tiny | S | B (default: tiny)")->check(CLI::IsMember({"tiny", "S", "B"}));
-  train->add_option("--patch", tf.patch, "patch size (default: per data set, see below)")->check(within<std::size_t>(1, dit::DitConfig::kMaxFrameSide));
-  train->add_option("--depth", tf.depth, "override the depth")->check(within<std::size_t>(1, dit::DitConfig::kMaxDepth));
-  train->add_option("--width", tf.width, "override the width")->check(within<std::size_t>(1, dit::DitConfig::kMaxWidth));
-  train->add_option("--heads", tf.heads, "override the heads")->check(within<std::size_t>(1, dit::DitConfig::kMaxHeads));
-  train->add_option("--rate-head", tf.rate_head,
-                    "token: a rate token per frame | pooled: the mean of the frame's patch tokens (default: pooled)")
-      ->check(CLI::IsMember({"token", "pooled"}));
-  train->add_flag("--length-aware,!--no-length-aware", tf.length_aware,
-                  "the rate head also sees the visible-frame count n and the frame's place among the n frames");
-  train->add_flag("--length-conditioning,!--no-length-conditioning", tf.length_conditioning,
-                  "every frame's conditioning also gets the embedding of n and of its place among the n frames");
-  train->add_option("--rope-frame-dims", tf.rope_frame_dims,
-                    "rotary dimensions of the frame axis per head (default: all of them when a frame is one patch, "
-                    "else the 3-D split)")
-      ->check(within<std::int64_t>(-1, dit::DitConfig::kMaxWidth));
-  train->add_option("--classes", tf.classes, "class-conditional with this many classes (0: unconditional)")
-      ->check(within<std::size_t>(0, dit::DitConfig::kMaxClasses));
-  train->add_option("--window", tf.window, "attention window ±K frames (-1: all)")->capture_default_str()
-      ->check(within<std::int64_t>(-1, dit::DitConfig::kMaxWindow));
-  train->add_option("--steps", tf.steps, "optimisation steps (default: 100000; --time-limit usually ends a run)")
-      ->check(within<std::size_t>(1, kMaxTrainSteps));
-  train->add_option("--time-limit", tf.time_limit, "stop after this many seconds (0: none)")->capture_default_str()
-      ->check(within(0.0, 1e9));
-  train->add_option("--batch", tf.batch, "videos per step (default: per data set)")->check(within<std::size_t>(1, 1'000'000));
-  train->add_option("--lr", tf.lr, "peak learning rate (default: 1e-3)")->check(within(1e-12, 10.0));
-  train->add_option("--warmup", tf.warmup, "warm-up steps (default: 200)")->check(within<std::size_t>(0, kMaxTrainSteps));
-  train->add_flag("--cosine", tf.cosine, "cosine decay to lr/10 at --steps");
-  train->add_option("--decay-from", tf.decay_from,
-                    "keep the learning rate until this step, then decay it (cosine) to lr/10 at --steps: a cooldown "
-                    "that a resumed run can enter")
-      ->check(within<std::size_t>(0, kMaxTrainSteps));
-  train->add_option("--weight-decay", tf.weight_decay, "AdamW weight decay")->capture_default_str()->check(within(0.0, 100.0));
-  train->add_option("--clip", tf.clip, "gradient-norm clip (0: none)")->capture_default_str()->check(within(0.0, 1e6));
-  train->add_option("--ema", tf.ema, "EMA decay (default: 0.999)")->check(within(0.0, 0.999999));
-  train->add_option("--rate-weight", tf.rate_weight, "weight of the rate loss")->capture_default_str()->check(within(0.0, 1e6));
-  train->add_option("--class-dropout", tf.class_dropout, "probability of dropping the label (for CFG)")->capture_default_str()
-      ->check(within(0.0, 1.0));
-  train->add_option("--seed", tf.seed, "seed of initialisation and training draws")->capture_default_str()
-      ->check(within<std::uint64_t>(0, UINT64_MAX));
-  train->add_option("--kappa", tf.kappa, "insertion scheduler: linear | cubic | cosine | poly:P (default: poly:5)");
-  train->add_option("--tau", tf.tau, "uniform | logit_normal[:M,S] | uniform_0_2")->capture_default_str();
-  train->add_option("--n-start", tf.n_start, "start frames")->capture_default_str()->check(within<std::size_t>(1, 1'000'000));
-  train->add_flag("--unanchored", tf.unanchored, "the last frame is not a start frame");
-  train->add_option("--shift", tf.shift, "time shift")->capture_default_str()->check(within(1e-6, 1e6));
-  train->add_option("--tasks", tf.tasks,
-                    "task weights: unconditional,i2v,interpolation,continuation (default: per data set)")
-      ->expected(4)->delimiter(',')->check(within(0.0, 1e6));
-  train->add_option("--resume", tf.resume, "continue a run from its checkpoint")->check(CLI::ExistingFile);
-  train->add_flag("--overwrite", tf.overwrite, "replace the checkpoint that --out already holds (a new run)");
-  add_memory_flag(train, tf.memory_limit);
-  train->add_option("--device", tf.device, device_help())->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
-  train->add_option("--replicas", tf.replicas,
-                    "model replicas, each on its own thread with a share of the batch (0: one per thread, "
-                    "OMP_NUM_THREADS); the step is the same up to the order of sums")
-      ->check(within<std::size_t>(0, 4096));
-  train->add_option("--save-every", tf.save_every, "checkpoint every K steps (0: only at the end)")->capture_default_str()
-      ->check(within<std::size_t>(0, kMaxTrainSteps));
-  train->add_flag("--quiet", tf.quiet, "no progress bar");
-  train->add_option("--method", tf.method, "flowception | full_sequence | autoregressive (the §7 baselines)")
-      ->capture_default_str()->check(CLI::IsMember({"flowception", "full_sequence", "autoregressive"}));
-  train->add_option("--ar-attention", tf.ar_attention, "autoregressive: causal | bidirectional attention over the context")
-      ->capture_default_str()->check(CLI::IsMember({"causal", "bidirectional"}));
-  train->add_option("--flop-budget", tf.flop_budget,
-                    "train until this many FLOPs are spent (equal-compute comparisons; replaces --steps)")
-      ->check(within(0.0, 1e30));
+  add_train_flags(train, tf);
 
   SampleFlags sf, if_, pf, ef;
   auto* sample = app.add_subcommand("sample", "sample unconditional (or class-conditional) videos");

@@ -6,7 +6,7 @@
 
 #include <flowception/distributed/gather_samples.hpp>
 
-namespace {
+namespace fc_cli {
 
 // ---- Sampling flags ---------------------------------------------------------------------------
 
@@ -41,7 +41,7 @@ struct SampleFlags {
   double memory_limit = 0;   // GiB (0: the memory available)
 };
 
-void add_sample_flags(CLI::App* app, SampleFlags& f) {
+inline void add_sample_flags(CLI::App* app, SampleFlags& f) {
   app->add_option("--checkpoint", f.checkpoint, "checkpoint written by 'train'")->required()->check(CLI::ExistingFile);
   app->add_option("--out", f.out, "output directory")->capture_default_str();
   app->add_option("--count", f.count, "videos to sample")->capture_default_str()->check(within<std::size_t>(1, 1'000'000'000));
@@ -97,7 +97,7 @@ void add_sample_flags(CLI::App* app, SampleFlags& f) {
 
 /// The checkpoint at `path`, read and verified once per process: every sampling step that needs
 /// its metadata or its weights (defaults, the memory plan, the model) shares this copy.
-const io::SafetensorsFile& checkpoint_file(const std::string& path) {
+inline const io::SafetensorsFile& checkpoint_file(const std::string& path) {
   static std::map<std::string, io::SafetensorsFile> files;
   auto it = files.find(path);
   if (it == files.end()) it = files.emplace(path, io::load_safetensors(path)).first;
@@ -106,7 +106,7 @@ const io::SafetensorsFile& checkpoint_file(const std::string& path) {
 
 /// Sampling settings that must match training default to what the checkpoint was trained with
 /// (its train.config): κ, n_start, anchoring and the time shift. Flags given win.
-void resolve_sampling_defaults(SampleFlags& f) {
+inline void resolve_sampling_defaults(SampleFlags& f) {
   check_out_folder(f.out);  // a file in the way, or a folder we cannot write, before any sampling
   const auto& file = checkpoint_file(f.checkpoint);
   if (!file.verified())
@@ -135,7 +135,7 @@ void resolve_sampling_defaults(SampleFlags& f) {
     try {
       return cfg.at(key).template get<V>();
     } catch (const json::exception&) {
-      throw IoError(detail::cat("flowception: ", f.checkpoint, ": train.config field '", key, "' has the wrong type"));
+      detail::fail<IoError>(f.checkpoint, ": train.config field '", key, "' has the wrong type");
     }
   };
   if (f.kappa.empty()) f.kappa = get("kappa", std::string("linear"));
@@ -150,23 +150,14 @@ void resolve_sampling_defaults(SampleFlags& f) {
   if (!f.unanchored) f.unanchored = !get("anchored", true);
 }
 
-InsertionRule make_rule(const std::string& r) {
-  if (r == "random") return InsertionRule::random_gap;
-  if (r == "hierarchical") return InsertionRule::hierarchical;
-  if (r == "left_to_right") return InsertionRule::left_to_right;
-  return InsertionRule::learned;
-}
-
+/// Calls f(solver) for --solver and --final-step (the library's names; a typo is a ConfigError
+/// listing them).
 template <class F>
 void with_solver(const std::string& name, const std::string& final_step, F&& f) {
-  const FinalStep fs = final_step == "full" ? FinalStep::full : FinalStep::euler;
-  if (name == "euler") f(Euler{});
-  else if (name == "midpoint") f(Midpoint{fs});
-  else if (name == "rk4") f(RungeKutta4{fs});
-  else f(Heun{fs});
+  with_solver_named(name, final_step_from_name(final_step), std::forward<F>(f));
 }
 
-json sample_flags_json(const SampleFlags& f) {
+inline json sample_flags_json(const SampleFlags& f) {
   return {{"checkpoint", f.checkpoint}, {"device", f.device}, {"count", f.count}, {"steps", f.steps}, {"grid", f.grid}, {"seed", f.seed},
           {"kappa", f.kappa}, {"solver", f.solver}, {"final_step", f.final_step}, {"shift", f.shift}, {"jump", f.jump}, {"rule", f.rule},
           {"target_length", f.target_length}, {"anchored", !f.unanchored}, {"cfg", f.cfg},
@@ -189,31 +180,29 @@ struct Generated {
 };
 
 /// The training method recorded in a checkpoint (files from before baselines existed: flowception).
-std::string checkpoint_method(const std::string& path) {
+inline std::string checkpoint_method(const std::string& path) {
   const auto& f = checkpoint_file(path);
   return f.has_metadata("train.method") ? f.metadata_string("train.method") : "flowception";
 }
 
 /// Baselines cannot choose their length: --length, else a draw from the data's lengths keyed by
 /// (seed, video), else an error that says so.
-std::vector<std::size_t> baseline_lengths(const SampleFlags& f, std::size_t count, const std::vector<std::size_t>* data_lengths,
+inline std::vector<std::size_t> baseline_lengths(const SampleFlags& f, std::size_t count, const std::vector<std::size_t>* data_lengths,
                                           const std::string& method) {
   std::vector<std::size_t> out(count, f.length);
   if (f.length > 0) return out;
   detail::require(data_lengths && !data_lengths->empty(), "the ", method,
                   " baseline cannot choose the length of its videos: give --length");
+  constexpr std::uint64_t kLengthStreamTag = 0x6c656e67ULL;  // "leng": the length drawn for video v
   for (std::size_t v = 0; v < count; ++v) {
-    random::Stream rng(f.seed, random::derive_stream(0x6c656e67ULL, v));
+    random::Stream rng(f.seed, random::derive_stream(kLengthStreamTag, v));
     out[v] = (*data_lengths)[static_cast<std::size_t>(rng.below(data_lengths->size()))];
   }
   return out;
 }
 
-/// Samples the prompts at positions `slice` of the run's video order (all of them in one
-/// process) with the checkpoint's model on `Backend` (frames in `Algebra`'s memory). The order is
-/// the prompts' for the baselines and the learned rule, and grouped by target length for the
-/// prescribed rules; each video draws its noise by its position, so any slice reproduces the
-/// bits of one whole run.
+/// The checkpoint's model on `Backend` (its EMA weights unless --no-ema), rebuilt with --window
+/// when one is given.
 template <class Backend>
 dit::DiT<float, Backend> load_sampling_model(const SampleFlags& f) {
   auto model = train::load_model<Backend>(checkpoint_file(f.checkpoint), !f.no_ema);
@@ -228,7 +217,11 @@ dit::DiT<float, Backend> load_sampling_model(const SampleFlags& f) {
   return model;
 }
 
-/// (`prompts` are in the model's units; `model` comes from load_sampling_model.)
+/// Samples the prompts at positions `slice` of the run's video order (all of them in one
+/// process) with `model` (from load_sampling_model) on `Backend`, frames in `Algebra`'s memory;
+/// `prompts` are in the model's units. The order is the prompts' for the baselines and the learned
+/// rule, and grouped by target length for the prescribed rules; each video draws its noise by its
+/// position, so any slice reproduces the bits of one whole run.
 template <class Backend, class Algebra>
 Generated run_sampler_on(const SampleFlags& f, dit::DiT<float, Backend>& model, const std::vector<Prompt<float>>& prompts,
                          const std::vector<std::size_t>* data_lengths, Algebra algebra, distributed::Share slice) {
@@ -236,14 +229,14 @@ Generated run_sampler_on(const SampleFlags& f, dit::DiT<float, Backend>& model, 
   SamplerOptions o{TimeGrid::from_name(f.grid, f.steps)};
   o.frame_dim = cfg.frame_dim();
   o.shift = TimeShift(f.shift);
-  o.jump = f.jump == "bernoulli" ? JumpMode::bernoulli : f.jump == "binomial" ? JumpMode::binomial : JumpMode::poisson;
-  o.rule = make_rule(f.rule);
+  o.jump = jump_mode_from_name(f.jump);
+  o.rule = insertion_rule_from_name(f.rule);
   o.target_length = f.target_length;
   o.anchor_endpoints = !f.unanchored;
   o.velocity_guidance = f.cfg;
   o.insertion_guidance = f.insertion_guidance;
   o.max_frames = f.max_frames;
-  o.cap_policy = f.cap == "error" ? CapPolicy::error : CapPolicy::truncate;
+  o.cap_policy = cap_policy_from_name(f.cap);
   o.seed = f.seed;
   Generated g;
   g.channels = cfg.channels;
@@ -363,20 +356,21 @@ struct SamplePlan {
 /// --max-frames (twice the frames under guidance, which also runs the unconditional model), the
 /// solver's and the sampler's frame buffers, and the results of all the videos (raw, pixels, and
 /// the gathered copy).
-double sampling_bytes(const SampleFlags& f, const dit::DitConfig& cfg, std::size_t videos, std::size_t chunk) {
-  const double stages = f.solver == "euler" ? 1 : f.solver == "rk4" ? 4 : 2;
+inline double sampling_bytes(const SampleFlags& f, const dit::DitConfig& cfg, std::size_t videos, std::size_t chunk) {
+  double stages = 0;
+  with_solver(f.solver, f.final_step, [&](const auto& solver) { stages = std::decay_t<decltype(solver)>::stages; });
   const double guided = f.cfg != 1.0 || f.insertion_guidance != 1.0 ? 2 : 1;
   const std::size_t per_video = std::max(f.max_frames, f.length);
   const double frame = static_cast<double>(cfg.frame_dim()) * sizeof(float);
   const double frames = static_cast<double>(chunk) * static_cast<double>(per_video);
-  return static_cast<double>(cfg.parameter_count()) * sizeof(float) * (f.window != -2 ? 2 : 1) +
+  return static_cast<double>(cfg.parameter_buffer_elements()) * sizeof(float) * (f.window != -2 ? 2 : 1) +
          static_cast<double>(cfg.workspace_bytes(static_cast<std::size_t>(frames * guided), chunk * static_cast<std::size_t>(guided), false)) +
          frames * frame * (stages + 6) + static_cast<double>(videos) * static_cast<double>(per_video) * frame * 3;
 }
 
 /// The chunk size: --batch when given (refused when it does not fit), else the largest that fits
 /// --memory-limit; an error before any work when not even one video fits.
-SamplePlan plan_sampling(const SampleFlags& f, std::size_t videos) {
+inline SamplePlan plan_sampling(const SampleFlags& f, std::size_t videos) {
   const auto& file = checkpoint_file(f.checkpoint);
   const auto cfg = train::dit_config_from_metadata(file);
   double held = 0;  // the checkpoint itself stays in memory (checkpoint_file)
@@ -408,7 +402,7 @@ SamplePlan plan_sampling(const SampleFlags& f, std::size_t videos) {
 /// Samples `prompts` with the checkpoint's model and the flags; frames back in pixel units, in
 /// prompt order. Under mpirun each rank samples its share of the videos and rank 0 gathers them
 /// (the same bits as one process); the other ranks get no videos and write nothing.
-Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
+inline Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
                       const std::vector<std::size_t>* data_lengths = nullptr) {
   return on_device(f.device, [&](auto backend, auto algebra) {
     using Backend = decltype(backend);
@@ -453,11 +447,11 @@ Generated run_sampler(const SampleFlags& f, std::vector<Prompt<float>> prompts,
   });
 }
 
-io::VideoView view_of(const data::Video& v) {
+inline io::VideoView view_of(const data::Video& v) {
   return io::VideoView{std::span<const float>(v.frames), v.length(), v.channels, v.height, v.width};
 }
 
-data::Video clamped(const data::Video& v) {
+inline data::Video clamped(const data::Video& v) {
   data::Video c = v;
   for (auto& x : c.frames) x = std::clamp(x, 0.0f, 1.0f);
   return c;
@@ -465,7 +459,7 @@ data::Video clamped(const data::Video& v) {
 
 /// Writes every promised file of a sampling command: per video the frames (.npy, T×H×W×C
 /// float32), the insertion steps and the trace (.npy), a GIF; a contact sheet; run.json.
-json write_outputs(const fs::path& dir, const Generated& g, const SampleFlags& f, const std::string& command,
+inline json write_outputs(const fs::path& dir, const Generated& g, const SampleFlags& f, const std::string& command,
                    json extra = json::object()) {
   fs::create_directories(dir / "videos");
   fs::create_directories(dir / "gifs");
@@ -517,4 +511,4 @@ json write_outputs(const fs::path& dir, const Generated& g, const SampleFlags& f
   return run;
 }
 
-}  // namespace
+}  // namespace fc_cli

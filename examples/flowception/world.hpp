@@ -22,7 +22,7 @@
 #include <flowception/distributed/nccl_communicator.hpp>
 #endif
 
-namespace {
+namespace fc_cli {
 
 struct World {
   int rank = 0, size = 1;
@@ -33,14 +33,14 @@ struct World {
 #endif
 };
 
-World& world() {
+inline World& world() {
   static World w;
   return w;
 }
 
 /// Joins the MPI job when an MPI launcher started this process; a plain start stays one process
 /// and never initialises MPI.
-void init_world(int* argc, char*** argv) {
+inline void init_world(int* argc, char*** argv) {
   const int launched = distributed::launcher_world_size();
 #if defined(FLOWCEPTION_HAVE_MPI)
   if (launched > 0) {
@@ -64,7 +64,7 @@ void init_world(int* argc, char*** argv) {
 }
 
 /// Ranks of this job on this machine (1 for one process).
-int local_ranks() {
+inline int local_ranks() {
   if (world().size <= 1) return 1;
   for (const char* v : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
     if (const char* s = std::getenv(v); s && std::atoi(s) > 0) return std::atoi(s);
@@ -73,7 +73,7 @@ int local_ranks() {
 
 /// Threads of this process: `n` when given, else OMP_NUM_THREADS, else (under mpirun) the cores
 /// shared by the ranks of this machine, so K ranks do not each start one thread per core.
-void set_threads(int n) {
+inline void set_threads(int n) {
 #if defined(_OPENMP)
   if (n <= 0 && !std::getenv("OMP_NUM_THREADS") && world().size > 1) {
     const int local = local_ranks();
@@ -86,7 +86,7 @@ void set_threads(int n) {
 }
 
 /// A rank that cannot go on ends the whole job (the others would wait for it in a collective).
-[[noreturn]] void abort_world(int code) {
+[[noreturn]] inline void abort_world(int code) {
 #if defined(FLOWCEPTION_HAVE_MPI)
   if (world().size > 1) world().mpi->abort(code);
 #endif
@@ -108,7 +108,7 @@ auto with_communicator(F&& f) {
       if (!nccl) nccl.emplace(*world().mpi);
       return f(*nccl);
 #else
-      throw ConfigError("flowception: --device cuda on several ranks needs NCCL (a CUDA build with FLOWCEPTION_MPI)");
+      detail::fail<ConfigError>("--device cuda on several ranks needs NCCL (a CUDA build with FLOWCEPTION_MPI)");
 #endif
     }
   }
@@ -116,4 +116,4 @@ auto with_communicator(F&& f) {
   return f(distributed::SingleProcess{});
 }
 
-}  // namespace
+}  // namespace fc_cli

@@ -6,12 +6,12 @@ foreach(var CXX SOURCE INCLUDE EXPECT EXPECT2)
     message(FATAL_ERROR "check_compile_fail.cmake: ${var} not set")
   endif()
 endforeach()
-execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only -DFLOWCEPTION_CONTROL -I${INCLUDE} ${SOURCE}
+execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only ${FLAG} -DFLOWCEPTION_CONTROL -I${INCLUDE} ${SOURCE}
                 RESULT_VARIABLE control_rc OUTPUT_VARIABLE control_out ERROR_VARIABLE control_err)
 if(NOT control_rc EQUAL 0)
   message(FATAL_ERROR "control variant of ${SOURCE} does not compile:\n${control_err}")
 endif()
-execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only -I${INCLUDE} ${SOURCE}
+execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only ${FLAG} -I${INCLUDE} ${SOURCE}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(rc EQUAL 0)
   message(FATAL_ERROR "${SOURCE} compiled, but a type missing a requirement must be rejected")

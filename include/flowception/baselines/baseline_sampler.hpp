@@ -311,11 +311,8 @@ class BaselineSampler {
   }
 
   void evaluate(const Buffer& x, std::span<const double> t, Buffer& v_out) {
-    const PackedView view{t, kinds_, offsets_, conditions_};
-    call_(*model_, alg_, x, view, Guidance{opts_.velocity_guidance, 1.0}, m_, v_out, log_rate_);
-    result_.model_calls = call_.calls();
-    result_.flops = call_.flops();
-    for (std::size_t a : active_) ++result_.videos[a].nfe;
+    call_.evaluate_for(*model_, alg_, x, PackedView{t, kinds_, offsets_, conditions_},
+                       Guidance{opts_.velocity_guidance, 1.0}, m_, v_out, log_rate_, result_, active_);
   }
 
   Model* model_;

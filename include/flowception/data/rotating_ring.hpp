@@ -27,6 +27,12 @@
 //    low-contrast video (c1 ≈ c2) fits every rotation within the tolerance, and a model that is
 //    unsure of the rotation produces exactly such washed-out rings, so each frame's best rotation
 //    must also be the expected one.
+//  - Consistent (whole-video rule): the rule behind the figure the method's authors quote for their
+//    model (75 %). For some stride in {1, 2, 3}, one (c1, c2) fitted to all frames with frame t
+//    rotated by (t·stride) mod 8 leaves a whole-video RMS (over all 27·T numbers) <= 0.05, and the
+//    fitted colours lie in [−0.05, 1.05]. Frame 0 is unrotated by construction. It averages over
+//    the frames: a video with one frame one cell off passes it almost always, and a washed-out
+//    ring (c1 ≈ c2) passes it whatever its rotations; the strict rule above fails both.
 //  - Rotation steps (diagnostic): the change of best rotation between consecutive frames, mod 8,
 //    counted over all pairs of valid frames (the data has only 1, 2 and 3).
 //  - Length legal: the length is one of {15, 20, 25, 30}.
@@ -131,6 +137,8 @@ struct RotatingRing {
 /// Settings of the rotating-ring scorer.
 struct RingScoreOptions {
   double tolerance = 0.05;  ///< RMS residual per frame, pixel units
+  double whole_video_tolerance = 0.05;  ///< whole-video rule: RMS over all the video's numbers, pixel units
+  double colour_margin = 0.05;  ///< whole-video rule: fitted colours within [−margin, 1 + margin]
 };
 
 /// The rotating-ring scorer's verdict on one video (definitions in the header comment of
@@ -152,13 +160,19 @@ struct RingVideoScore {
   std::array<double, 3> c1{};  ///< common fit's P_8
   std::array<double, 3> c2{};  ///< common least-squares fit under that stride: P_0
   double max_frame_rms = std::numeric_limits<double>::infinity();  ///< worst frame under the common fit
+  /// The whole-video rule (the authors' measure, header comment): some stride's common fit has a
+  /// whole-video RMS within whole_video_tolerance and colours within the margin.
+  bool consistent_whole_video = false;
+  double whole_video_rms = std::numeric_limits<double>::infinity();  ///< the smallest whole-video RMS over the strides
+  std::size_t whole_video_stride = 0;  ///< the stride of that fit (0 when the video is empty or not finite)
 };
 
 /// The rotating-ring scorer's verdict on a set of videos: fractions in [0, 1] and the per-video scores.
 struct RingScore {
   std::vector<RingVideoScore> videos;  ///< one score per video, in input order
   double valid_frame_fraction = 0.0;  ///< valid frames over all frames of all videos
-  double consistent_fraction = 0.0;  ///< videos with a consistent rotation
+  double consistent_fraction = 0.0;  ///< videos with a consistent rotation (the strict rule)
+  double consistent_whole_video_fraction = 0.0;  ///< videos consistent under the whole-video rule
   double fully_valid_fraction = 0.0;  ///< fully valid videos
   double length_legal_fraction = 0.0;  ///< videos of a legal length
   /// Total-variation distance between the videos' length histogram and the data's uniform law on
@@ -274,9 +288,23 @@ inline RingVideoScore score_ring_video(const Video& v, const RingScoreOptions& o
       auto shift_of = [stride](std::size_t t) { return (t * stride) % 8; };
       std::array<double, 3> c1{}, c2{};
       detail::ring_fit(v, shift_of, 0, T, c1, c2);
-      double worst = 0.0;
-      for (std::size_t t = 0; t < T; ++t)
-        worst = std::max(worst, std::sqrt(detail::ring_frame_sse(v.frame(t), c1, c2, shift_of(t)) / 27.0));
+      double worst = 0.0, sse = 0.0;
+      for (std::size_t t = 0; t < T; ++t) {
+        const double e = detail::ring_frame_sse(v.frame(t), c1, c2, shift_of(t));
+        sse += e;
+        worst = std::max(worst, std::sqrt(e / 27.0));
+      }
+      // The whole-video rule: one RMS over every number of the video, colours in range.
+      const double whole = std::sqrt(sse / (27.0 * static_cast<double>(T)));
+      bool in_range = true;
+      for (std::size_t c = 0; c < 3; ++c)
+        for (double x : {c1[c], c2[c]})
+          in_range = in_range && x >= -opts.colour_margin && x <= 1.0 + opts.colour_margin;
+      if (whole < s.whole_video_rms) {
+        s.whole_video_rms = whole;
+        s.whole_video_stride = stride;
+      }
+      s.consistent_whole_video = s.consistent_whole_video || (in_range && whole <= opts.whole_video_tolerance);
       if (worst < s.max_frame_rms) {
         s.max_frame_rms = worst;
         s.stride = stride;
@@ -314,7 +342,9 @@ inline RingScore score_rotating_ring(std::span<const Video> videos, const RingSc
   detail::require(!videos.empty(), "rotating ring scorer: no videos to score");
   detail::require(opts.tolerance >= 0.0, "rotating ring scorer: tolerance must be >= 0, got ", opts.tolerance);
   RingScore out;
-  std::size_t frames = 0, valid_frames = 0, consistent = 0, fully = 0, legal = 0, sequence = 0, frame0 = 0;
+  detail::require(opts.whole_video_tolerance >= 0.0 && opts.colour_margin >= 0.0,
+                  "rotating ring scorer: the whole-video tolerance and colour margin must be >= 0");
+  std::size_t frames = 0, valid_frames = 0, consistent = 0, fully = 0, legal = 0, sequence = 0, frame0 = 0, whole = 0;
   double rms_sum = 0.0;
   std::size_t rms_frames = 0;
   for (std::size_t i = 0; i < videos.size(); ++i) {
@@ -332,6 +362,7 @@ inline RingScore score_rotating_ring(std::span<const Video> videos, const RingSc
     frames += s.length;
     valid_frames += s.valid_frames;
     consistent += s.consistent_rotation ? 1 : 0;
+    whole += s.consistent_whole_video ? 1 : 0;
     fully += s.fully_valid ? 1 : 0;
     legal += s.length_legal ? 1 : 0;
     ++out.length_histogram[s.length];
@@ -340,6 +371,7 @@ inline RingScore score_rotating_ring(std::span<const Video> videos, const RingSc
   const double n = static_cast<double>(videos.size());
   out.valid_frame_fraction = frames ? static_cast<double>(valid_frames) / static_cast<double>(frames) : 0.0;
   out.consistent_fraction = static_cast<double>(consistent) / n;
+  out.consistent_whole_video_fraction = static_cast<double>(whole) / n;
   out.fully_valid_fraction = static_cast<double>(fully) / n;
   out.length_legal_fraction = static_cast<double>(legal) / n;
   out.rotation_sequence_fraction = static_cast<double>(sequence) / n;

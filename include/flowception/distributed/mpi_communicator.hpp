@@ -21,7 +21,7 @@ inline void check(int code, const char* what) {
   char text[MPI_MAX_ERROR_STRING];
   int len = 0;
   MPI_Error_string(code, text, &len);
-  throw Error(detail::cat("flowception: MPI ", what, " failed: ", std::string(text, static_cast<std::size_t>(len))));
+  detail::fail<Error>("MPI ", what, " failed: ", std::string(text, static_cast<std::size_t>(len)));
 }
 /// MPI counts are ints: long buffers go in pieces of at most this many elements.
 inline constexpr std::size_t kMaxCount = static_cast<std::size_t>(INT_MAX) / 2;

@@ -1,21 +1,9 @@
-// The compute backend of the DiT. The model source is written once against this interface:
-// matrix products go to `gemm`, every per-element or per-row kernel is a plain functor `f(i)`
-// handed to `parallel_for`, and the model's buffers are the backend's `buffer<T>`, so a device
-// backend (dit/thrust_backend.hpp) runs the same functors (they carry FLOWCEPTION_HOST_DEVICE)
-// on device memory without a second model.
-//
-// A backend B provides (the valid expressions; `buf` is a B::buffer<T>, p/q are T* in B's memory):
-//   B::buffer<T>                 resizable storage: buf.resize(n), buf.assign(n, v), buf.size()
-//   B::raw(buf)                  T* to the first element, in B's memory
-//   B::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)   row-major C = α·op(A)·op(B) + β·C
-//   B::parallel_for(n, f[, min_items])   f(i) for i in [0, n), in any order
-//   B::upload(host, n, p) / B::download(p, n, host)   copies between host memory and B's memory
-//   B::fill(p, n, v)             p[0..n) = v
-//   B::sum_squares(p, n)         Σ p[i]² as a host double (gradient clipping)
-//   B::kHostMemory               true when B's pointers are host pointers (Eigen may read them)
-//   B::kEigenKernels             true when the hand-vectorised Eigen paths (attention tiles,
-//                                GELU, bias sums) replace the functors; false on devices
-//   B::name()                    "cpu", "thrust-omp", "cuda"
+// The CPU backend of the DiT, and the backend interface the model is written against (the
+// DitBackend concept, dit/backend_concept.hpp). The model source is written once against it:
+// products go to `gemm`, every per-element or per-row kernel is a plain functor `f(i)` handed to
+// `parallel_for`, and the model's buffers are the backend's `buffer<T>`, so a device backend
+// (dit/thrust_backend.hpp) runs the same functors (they carry FLOWCEPTION_HOST_DEVICE) on device
+// memory without a second model.
 #pragma once
 
 #include <algorithm>
@@ -29,15 +17,11 @@
 #include <omp.h>
 #endif
 
+#include "flowception/dit/backend_concept.hpp"
+#include "flowception/dit/layout.hpp"      // kBufferAlignment
 #include "flowception/random/philox.hpp"  // FLOWCEPTION_HOST_DEVICE
 
 namespace flowception::dit {
-
-/// Every buffer of the DiT (weights, gradients, moments, activations, scratch) and every tensor
-/// inside the flat parameter buffers starts on a boundary of this many bytes: what cuBLASLt's
-/// heuristic assumes by default (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*_BYTES) and what cudaMalloc
-/// guarantees on a GPU.
-inline constexpr std::size_t kBufferAlignment = 256;
 
 /// A std::allocator that places every allocation on a kBufferAlignment-byte boundary (the CPU
 /// backend's buffers, so that host and device layouts agree).
@@ -77,6 +61,8 @@ struct CpuBackend {
   static constexpr bool kHostMemory = true;    ///< Buffers are host memory, so Eigen may read them.
   /// Use the hand-vectorised Eigen paths (attention tiles, GELU, bias sums).
   static constexpr bool kEigenKernels = true;
+  static constexpr bool kFusedEpilogues = false;  ///< No gemm_bias: the bias functor and a product.
+  static constexpr bool kReportsMemory = false;   ///< The CLI's memory plans bound host memory instead.
   /// The backend's name in messages (e.g. a refused replica count): "cpu".
   static const char* name() { return "cpu"; }
 
@@ -229,5 +215,7 @@ struct CpuBackend {
 #endif
   }
 };
+
+static_assert(DitBackend<CpuBackend>);
 
 }  // namespace flowception::dit

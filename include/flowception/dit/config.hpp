@@ -22,7 +22,7 @@ inline const char* rate_head_name(RateHead h) { return h == RateHead::pooled ? "
 inline RateHead rate_head_from_name(const std::string& s) {
   if (s == "token") return RateHead::token;
   if (s == "pooled") return RateHead::pooled;
-  throw ConfigError(detail::cat("flowception: DiT rate head '", s, "' is not one of: token, pooled"));
+  detail::fail<ConfigError>("DiT rate head '", s, "' is not one of: token, pooled");
 }
 
 /// The shape and options of a reference DiT (§6). Every field is stored in checkpoints; validate()
@@ -138,47 +138,22 @@ struct DitConfig {
                     " parameters, above the limit of ", kMaxParameters);
   }
 
-  /// Bytes of the DiT's workspace (activations kept for backward, gradient scratch, index and
-  /// host tables) for a batch of `frames` frames in `videos` videos, with elements of
-  /// `value_bytes` bytes; `training` adds what backward needs. An upper bound of what
-  /// DiT::workspace_bytes() reports after forward (and backward) on such a batch, tested to be
-  /// within 25 % of it; weights and gradients (parameter_count()) are not included.
-  std::size_t workspace_bytes(std::size_t frames, std::size_t videos, bool training, std::size_t value_bytes = 4) const {
-    const std::size_t F = frames, N = frames * tokens_per_frame(), H = width_hidden, P = patch_dim(), M = mlp_hidden(),
-                      nh = heads, L = length_features();
-    // Per block: mod (6H a frame); n1, m1, o, a, n2, m2, y (H a token), qkv (3H), h and gl (M),
-    // lse (heads), rstd1 and rstd2.
-    std::size_t v = depth * (6 * H * F + N * (10 * H + 2 * M + nh + 2));
-    // Outside the blocks: patches and out (P), x, nf, mf (H) and rstdf a token; h1, a1, c, sc,
-    // lcond, fmod (2H), rin, lemb, r1, ra a frame; ell, host scalars, time and length features.
-    v += N * (2 * P + 3 * H + 1) + F * (12 * H + 2 + frequency_dim + L);
-    // Rotary tables (cos and sin per token and rotary pair, host and device).
-    v += 4 * N * H / nh;
-    if (training)  // dout; dmf, dnf, dx, dbuf, dbuf2 and dqkv (3H); dbig (M); datt; the frame gradients
-      v += N * (P + 8 * H + M + nh) + F * (15 * H + 1);
-    // Index tables: token→frame (int32), frame/kind/class tables, key and query ranges (int64),
-    // positions (3 doubles), host and device copies; attention tiles (at most one a frame plus
-    // one per tile of rows, 32 bytes each, in a vector that may have doubled its capacity).
-    const std::size_t index = N * (8 + 64 + 24) + F * 48 + videos * 64 + 64 + (F + N) * 64;
-    return v * value_bytes + index;
-  }
+  /// Bytes of the DiT's workspace (index tables, activations kept for backward, gradient
+  /// scratch) for a batch of `frames` frames in `videos` videos, with values of `value_bytes`
+  /// bytes (4 or 8); `training` adds what backward needs; `row_kernels` counts the per-token
+  /// attention ranges of device backends. Computed from the same list of buffers the model sizes
+  /// itself from (dit/layout.hpp, visit_workspace), so it equals what DiT::workspace_bytes()
+  /// reports after such a batch, but for the attention tiles, counted at an upper bound; weights
+  /// and gradients are not included.
+  std::size_t workspace_bytes(std::size_t frames, std::size_t videos, bool training, std::size_t value_bytes = 4,
+                              bool row_kernels = true) const;
 
   /// The number of parameters of the DiT of this configuration (what DiT::parameter_count()
-  /// returns), computed without building the model; exact (tested against the model's table).
-  std::size_t parameter_count() const {
-    const std::size_t H = width_hidden, P = patch_dim(), M = mlp_hidden(), L = length_features();
-    std::size_t n = P * H + H;                                // patch embedding
-    if (rate_head == RateHead::token) n += H;                 // rate token
-    n += frequency_dim * H + H + H * H + H;                   // time MLP
-    n += 3 * H;                                               // kind embedding
-    if (num_classes > 0) n += (num_classes + 1) * H;          // class table (+ null class)
-    if (length_conditioning) n += L * H + H;                  // length conditioning
-    n += depth * (H * 6 * H + 6 * H + H * 3 * H + 3 * H + H * H + H + H * M + M + M * H + H);  // blocks
-    n += H * 2 * H + 2 * H + H * P + P;                       // final adaLN and linear
-    n += H * H + H + H + 1;                                   // rate head
-    if (length_aware) n += L * H + H;                         // length embedding of the rate head
-    return n;
-  }
+  /// returns): the sum over its parameter layout (dit/layout.hpp), without building the model.
+  std::size_t parameter_count() const;
+  /// Elements of the model's flat parameter buffer for values of `value_bytes` bytes: the
+  /// parameters and the padding that puts each tensor on a kBufferAlignment-byte boundary.
+  std::size_t parameter_buffer_elements(std::size_t value_bytes = 4) const;
 
   /// The first field in which `other` differs, as "field: mine vs other" (empty when equal).
   std::string difference(const DitConfig& o) const {
@@ -242,3 +217,7 @@ struct DitConfig {
 };
 
 }  // namespace flowception::dit
+
+// The definitions of parameter_count(), parameter_buffer_elements() and workspace_bytes(): the
+// model's own layout.
+#include "flowception/dit/layout.hpp"

@@ -24,6 +24,7 @@
 #include "flowception/core/frame_kind.hpp"
 #include "flowception/dit/backend.hpp"
 #include "flowception/dit/config.hpp"
+#include "flowception/dit/layout.hpp"
 #include "flowception/dit/layers/activations.hpp"
 #include "flowception/dit/layers/attention.hpp"
 #include "flowception/dit/layers/embeddings.hpp"
@@ -38,18 +39,7 @@
 
 namespace flowception::dit {
 
-/// One named parameter tensor inside the flat parameter buffer.
-struct ParameterInfo {
-  std::string name;                ///< Tensor name, as in checkpoints (e.g. `blocks.0.attn.qkv.weight`; `docs/dit.md`).
-  std::vector<std::size_t> shape;  ///< Shape; [in, out] for linear weights (row-major, y = x·W + b).
-  /// First element in the flat buffer: a multiple of kBufferAlignment bytes, so every tensor of
-  /// the parameter, gradient, moment and EMA buffers starts on that boundary (padding between
-  /// tensors is zero and belongs to no tensor; checkpoints store the tensors unpadded).
-  std::size_t offset = 0;
-  std::size_t size = 0;    ///< Element count (product of shape).
-  /// Initialisation (§6): Xavier uniform (`xavier`), N(0, 0.02²) (`normal002`) or zeros (`zero`).
-  enum class Init { xavier, normal002, zero } init = Init::zero;  ///< How init_parameters() draws this tensor.
-};
+// ParameterInfo, the parameter layout and the workspace are declared in dit/layout.hpp.
 
 /// Floating-point operations of one pass, counted from the shapes actually computed.
 using flowception::FlopCount;
@@ -190,8 +180,9 @@ struct SpreadMeanGradient {
 /// The reference DiT of §6 (`docs/dit.md`): a transformer conditioned per frame that maps a
 /// packed batch of frames to velocities and per-frame log-rates, with a hand-written backward
 /// pass. T is the value type (float or double); Backend runs it (CpuBackend, ThrustBackend).
-/// A VelocityModel over the backend's frames (evaluate()).
-template <class T, class Backend = CpuBackend>
+/// A VelocityModel over the backend's frames (evaluate()). Its parameters and its workspace are
+/// declared in dit/layout.hpp.
+template <class T, DitBackend Backend = CpuBackend>
 class DiT {
  public:
   using value_type = T;          ///< The value type of parameters, activations and frames.
@@ -205,7 +196,9 @@ class DiT {
   /// ConfigError before allocating when weights and gradients would not fit.
   explicit DiT(DitConfig cfg, std::uint64_t seed = 0) : cfg_(std::move(cfg)) {
     cfg_.validate();
-    build_parameter_table();
+    layout_ = parameter_layout(cfg_, sizeof(T));
+    ws_.blocks.resize(cfg_.depth);
+    allocate_parameters();
     init_parameters(seed);
   }
 
@@ -239,23 +232,21 @@ class DiT {
     Backend::upload(copy.data(), copy.size(), raw(params_));
   }
   /// Every parameter tensor in buffer order: name, shape, offset and initialisation.
-  const std::vector<ParameterInfo>& parameter_table() const { return table_; }
-  /// Bytes the workspace holds now (capacities of every activation, scratch, index and host
-  /// buffer; weights and gradients excluded): what DitConfig::workspace_bytes() bounds.
+  const std::vector<ParameterInfo>& parameter_table() const { return layout_.table; }
+  /// Where each named tensor is in parameter_table().
+  const ParameterIndex& parameter_index() const { return layout_.index; }
+  /// Bytes the workspace holds now: the capacity of every buffer of dit/layout.hpp's Workspace
+  /// (index tables, activations, gradient scratch; weights and gradients excluded). What
+  /// DitConfig::workspace_bytes() estimates from the same list.
   std::size_t workspace_bytes() const {
     std::size_t b = 0;
-    auto add = [&](const auto&... bufs) { ((b += bufs.capacity() * sizeof(typename std::decay_t<decltype(bufs)>::value_type)), ...); };
-    add(h_token_frame_, h_frame_token_begin_, h_kind_index_, h_class_index_, h_key_range_, h_query_range_, h_lfeat_,
-        h_temb_, host_scalars_, positions_, tiles_, token_frame_, frame_token_begin_, kind_index_, class_index_,
-        key_range_, query_range_, rope_cos_, rope_sin_, patches_, x_, temb_, h1_, a1_, c_, sc_, fmod_, nf_, rstdf_, mf_,
-        out_, rin_, r1_, ra_, ell_, lfeat_, lemb_, lcond_, dell_, dra_, datt_, dr1_, drin_, dout_, dmf_, dfmod_, dnf_, dx_,
-        dsc_, dc_, da1_, dh1_, dmod_, dbuf_, dbuf2_, dbig_, dqkv_, rope_.cos, rope_.sin);
-    for (const auto& c : blocks_)
-      add(c.mod, c.n1, c.rstd1, c.m1, c.qkv, c.o, c.lse, c.a, c.n2, c.rstd2, c.m2, c.h, c.gl, c.y);
+    visit_workspace(ws_, cfg_, dims(), [&](BufferRole, const auto& buf, std::size_t) {
+      b += buf.capacity() * sizeof(typename std::decay_t<decltype(buf)>::value_type);
+    });
     return b;
   }
   /// The parameters of the model (DitConfig::parameter_count()), padding excluded.
-  std::size_t parameter_count() const { return count_; }
+  std::size_t parameter_count() const { return layout_.count; }
   /// Values of the flat parameter (and gradient) buffer: the parameters and the padding that puts
   /// each tensor on a kBufferAlignment-byte boundary. Host copies (host_parameters(),
   /// set_parameters()) have this layout.
@@ -266,12 +257,12 @@ class DiT {
   /// Re-draws every parameter from `seed` with the initialisation of §6 (zero adaLN/outputs).
   void init_parameters(std::uint64_t seed) {
     std::vector<T> host(params_.size());
-    for (const auto& p : table_) {
+    for (const auto& p : layout_.table) {
       T* w = host.data() + p.offset;
       // Keyed by the name, so a parameter's initial value does not depend on the model's depth.
       std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
       for (unsigned char ch : p.name) h = (h ^ ch) * 0x100000001b3ULL;
-      random::Stream rng(seed, random::derive_stream(0x64697470ULL, h));
+      random::Stream rng(seed, random::derive_stream(kInitStreamTag, h));
       switch (p.init) {
         case ParameterInfo::Init::zero: std::fill(w, w + p.size, T(0)); break;
         case ParameterInfo::Init::normal002:
@@ -293,81 +284,22 @@ class DiT {
   /// backend's memory, device_log_rate()) and keeps what backward() needs.
   void forward(const T* frames, const DitBatch& b, T* velocity, double* log_rate) {
     prepare(b);
-    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), P = pd(), Tp = tp();
-    const layers::PatchGeometry geo = geometry();
-    // Patch tokens (rate rows of `patches_` stay zero) and their embedding.
-    zeroed(patches_, static_cast<std::size_t>(N * P));
-    Backend::parallel_for(F, kernels::PatchifyFrames<T>{geo, frames, raw(patches_), tpf(), P});
-    x_.resize(static_cast<std::size_t>(N * Hd));
-    layers::linear_forward<Backend>(N, P, Hd, raw(patches_), p(pe_w_), static_cast<const T*>(nullptr), raw(x_));
-    const bool token_head = cfg_.rate_head == RateHead::token;
-    Backend::parallel_for(N, kernels::AddTokenBias<T>{raw(x_), p(pe_b_), token_head ? p(rate_token_) : nullptr, tpf(),
-                                                      Tp, Hd});
-    // Conditioning c_f = MLP(sinusoidal(1000·t_f)) + kind (+ class); sc = SiLU(c) feeds every adaLN.
-    // The sinusoids were computed on the host by prepare() (a few numbers per frame).
-    const std::ptrdiff_t FD = static_cast<std::ptrdiff_t>(cfg_.frequency_dim);
-    h1_.resize(static_cast<std::size_t>(F * Hd));
-    a1_.resize(h1_.size());
-    c_.resize(h1_.size());
-    sc_.resize(h1_.size());
-    layers::linear_forward<Backend>(F, FD, Hd, raw(temb_), p(t1_w_), p(t1_b_), raw(h1_));
-    layers::activation_forward<Backend, layers::Silu>(F * Hd, raw(h1_), raw(a1_));
-    layers::linear_forward<Backend>(F, Hd, Hd, raw(a1_), p(t2_w_), p(t2_b_), raw(c_));
-    layers::embedding_add<Backend>(F, Hd, p(kind_emb_), raw(kind_index_), raw(c_));
-    if (cfg_.num_classes > 0) layers::embedding_add<Backend>(F, Hd, p(class_emb_), raw(class_index_), raw(c_));
-    if (cfg_.length_conditioning) {
-      const std::ptrdiff_t LF = static_cast<std::ptrdiff_t>(cfg_.length_features());
-      lcond_.resize(c_.size());
-      layers::linear_forward<Backend>(F, LF, Hd, raw(lfeat_), p(lc_w_), p(lc_b_), raw(lcond_));
-      Backend::parallel_for(F * Hd, kernels::AddInPlace<T>{raw(c_), raw(lcond_)});
-    }
-    layers::activation_forward<Backend, layers::Silu>(F * Hd, raw(c_), raw(sc_));
-
-    blocks_.resize(cfg_.depth);
+    embed_tokens(frames);
+    condition_frames();
     for (std::size_t l = 0; l < cfg_.depth; ++l) block_forward(l);
-
-    // Final layer: adaLN + zero-initialised linear → velocity; LN'd rate token → rate MLP → ℓ.
-    fmod_.resize(static_cast<std::size_t>(F * 2 * Hd));
-    layers::linear_forward<Backend>(F, Hd, 2 * Hd, raw(sc_), p(f_ada_w_), p(f_ada_b_), raw(fmod_));
-    nf_.resize(x_.size());
-    rstdf_.resize(static_cast<std::size_t>(N));
-    mf_.resize(x_.size());
-    layers::layernorm_forward<Backend>(N, Hd, raw(x_), raw(nf_), raw(rstdf_));
-    layers::modulate_forward<Backend>(N, Hd, raw(nf_), raw(fmod_), raw(fmod_) + Hd, 2 * Hd, raw(token_frame_),
-                                      raw(mf_));
-    out_.resize(static_cast<std::size_t>(N * P));
-    layers::linear_forward<Backend>(N, Hd, P, raw(mf_), p(out_w_), p(out_b_), raw(out_));
-    Backend::parallel_for(F, kernels::UnpatchifyFrames<T>{geo, raw(out_), velocity, tpf(), P});
-    // Rate-head input: the normalised rate token, or the mean of the frame's normalised patch
-    // tokens; plus, when length-aware, the embedding of (n, i, n − 1 − i).
-    rin_.resize(static_cast<std::size_t>(F * Hd));
-    if (token_head)
-      Backend::parallel_for(F, kernels::GatherRateToken<T>{raw(nf_), raw(rin_), tpf(), Tp, Hd});
-    else
-      Backend::parallel_for(F, kernels::MeanPatchTokens<T>{raw(nf_), raw(rin_), tpf(), Tp, Hd});
-    if (cfg_.length_aware) {
-      const std::ptrdiff_t LF = static_cast<std::ptrdiff_t>(cfg_.length_features());
-      lemb_.resize(rin_.size());
-      layers::linear_forward<Backend>(F, LF, Hd, raw(lfeat_), p(len_w_), p(len_b_), raw(lemb_));
-      Backend::parallel_for(F * Hd, kernels::AddInPlace<T>{raw(rin_), raw(lemb_)});
-    }
-    r1_.resize(rin_.size());
-    ra_.resize(rin_.size());
-    layers::linear_forward<Backend>(F, Hd, Hd, raw(rin_), p(r1_w_), p(r1_b_), raw(r1_));
-    layers::activation_forward<Backend, layers::Silu>(F * Hd, raw(r1_), raw(ra_));
-    ell_.resize(static_cast<std::size_t>(F));
-    layers::linear_forward<Backend>(F, Hd, 1, raw(ra_), p(r2_w_), p(r2_b_), raw(ell_));
+    final_layer(velocity);
+    rate_head();
     // The log-rates (one number per frame) are the only output that crosses to the host, and
     // only when asked for: training on a device reads them in place (device_log_rate()).
     if (!log_rate) return;
-    host_scalars_.resize(static_cast<std::size_t>(F));
-    Backend::download(raw(ell_), static_cast<std::size_t>(F), host_scalars_.data());
-    for (std::ptrdiff_t f = 0; f < F; ++f) log_rate[f] = static_cast<double>(host_scalars_[static_cast<std::size_t>(f)]);
+    auto& host = ws_.host_scalars;
+    Backend::download(raw(ws_.log_rate), static_cast<std::size_t>(F_), host.data());
+    for (std::ptrdiff_t f = 0; f < F_; ++f) log_rate[f] = static_cast<double>(host[static_cast<std::size_t>(f)]);
   }
 
   /// The log-rates of the last forward pass in the backend's memory (frames() values of T): what
   /// forward() copies to `log_rate`, for callers that keep them on the device.
-  const T* device_log_rate() const { return raw(ell_); }
+  const T* device_log_rate() const { return raw(ws_.log_rate); }
 
   /// Backward pass of the last forward(): accumulates ∂L/∂θ into gradients() given ∂L/∂velocity
   /// (F × frame_dim, backend memory) and ∂L/∂ℓ (F, host memory).
@@ -375,16 +307,16 @@ class DiT {
   /// `ready(begin, end)`, when given, is called as soon as the gradients of parameters
   /// [begin, end) (flat offsets) are final, in this order: the heads after the last block, then
   /// each block from the last to the first, then the embeddings; the ranges are contiguous and
-  /// cover the buffer. Data-parallel training starts reducing a range there while the backward
-  /// pass goes on (distributed/gradient_buckets.hpp). On a device backend the range is final in
-  /// stream order, not yet on the host clock.
+  /// cover the buffer, padding included. Data-parallel training starts reducing a range there
+  /// while the backward pass goes on (distributed/gradient_buckets.hpp). On a device backend the
+  /// range is final in stream order, not yet on the host clock.
   template <class Ready = std::nullptr_t>
   void backward(const T* dvelocity, const double* dlog_rate, Ready&& ready = nullptr) {
-    dell_.resize(static_cast<std::size_t>(F_));
-    host_scalars_.resize(static_cast<std::size_t>(F_));
-    for (std::ptrdiff_t f = 0; f < F_; ++f) host_scalars_[static_cast<std::size_t>(f)] = static_cast<T>(dlog_rate[f]);
-    Backend::upload(host_scalars_.data(), static_cast<std::size_t>(F_), raw(dell_));
-    backward_device(dvelocity, raw(dell_), std::forward<Ready>(ready));
+    resize_workspace(BufferRole::gradient);
+    auto& host = ws_.host_scalars;
+    for (std::ptrdiff_t f = 0; f < F_; ++f) host[static_cast<std::size_t>(f)] = static_cast<T>(dlog_rate[f]);
+    Backend::upload(host.data(), static_cast<std::size_t>(F_), raw(ws_.d_log_rate));
+    backward_device(dvelocity, raw(ws_.d_log_rate), std::forward<Ready>(ready));
   }
 
   /// The same, with ∂L/∂ℓ in the backend's memory (frames() values of T), as the device losses
@@ -394,69 +326,18 @@ class DiT {
     auto announce = [&](std::size_t begin, std::size_t end) {
       if constexpr (!std::is_same_v<std::remove_cvref_t<Ready>, std::nullptr_t>) ready(begin, end);
     };
-    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), P = pd(), Tp = tp();
-    const layers::PatchGeometry geo = geometry();
-    // Rate head.
-    dra_.resize(ra_.size());
-    layers::linear_backward<Backend>(F, Hd, 1, raw(ra_), p(r2_w_), dlog_rate, raw(dra_), g(r2_w_), g(r2_b_));
-    dr1_.resize(r1_.size());
-    layers::activation_backward<Backend, layers::Silu>(F * Hd, raw(r1_), raw(dra_), raw(dr1_));
-    drin_.resize(rin_.size());
-    layers::linear_backward<Backend>(F, Hd, Hd, raw(rin_), p(r1_w_), raw(dr1_), raw(drin_), g(r1_w_), g(r1_b_));
-    // Velocity head.
-    zeroed(dout_, static_cast<std::size_t>(N * P));
-    Backend::parallel_for(F, kernels::PatchifyFrames<T>{geo, dvelocity, raw(dout_), tpf(), P});
-    dmf_.resize(x_.size());
-    layers::linear_backward<Backend>(N, Hd, P, raw(mf_), p(out_w_), raw(dout_), raw(dmf_), g(out_w_), g(out_b_));
-    zeroed(dfmod_, fmod_.size());
-    dnf_.resize(x_.size());
-    layers::modulate_backward<Backend>(F, Hd, raw(nf_), raw(fmod_) + Hd, 2 * Hd, raw(frame_token_begin_),
-                                       raw(dmf_), raw(dnf_), raw(dfmod_), raw(dfmod_) + Hd);
-    if (cfg_.rate_head == RateHead::token)
-      Backend::parallel_for(F, kernels::ScatterRateToken<T>{raw(drin_), raw(dnf_), tpf(), Tp, Hd});
-    else
-      Backend::parallel_for(F, kernels::SpreadMeanGradient<T>{raw(drin_), raw(dnf_), tpf(), Tp, Hd});
-    if (cfg_.length_aware) {
-      const std::ptrdiff_t LF = static_cast<std::ptrdiff_t>(cfg_.length_features());
-      layers::linear_backward<Backend>(F, LF, Hd, raw(lfeat_), p(len_w_), raw(drin_), static_cast<T*>(nullptr),
-                                       g(len_w_), g(len_b_));
-    }
-    dx_.resize(x_.size());
-    layers::layernorm_backward<Backend>(N, Hd, raw(nf_), raw(rstdf_), raw(dnf_), raw(dx_));
-    zeroed(dsc_, sc_.size());
-    layers::linear_backward<Backend>(F, Hd, 2 * Hd, raw(sc_), p(f_ada_w_), raw(dfmod_), raw(dsc_), g(f_ada_w_),
-                                     g(f_ada_b_), true);
-    announce(table_[f_ada_w_].offset, params_.size());  // the heads: everything after the last block
+    resize_workspace(BufferRole::gradient);
+    const ParameterIndex& x = layout_.index;
+    heads_backward(dvelocity, dlog_rate);
+    announce(offset(x.final_adaln_w), params_.size());  // the heads: everything after the last block
     for (std::size_t l = cfg_.depth; l-- > 0;) {
       block_backward(l);
       // Up to the next block's first tensor: the padding after the block's last tensor is in its range.
-      announce(table_[bidx_[l].ada_w].offset, l + 1 < cfg_.depth ? table_[bidx_[l + 1].ada_w].offset
-                                                                  : table_[f_ada_w_].offset);
+      announce(offset(x.blocks[l].adaln_w),
+               l + 1 < cfg_.depth ? offset(x.blocks[l + 1].adaln_w) : offset(x.final_adaln_w));
     }
-    // Patch embedding and rate token.
-    layers::linear_backward<Backend>(N, P, Hd, raw(patches_), p(pe_w_), raw(dx_), static_cast<T*>(nullptr),
-                                     g(pe_w_), static_cast<T*>(nullptr));
-    Backend::parallel_for(Hd, kernels::TokenBiasGradient<T>{raw(dx_), g(pe_b_),
-                                                           cfg_.rate_head == RateHead::token ? g(rate_token_) : nullptr,
-                                                           N, tpf(), Tp, Hd});
-    // Conditioning.
-    dc_.resize(c_.size());
-    layers::activation_backward<Backend, layers::Silu>(F * Hd, raw(c_), raw(dsc_), raw(dc_));
-    layers::embedding_backward<Backend>(F, Hd, raw(kind_index_), raw(dc_), g(kind_emb_));
-    if (cfg_.num_classes > 0) layers::embedding_backward<Backend>(F, Hd, raw(class_index_), raw(dc_), g(class_emb_));
-    if (cfg_.length_conditioning) {
-      const std::ptrdiff_t LF = static_cast<std::ptrdiff_t>(cfg_.length_features());
-      layers::linear_backward<Backend>(F, LF, Hd, raw(lfeat_), p(lc_w_), raw(dc_), static_cast<T*>(nullptr),
-                                       g(lc_w_), g(lc_b_));
-    }
-    da1_.resize(a1_.size());
-    layers::linear_backward<Backend>(F, Hd, Hd, raw(a1_), p(t2_w_), raw(dc_), raw(da1_), g(t2_w_), g(t2_b_));
-    dh1_.resize(h1_.size());
-    layers::activation_backward<Backend, layers::Silu>(F * Hd, raw(h1_), raw(da1_), raw(dh1_));
-    const std::ptrdiff_t FD = static_cast<std::ptrdiff_t>(cfg_.frequency_dim);
-    layers::linear_backward<Backend>(F, FD, Hd, raw(temb_), p(t1_w_), raw(dh1_), static_cast<T*>(nullptr),
-                                     g(t1_w_), g(t1_b_));
-    announce(0, table_[bidx_.front().ada_w].offset);  // embeddings and conditioning
+    embeddings_backward();
+    announce(0, offset(x.blocks.front().adaln_w));  // embeddings and conditioning
   }
 
   /// VelocityModel: forward on the sampler's packed batch, over frames in the backend's memory
@@ -492,104 +373,68 @@ class DiT {
   std::size_t tokens() const { return static_cast<std::size_t>(N_); }
 
  private:
-  struct BlockIndex {
-    std::size_t ada_w, ada_b, qkv_w, qkv_b, proj_w, proj_b, fc1_w, fc1_b, fc2_w, fc2_b;
-  };
-  struct BlockCache {
-    buffer<T> mod, n1, rstd1, m1, qkv, o, lse, a, n2, rstd2, m2, h, gl, y;
-  };
+  /// The random stream family of the initial weights ("ditp").
+  static constexpr std::uint64_t kInitStreamTag = 0x64697470ULL;
 
-  std::ptrdiff_t hd() const { return static_cast<std::ptrdiff_t>(cfg_.width_hidden); }
+  // ---- Sizes and views -------------------------------------------------------------------------
+  std::ptrdiff_t hd() const { return static_cast<std::ptrdiff_t>(cfg_.width_hidden); }  ///< Hd, the width
+  std::ptrdiff_t heads() const { return static_cast<std::ptrdiff_t>(cfg_.heads); }
+  std::ptrdiff_t mlp() const { return static_cast<std::ptrdiff_t>(cfg_.mlp_hidden()); }
   std::ptrdiff_t pd() const { return static_cast<std::ptrdiff_t>(cfg_.patch_dim()); }
   std::ptrdiff_t tp() const { return static_cast<std::ptrdiff_t>(cfg_.patch_tokens()); }
   std::ptrdiff_t tpf() const { return static_cast<std::ptrdiff_t>(cfg_.tokens_per_frame()); }
+  std::ptrdiff_t fd() const { return static_cast<std::ptrdiff_t>(cfg_.frequency_dim); }
+  std::ptrdiff_t lf() const { return static_cast<std::ptrdiff_t>(cfg_.length_features()); }
   layers::PatchGeometry geometry() const {
     return {static_cast<std::ptrdiff_t>(cfg_.channels), static_cast<std::ptrdiff_t>(cfg_.height),
             static_cast<std::ptrdiff_t>(cfg_.width), static_cast<std::ptrdiff_t>(cfg_.patch)};
   }
-  T* p(std::size_t i) { return raw(params_) + table_[i].offset; }
-  T* g(std::size_t i) { return raw(grads_) + table_[i].offset; }
-
-  /// Elements of T per kBufferAlignment bytes: tensor offsets are multiples of it.
-  static constexpr std::size_t kAlignElements = kBufferAlignment / sizeof(T);
-  static_assert(kBufferAlignment % sizeof(T) == 0);
-  static constexpr std::size_t round_up(std::size_t n) { return (n + kAlignElements - 1) / kAlignElements * kAlignElements; }
-
-  std::size_t add(std::string name, std::vector<std::size_t> shape, ParameterInfo::Init init) {
-    std::size_t size = 1;
-    for (auto s : shape) size *= s;
-    const std::size_t offset = table_.empty() ? 0 : round_up(table_.back().offset + table_.back().size);
-    table_.push_back({std::move(name), std::move(shape), offset, size, init});
-    return table_.size() - 1;
+  WorkspaceDims dims() const {
+    return {static_cast<std::size_t>(F_), static_cast<std::size_t>(N_), videos_, !Backend::kEigenKernels};
   }
+  std::size_t offset(std::size_t tensor) const { return layout_.table[tensor].offset; }
+  T* p(std::size_t tensor) { return raw(params_) + offset(tensor); }  ///< a parameter tensor
+  T* g(std::size_t tensor) { return raw(grads_) + offset(tensor); }   ///< its gradient
+  /// Slice k (Hd wide) of a block's modulation rows (6·Hd wide).
+  const T* slice(const buffer<T>& mod, Modulation k) const { return raw(mod) + static_cast<std::ptrdiff_t>(k) * hd(); }
+  T* slice(buffer<T>& mod, Modulation k) { return raw(mod) + static_cast<std::ptrdiff_t>(k) * hd(); }
+  /// Slice k (Hd wide) of the final layer's modulation rows (2·Hd wide).
+  T* slice(buffer<T>& mod, FinalModulation k) { return raw(mod) + static_cast<std::ptrdiff_t>(k) * hd(); }
+  static constexpr std::ptrdiff_t kModulationSlices = static_cast<std::ptrdiff_t>(Modulation::count);
+  static constexpr std::ptrdiff_t kFinalSlices = static_cast<std::ptrdiff_t>(FinalModulation::count);
 
-  /// f(begin, end) for every range of padding in the flat buffer (between tensors, and after the
-  /// last one up to parameter_buffer_size()).
-  template <class F>
-  void for_each_padding(F&& f) const {
-    for (std::size_t i = 0; i < table_.size(); ++i) {
-      const std::size_t end = table_[i].offset + table_[i].size;
-      const std::size_t next = i + 1 < table_.size() ? table_[i + 1].offset : params_.size();
-      if (next > end) f(end, next);
-    }
-  }
-
-  /// Resizes `b` to n values and sets them to zero on the backend (no host wait on a device).
   template <class U>
-  static void zeroed(buffer<U>& b, std::size_t n) {
-    b.resize(n);
-    Backend::fill(Backend::raw(b), n, U(0));
+  static U* raw(buffer<U>& b) { return Backend::raw(b); }
+  template <class U>
+  static const U* raw(const buffer<U>& b) { return Backend::raw(b); }
+  template <class U>
+  static void upload_to(const std::vector<U>& host, buffer<U>& dst) {
+    if (!host.empty()) Backend::upload(host.data(), host.size(), Backend::raw(dst));
+  }
+  template <class U>
+  static std::vector<U> to_host(const buffer<U>& src) {
+    std::vector<U> host(src.size());
+    if (!host.empty()) Backend::download(Backend::raw(src), host.size(), host.data());
+    return host;
+  }
+  /// Sets b to zero on the backend (no host wait on a device).
+  template <class U>
+  static void zero(buffer<U>& b) { Backend::fill(Backend::raw(b), b.size(), U(0)); }
+
+  /// Sizes every workspace buffer of `role` for the current batch (dit/layout.hpp); buffers keep
+  /// their capacity, so this allocates only when a batch grows.
+  void resize_workspace(BufferRole role) {
+    visit_workspace(ws_, cfg_, dims(), [&](BufferRole r, auto& buf, std::size_t count) {
+      if (r == role) buf.resize(count);
+    });
   }
 
-  void build_parameter_table() {
-    using I = ParameterInfo::Init;
-    const std::size_t H = cfg_.width_hidden, P = cfg_.patch_dim(), M = cfg_.mlp_hidden();
-    pe_w_ = add("patch_embed.weight", {P, H}, I::xavier);
-    pe_b_ = add("patch_embed.bias", {H}, I::zero);
-    if (cfg_.rate_head == RateHead::token) rate_token_ = add("rate_token", {H}, I::normal002);
-    t1_w_ = add("time_mlp.0.weight", {cfg_.frequency_dim, H}, I::normal002);
-    t1_b_ = add("time_mlp.0.bias", {H}, I::zero);
-    t2_w_ = add("time_mlp.2.weight", {H, H}, I::normal002);
-    t2_b_ = add("time_mlp.2.bias", {H}, I::zero);
-    kind_emb_ = add("kind_embed", {3, H}, I::normal002);
-    if (cfg_.num_classes > 0) class_emb_ = add("class_embed", {cfg_.num_classes + 1, H}, I::normal002);
-    if (cfg_.length_conditioning) {
-      // Zero-initialised like the length embedding of the rate head.
-      lc_w_ = add("length_cond.weight", {cfg_.length_features(), H}, I::zero);
-      lc_b_ = add("length_cond.bias", {H}, I::zero);
-    }
-    for (std::size_t l = 0; l < cfg_.depth; ++l) {
-      const std::string b = "blocks." + std::to_string(l) + ".";
-      BlockIndex bi{};
-      bi.ada_w = add(b + "adaLN.weight", {H, 6 * H}, I::zero);
-      bi.ada_b = add(b + "adaLN.bias", {6 * H}, I::zero);
-      bi.qkv_w = add(b + "attn.qkv.weight", {H, 3 * H}, I::xavier);
-      bi.qkv_b = add(b + "attn.qkv.bias", {3 * H}, I::zero);
-      bi.proj_w = add(b + "attn.proj.weight", {H, H}, I::xavier);
-      bi.proj_b = add(b + "attn.proj.bias", {H}, I::zero);
-      bi.fc1_w = add(b + "mlp.fc1.weight", {H, M}, I::xavier);
-      bi.fc1_b = add(b + "mlp.fc1.bias", {M}, I::zero);
-      bi.fc2_w = add(b + "mlp.fc2.weight", {M, H}, I::xavier);
-      bi.fc2_b = add(b + "mlp.fc2.bias", {H}, I::zero);
-      bidx_.push_back(bi);
-    }
-    f_ada_w_ = add("final.adaLN.weight", {H, 2 * H}, I::zero);
-    f_ada_b_ = add("final.adaLN.bias", {2 * H}, I::zero);
-    out_w_ = add("final.linear.weight", {H, P}, I::zero);
-    out_b_ = add("final.linear.bias", {P}, I::zero);
-    r1_w_ = add("rate_head.0.weight", {H, H}, I::xavier);
-    r1_b_ = add("rate_head.0.bias", {H}, I::zero);
-    r2_w_ = add("rate_head.2.weight", {H, 1}, I::zero);
-    r2_b_ = add("rate_head.2.bias", {1}, I::zero);
-    if (cfg_.length_aware) {
-      // Zero-initialised: switching the option on does not change the model at initialisation.
-      len_w_ = add("rate_head.length_embed.weight", {cfg_.length_features(), H}, I::zero);
-      len_b_ = add("rate_head.length_embed.bias", {H}, I::zero);
-    }
-    count_ = 0;
-    for (const auto& p : table_) count_ += p.size;
-    const std::size_t count = round_up(table_.back().offset + table_.back().size);
-    if constexpr (requires { Backend::available_memory_bytes(); }) {
+  // ---- Parameters ------------------------------------------------------------------------------
+  /// Allocates the flat parameter and gradient buffers (zero), after checking that they fit in
+  /// the backend's free memory when it reports one.
+  void allocate_parameters() {
+    const std::size_t count = layout_.buffer_elements;
+    if constexpr (Backend::kReportsMemory) {
       // Weights and gradients must fit before anything is allocated (activations come on top).
       const double need = 2.0 * static_cast<double>(count) * sizeof(T);
       const double have = static_cast<double>(Backend::available_memory_bytes());
@@ -599,67 +444,116 @@ class DiT {
     }
     params_.resize(count);
     grads_.resize(count);
-    Backend::fill(raw(params_), count, T(0));
-    Backend::fill(raw(grads_), count, T(0));
+    zero(params_);
+    zero(grads_);
   }
 
-  /// Token structure of a packed batch: frames, token→frame map, rotary positions, tiles.
+  /// f(begin, end) for every range of padding in the flat buffer (between tensors, and after the
+  /// last one up to parameter_buffer_size()).
+  template <class F>
+  void for_each_padding(F&& f) const {
+    const auto& table = layout_.table;
+    for (std::size_t i = 0; i < table.size(); ++i) {
+      const std::size_t end = table[i].offset + table[i].size;
+      const std::size_t next = i + 1 < table.size() ? table[i + 1].offset : params_.size();
+      if (next > end) f(end, next);
+    }
+  }
+
+  // ---- The batch: prepare() in named steps -----------------------------------------------------
+  /// Token structure of a packed batch, on the host and then in the backend's memory: frames,
+  /// token→frame map, kinds, classes, length features, rotary positions and tables, attention
+  /// tiles, per-token attention ranges (device backends) and the time embeddings.
   void prepare(const DitBatch& b) {
+    check_batch(b);
+    resize_workspace(BufferRole::index);
+    resize_workspace(BufferRole::activation);
+    lay_out_tokens(b);
+    build_tiles(b);
+    rope_pairs_ = layers::build_rope_table(ws_.positions, {cfg_.rope_dim(0), cfg_.rope_dim(1), cfg_.rope_dim(2)},
+                                           cfg_.rope_base, ws_.host_rope_cos, ws_.host_rope_sin);
+    if constexpr (!Backend::kEigenKernels) build_attention_ranges();
+    for (std::ptrdiff_t f = 0; f < F_; ++f)
+      layers::timestep_embedding(b.times[f], fd(), ws_.host_time_embedding.data() + f * fd());
+    upload_tables();
+  }
+
+  /// Checks the batch's sizes, times and labels against the model (ShapeError naming the
+  /// problem) and sets F_, N_ and the video count.
+  void check_batch(const DitBatch& b) {
     detail::require<ShapeError>(b.offsets.size() >= 2 && b.offsets.front() == 0, "DiT batch needs offsets [0, ...]");
     const std::size_t videos = b.offsets.size() - 1;
-    F_ = static_cast<std::ptrdiff_t>(b.offsets.back());
-    detail::require<ShapeError>(b.times.size() == static_cast<std::size_t>(F_) &&
-                                    b.kinds.size() == static_cast<std::size_t>(F_),
-                                "DiT batch: times/kinds must have one entry per frame (", F_, ")");
+    const auto F = static_cast<std::ptrdiff_t>(b.offsets.back());
+    detail::require<ShapeError>(b.times.size() == static_cast<std::size_t>(F) && b.kinds.size() == static_cast<std::size_t>(F),
+                                "DiT batch: times/kinds must have one entry per frame (", F, ")");
     detail::require<ShapeError>(b.conditions.empty() || b.conditions.size() == videos,
                                 "DiT batch: conditions must have one entry per video");
     detail::require<ShapeError>(b.drop_condition.empty() || b.drop_condition.size() == videos,
                                 "DiT batch: drop_condition must have one entry per video");
-    N_ = F_ * tpf();
-    h_token_frame_.resize(static_cast<std::size_t>(N_));
-    h_frame_token_begin_.resize(static_cast<std::size_t>(F_ + 1));
-    h_kind_index_.resize(static_cast<std::size_t>(F_));
-    h_class_index_.resize(static_cast<std::size_t>(F_));
-    positions_.resize(static_cast<std::size_t>(N_));
-    tiles_.clear();
-    h_lfeat_.resize(static_cast<std::size_t>(F_) * cfg_.length_features());
-    const double gh = static_cast<double>(cfg_.grid_h()), gw = static_cast<double>(cfg_.grid_w());
     for (std::size_t v = 0; v < videos; ++v) {
-      const auto fb = static_cast<std::ptrdiff_t>(b.offsets[v]), fe = static_cast<std::ptrdiff_t>(b.offsets[v + 1]);
-      detail::require<ShapeError>(fe >= fb, "DiT batch: offsets must be non-decreasing");
+      detail::require<ShapeError>(b.offsets[v + 1] >= b.offsets[v], "DiT batch: offsets must be non-decreasing");
       const std::int64_t label = b.conditions.empty() ? kNoCondition : b.conditions[v];
-      const bool drop = !b.drop_condition.empty() && b.drop_condition[v] != 0;
       if (cfg_.num_classes > 0)
         detail::require<ShapeError>(label == kNoCondition || (label >= 0 && label < static_cast<std::int64_t>(cfg_.num_classes)),
                                     "DiT batch: class ", label, " outside [0, ", cfg_.num_classes, ")");
       else  // a label would be ignored: refusing it says so instead of pretending to condition
         detail::require<ShapeError>(label == kNoCondition, "DiT batch: video ", v, " has class ", label,
                                     ", but this DiT is unconditional (num_classes = 0)");
-      const std::int64_t cls = (drop || label == kNoCondition) ? static_cast<std::int64_t>(cfg_.num_classes) : label;
-      for (std::ptrdiff_t f = fb; f < fe; ++f) {
+      for (std::size_t f = b.offsets[v]; f < b.offsets[v + 1]; ++f) {
         const double t = b.times[f];
         detail::require<ShapeError>(std::isfinite(t) && t >= 0.0 && t <= 1.0, "DiT batch: time ", t, " of frame ", f,
                                     " outside [0, 1]");
-        h_kind_index_[f] = static_cast<std::int64_t>(b.kinds[f]);
-        h_class_index_[f] = cls;
-        h_frame_token_begin_[f] = f * tpf();
+      }
+    }
+    F_ = F;
+    N_ = F * tpf();
+    videos_ = videos;
+  }
+
+  /// Per frame: kind and class rows, first token row, length features; per token: its frame and
+  /// rotary position (frame, patch row, patch column; the rate token sits at the grid's centre).
+  void lay_out_tokens(const DitBatch& b) {
+    const double gh = static_cast<double>(cfg_.grid_h()), gw = static_cast<double>(cfg_.grid_w());
+    for (std::size_t v = 0; v < videos_; ++v) {
+      const auto fb = static_cast<std::ptrdiff_t>(b.offsets[v]), fe = static_cast<std::ptrdiff_t>(b.offsets[v + 1]);
+      const std::int64_t label = b.conditions.empty() ? kNoCondition : b.conditions[v];
+      const bool drop = !b.drop_condition.empty() && b.drop_condition[v] != 0;
+      const std::int64_t cls = (drop || label == kNoCondition) ? static_cast<std::int64_t>(cfg_.num_classes) : label;
+      for (std::ptrdiff_t f = fb; f < fe; ++f) {
+        ws_.host_kind_index[f] = static_cast<std::int64_t>(b.kinds[f]);
+        ws_.host_class_index[f] = cls;
+        ws_.host_frame_token_begin[f] = f * tpf();
         const double fi = b.first_frame_position + static_cast<double>(f - fb);
-        if (cfg_.length_features() > 0) {
+        if (lf() > 0) {
           // Sinusoids of the integers n, i and n − 1 − i (timestep_embedding embeds 1000·t).
           const std::ptrdiff_t E = static_cast<std::ptrdiff_t>(DitConfig::kLengthEmbedDim);
           const double n = static_cast<double>(fe - fb), i = static_cast<double>(f - fb);
-          T* row = h_lfeat_.data() + f * 3 * E;
+          T* row = ws_.host_length_features.data() + f * 3 * E;
           layers::timestep_embedding(n / 1000.0, E, row);
           layers::timestep_embedding(i / 1000.0, E, row + E);
           layers::timestep_embedding((n - 1.0 - i) / 1000.0, E, row + 2 * E);
         }
         for (std::ptrdiff_t t = 0; t < tpf(); ++t) {
           const std::ptrdiff_t r = f * tpf() + t;
-          h_token_frame_[r] = static_cast<std::int32_t>(f);
-          positions_[r] = t < tp() ? std::array<double, 3>{fi, static_cast<double>(t / cfg_.grid_w()),
-                                                           static_cast<double>(t % cfg_.grid_w())}
-                                   : std::array<double, 3>{fi, (gh - 1.0) / 2.0, (gw - 1.0) / 2.0};
+          ws_.host_token_frame[r] = static_cast<std::int32_t>(f);
+          ws_.positions[r] = t < tp() ? std::array<double, 3>{fi, static_cast<double>(t / cfg_.grid_w()),
+                                                              static_cast<double>(t % cfg_.grid_w())}
+                                      : std::array<double, 3>{fi, (gh - 1.0) / 2.0, (gw - 1.0) / 2.0};
         }
+      }
+    }
+    ws_.host_frame_token_begin[F_] = N_;
+  }
+
+  /// Attention tiles: each frame's query rows against its key frames (its video, within ±window,
+  /// up to itself when causal), consecutive frames with the same keys sharing a tile of at most
+  /// kTileRows rows.
+  void build_tiles(const DitBatch& b) {
+    auto& tiles = ws_.tiles;
+    tiles.clear();
+    for (std::size_t v = 0; v < videos_; ++v) {
+      const auto fb = static_cast<std::ptrdiff_t>(b.offsets[v]), fe = static_cast<std::ptrdiff_t>(b.offsets[v + 1]);
+      for (std::ptrdiff_t f = fb; f < fe; ++f) {
         std::ptrdiff_t kf0 = fb, kf1 = fe;  // key frames [kf0, kf1)
         if (cfg_.window >= 0) {
           kf0 = std::max(fb, f - cfg_.window);
@@ -668,7 +562,7 @@ class DiT {
         if (cfg_.causal) kf1 = f + 1;
         for (std::ptrdiff_t q = f * tpf(); q < (f + 1) * tpf();) {
           const std::ptrdiff_t k0 = kf0 * tpf(), k1 = kf1 * tpf();
-          auto* last = tiles_.empty() ? nullptr : &tiles_.back();
+          auto* last = tiles.empty() ? nullptr : &tiles.back();
           if (last && last->k_begin == k0 && last->k_end == k1 && last->q_end == q &&
               last->q_end - last->q_begin < layers::kTileRows) {
             const std::ptrdiff_t grow = std::min(layers::kTileRows - (last->q_end - last->q_begin), (f + 1) * tpf() - q);
@@ -676,217 +570,289 @@ class DiT {
             q += grow;
           } else {
             const std::ptrdiff_t end = std::min(q + layers::kTileRows, (f + 1) * tpf());
-            tiles_.push_back({q, end, k0, k1});
+            tiles.push_back({q, end, k0, k1});
             q = end;
           }
         }
       }
     }
-    h_frame_token_begin_[F_] = N_;
-    rope_.build(positions_, {cfg_.rope_dim(0), cfg_.rope_dim(1), cfg_.rope_dim(2)}, cfg_.rope_base);
-    // Per-token attention ranges for the row kernels of device backends (layers/attention.hpp).
-    if constexpr (!Backend::kEigenKernels) {
-      h_key_range_.assign(static_cast<std::size_t>(2 * N_), 0);
-      h_query_range_.assign(static_cast<std::size_t>(2 * N_), 0);
-      for (std::ptrdiff_t r = 0; r < N_; ++r) {
-        h_query_range_[2 * r] = N_;  // min/max over the queries that see key r
-        h_query_range_[2 * r + 1] = 0;
-      }
-      for (const auto& t : tiles_)
-        for (std::ptrdiff_t q = t.q_begin; q < t.q_end; ++q) {
-          h_key_range_[2 * q] = t.k_begin;
-          h_key_range_[2 * q + 1] = t.k_end;
-        }
-      for (const auto& t : tiles_)
-        for (std::ptrdiff_t k = t.k_begin; k < t.k_end; ++k) {
-          h_query_range_[2 * k] = std::min<std::int64_t>(h_query_range_[2 * k], t.q_begin);
-          h_query_range_[2 * k + 1] = std::max<std::int64_t>(h_query_range_[2 * k + 1], t.q_end);
-        }
-      // The masks (packing, window, causal) make each key's query set a contiguous range.
-      upload_to(h_key_range_, key_range_);
-      upload_to(h_query_range_, query_range_);
+  }
+
+  /// Per-token key ranges and per-key query ranges for the row kernels of device backends
+  /// (layers/attention.hpp). The masks (packing, window, causal) make each key's query set a
+  /// contiguous range.
+  void build_attention_ranges() {
+    auto& keys = ws_.host_key_range;
+    auto& queries = ws_.host_query_range;
+    std::fill(keys.begin(), keys.end(), 0);
+    for (std::ptrdiff_t r = 0; r < N_; ++r) {
+      queries[2 * r] = N_;  // min/max over the queries that see key r
+      queries[2 * r + 1] = 0;
     }
-    // Everything the kernels read goes to the backend's memory once per batch.
-    upload_to(h_token_frame_, token_frame_);
-    upload_to(h_frame_token_begin_, frame_token_begin_);
-    upload_to(h_kind_index_, kind_index_);
-    upload_to(h_class_index_, class_index_);
-    upload_to(h_lfeat_, lfeat_);
-    upload_to(rope_.cos, rope_cos_);
-    upload_to(rope_.sin, rope_sin_);
-    const std::ptrdiff_t FD = static_cast<std::ptrdiff_t>(cfg_.frequency_dim);
-    h_temb_.resize(static_cast<std::size_t>(F_ * FD));
-    for (std::ptrdiff_t f = 0; f < F_; ++f) layers::timestep_embedding(b.times[f], FD, h_temb_.data() + f * FD);
-    upload_to(h_temb_, temb_);
+    for (const auto& t : ws_.tiles)
+      for (std::ptrdiff_t q = t.q_begin; q < t.q_end; ++q) {
+        keys[2 * q] = t.k_begin;
+        keys[2 * q + 1] = t.k_end;
+      }
+    for (const auto& t : ws_.tiles)
+      for (std::ptrdiff_t k = t.k_begin; k < t.k_end; ++k) {
+        queries[2 * k] = std::min<std::int64_t>(queries[2 * k], t.q_begin);
+        queries[2 * k + 1] = std::max<std::int64_t>(queries[2 * k + 1], t.q_end);
+      }
   }
 
-  template <class U>
-  static void upload_to(const std::vector<U>& host, buffer<U>& dst) {
-    dst.resize(host.size());
-    if (!host.empty()) Backend::upload(host.data(), host.size(), Backend::raw(dst));
+  /// Everything the kernels read goes to the backend's memory once per batch.
+  void upload_tables() {
+    if constexpr (!Backend::kEigenKernels) {
+      upload_to(ws_.host_key_range, ws_.key_range);
+      upload_to(ws_.host_query_range, ws_.query_range);
+    }
+    upload_to(ws_.host_token_frame, ws_.token_frame);
+    upload_to(ws_.host_frame_token_begin, ws_.frame_token_begin);
+    upload_to(ws_.host_kind_index, ws_.kind_index);
+    upload_to(ws_.host_class_index, ws_.class_index);
+    upload_to(ws_.host_length_features, ws_.length_features);
+    upload_to(ws_.host_rope_cos, ws_.rope_cos);
+    upload_to(ws_.host_rope_sin, ws_.rope_sin);
+    upload_to(ws_.host_time_embedding, ws_.time_embedding);
   }
-  template <class U>
-  static std::vector<U> to_host(const buffer<U>& src) {
-    std::vector<U> host(src.size());
-    if (!host.empty()) Backend::download(Backend::raw(src), host.size(), host.data());
-    return host;
+
+  // ---- Forward, in named steps -----------------------------------------------------------------
+  /// Patch tokens (the rate rows of `patches` stay zero) and their embedding; the rate-token rows
+  /// get the learned token.
+  void embed_tokens(const T* frames) {
+    const ParameterIndex& x = layout_.index;
+    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), P = pd();
+    zero(ws_.patches);
+    Backend::parallel_for(F, kernels::PatchifyFrames<T>{geometry(), frames, raw(ws_.patches), tpf(), P});
+    layers::linear_forward<Backend>(N, P, Hd, raw(ws_.patches), p(x.patch_w), static_cast<const T*>(nullptr), raw(ws_.x));
+    const bool token_head = cfg_.rate_head == RateHead::token;
+    Backend::parallel_for(N, kernels::AddTokenBias<T>{raw(ws_.x), p(x.patch_b), token_head ? p(x.rate_token) : nullptr,
+                                                      tpf(), tp(), Hd});
   }
-  template <class U>
-  static U* raw(buffer<U>& b) { return Backend::raw(b); }
-  template <class U>
-  static const U* raw(const buffer<U>& b) { return Backend::raw(b); }
 
+  /// Conditioning c_f = MLP(sinusoidal(1000·t_f)) + kind (+ class, + length); SiLU(c) feeds
+  /// every adaLN. The sinusoids were computed on the host by prepare() (a few numbers per frame).
+  void condition_frames() {
+    const ParameterIndex& x = layout_.index;
+    const std::ptrdiff_t F = F_, Hd = hd();
+    layers::linear_forward<Backend>(F, fd(), Hd, raw(ws_.time_embedding), p(x.time1_w), p(x.time1_b), raw(ws_.time_hidden));
+    layers::activation_forward<Backend, layers::Silu>(F * Hd, raw(ws_.time_hidden), raw(ws_.time_act));
+    layers::linear_forward<Backend>(F, Hd, Hd, raw(ws_.time_act), p(x.time2_w), p(x.time2_b), raw(ws_.cond));
+    layers::embedding_add<Backend>(F, Hd, p(x.kind_embed), raw(ws_.kind_index), raw(ws_.cond));
+    if (cfg_.num_classes > 0) layers::embedding_add<Backend>(F, Hd, p(x.class_embed), raw(ws_.class_index), raw(ws_.cond));
+    if (cfg_.length_conditioning) {
+      layers::linear_forward<Backend>(F, lf(), Hd, raw(ws_.length_features), p(x.length_cond_w), p(x.length_cond_b),
+                                      raw(ws_.length_cond));
+      Backend::parallel_for(F * Hd, kernels::AddInPlace<T>{raw(ws_.cond), raw(ws_.length_cond)});
+    }
+    layers::activation_forward<Backend, layers::Silu>(F * Hd, raw(ws_.cond), raw(ws_.cond_act));
+  }
 
+  /// One block: x += gate_msa·Attention(modulate(LN(x))); x += gate_mlp·MLP(modulate(LN(x))).
+  void block_forward(std::size_t l) {
+    const BlockParameters& bp = layout_.index.blocks[l];
+    BlockActivations<T, Backend::template buffer>& c = ws_.blocks[l];
+    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), M = mlp(), ld = kModulationSlices * Hd;
+    using Mod = Modulation;
+    layers::linear_forward<Backend>(F, Hd, ld, raw(ws_.cond_act), p(bp.adaln_w), p(bp.adaln_b), raw(c.mod));
+    // Attention branch.
+    layers::layernorm_forward<Backend>(N, Hd, raw(ws_.x), raw(c.n1), raw(c.rstd1));
+    layers::modulate_forward<Backend>(N, Hd, raw(c.n1), slice(c.mod, Mod::shift_msa), slice(c.mod, Mod::scale_msa), ld,
+                                      raw(ws_.token_frame), raw(c.m1));
+    layers::linear_forward<Backend>(N, Hd, 3 * Hd, raw(c.m1), p(bp.qkv_w), p(bp.qkv_b), raw(c.qkv));
+    rotate_qk(raw(c.qkv), +1);
+    layers::AttentionShape<T> shape{N, Hd, heads(), static_cast<std::ptrdiff_t>(cfg_.head_dim())};
+    layers::attention_forward<Backend>(shape, ws_.tiles, raw(ws_.key_range), raw(c.qkv), raw(c.o), raw(c.lse));
+    layers::linear_forward<Backend>(N, Hd, Hd, raw(c.o), p(bp.proj_w), p(bp.proj_b), raw(c.a));
+    layers::gated_residual_forward<Backend>(N, Hd, raw(c.a), slice(c.mod, Mod::gate_msa), ld, raw(ws_.token_frame),
+                                            raw(ws_.x));
+    // MLP branch.
+    layers::layernorm_forward<Backend>(N, Hd, raw(ws_.x), raw(c.n2), raw(c.rstd2));
+    layers::modulate_forward<Backend>(N, Hd, raw(c.n2), slice(c.mod, Mod::shift_mlp), slice(c.mod, Mod::scale_mlp), ld,
+                                      raw(ws_.token_frame), raw(c.m2));
+    layers::linear_gelu_forward<Backend>(N, Hd, M, raw(c.m2), p(bp.fc1_w), p(bp.fc1_b), raw(c.h), raw(c.gl));
+    layers::linear_forward<Backend>(N, M, Hd, raw(c.gl), p(bp.fc2_w), p(bp.fc2_b), raw(c.y));
+    layers::gated_residual_forward<Backend>(N, Hd, raw(c.y), slice(c.mod, Mod::gate_mlp), ld, raw(ws_.token_frame),
+                                            raw(ws_.x));
+  }
+
+  /// Rotates the queries and keys of `qkv` ([N, 3·Hd]) by their tokens' rotary angles (sign +1),
+  /// or their gradients back (sign −1).
+  void rotate_qk(T* qkv, int sign) {
+    const std::ptrdiff_t Hd = hd();
+    layers::rope_apply<Backend>(N_, heads(), raw(ws_.rope_cos), raw(ws_.rope_sin), rope_pairs_, qkv, 3 * Hd, 0, sign);
+    layers::rope_apply<Backend>(N_, heads(), raw(ws_.rope_cos), raw(ws_.rope_sin), rope_pairs_, qkv, 3 * Hd, Hd, sign);
+  }
+
+  /// Final layer: adaLN + zero-initialised linear → velocity.
+  void final_layer(T* velocity) {
+    const ParameterIndex& x = layout_.index;
+    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), P = pd(), ld = kFinalSlices * Hd;
+    layers::linear_forward<Backend>(F, Hd, ld, raw(ws_.cond_act), p(x.final_adaln_w), p(x.final_adaln_b), raw(ws_.final_mod));
+    layers::layernorm_forward<Backend>(N, Hd, raw(ws_.x), raw(ws_.final_norm), raw(ws_.final_rstd));
+    layers::modulate_forward<Backend>(N, Hd, raw(ws_.final_norm), slice(ws_.final_mod, FinalModulation::shift),
+                                      slice(ws_.final_mod, FinalModulation::scale), ld, raw(ws_.token_frame),
+                                      raw(ws_.final_mod_out));
+    layers::linear_forward<Backend>(N, Hd, P, raw(ws_.final_mod_out), p(x.final_w), p(x.final_b), raw(ws_.out));
+    Backend::parallel_for(F, kernels::UnpatchifyFrames<T>{geometry(), raw(ws_.out), velocity, tpf(), P});
+  }
+
+  /// Rate head: the normalised rate token, or the mean of the frame's normalised patch tokens;
+  /// plus, when length-aware, the embedding of (n, i, n − 1 − i); then MLP → ℓ.
+  void rate_head() {
+    const ParameterIndex& x = layout_.index;
+    const std::ptrdiff_t F = F_, Hd = hd();
+    if (cfg_.rate_head == RateHead::token)
+      Backend::parallel_for(F, kernels::GatherRateToken<T>{raw(ws_.final_norm), raw(ws_.rate_in), tpf(), tp(), Hd});
+    else
+      Backend::parallel_for(F, kernels::MeanPatchTokens<T>{raw(ws_.final_norm), raw(ws_.rate_in), tpf(), tp(), Hd});
+    if (cfg_.length_aware) {
+      layers::linear_forward<Backend>(F, lf(), Hd, raw(ws_.length_features), p(x.length_embed_w), p(x.length_embed_b),
+                                      raw(ws_.length_emb));
+      Backend::parallel_for(F * Hd, kernels::AddInPlace<T>{raw(ws_.rate_in), raw(ws_.length_emb)});
+    }
+    layers::linear_forward<Backend>(F, Hd, Hd, raw(ws_.rate_in), p(x.rate1_w), p(x.rate1_b), raw(ws_.rate_hidden));
+    layers::activation_forward<Backend, layers::Silu>(F * Hd, raw(ws_.rate_hidden), raw(ws_.rate_act));
+    layers::linear_forward<Backend>(F, Hd, 1, raw(ws_.rate_act), p(x.rate2_w), p(x.rate2_b), raw(ws_.log_rate));
+  }
+
+  // ---- Backward, in named steps ----------------------------------------------------------------
+  /// The rate head, the velocity head and the final layer, down to ∂L/∂x after the last block
+  /// (ws_.dx) and the heads' share of ∂L/∂SiLU(c) (ws_.d_cond_act).
+  void heads_backward(const T* dvelocity, const T* dlog_rate) {
+    const ParameterIndex& x = layout_.index;
+    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), P = pd(), ld = kFinalSlices * Hd;
+    // Rate head.
+    layers::linear_backward<Backend>(F, Hd, 1, raw(ws_.rate_act), p(x.rate2_w), dlog_rate, raw(ws_.d_rate_act),
+                                     g(x.rate2_w), g(x.rate2_b));
+    layers::activation_backward<Backend, layers::Silu>(F * Hd, raw(ws_.rate_hidden), raw(ws_.d_rate_act),
+                                                       raw(ws_.d_rate_hidden));
+    layers::linear_backward<Backend>(F, Hd, Hd, raw(ws_.rate_in), p(x.rate1_w), raw(ws_.d_rate_hidden),
+                                     raw(ws_.d_rate_in), g(x.rate1_w), g(x.rate1_b));
+    // Velocity head.
+    zero(ws_.d_out);
+    Backend::parallel_for(F, kernels::PatchifyFrames<T>{geometry(), dvelocity, raw(ws_.d_out), tpf(), P});
+    layers::linear_backward<Backend>(N, Hd, P, raw(ws_.final_mod_out), p(x.final_w), raw(ws_.d_out),
+                                     raw(ws_.d_final_mod_out), g(x.final_w), g(x.final_b));
+    zero(ws_.d_final_mod);
+    layers::modulate_backward<Backend>(F, Hd, raw(ws_.final_norm), slice(ws_.final_mod, FinalModulation::scale), ld,
+                                       raw(ws_.frame_token_begin), raw(ws_.d_final_mod_out), raw(ws_.d_final_norm),
+                                       slice(ws_.d_final_mod, FinalModulation::shift),
+                                       slice(ws_.d_final_mod, FinalModulation::scale));
+    if (cfg_.rate_head == RateHead::token)
+      Backend::parallel_for(F, kernels::ScatterRateToken<T>{raw(ws_.d_rate_in), raw(ws_.d_final_norm), tpf(), tp(), Hd});
+    else
+      Backend::parallel_for(F, kernels::SpreadMeanGradient<T>{raw(ws_.d_rate_in), raw(ws_.d_final_norm), tpf(), tp(), Hd});
+    if (cfg_.length_aware)
+      layers::linear_backward<Backend>(F, lf(), Hd, raw(ws_.length_features), p(x.length_embed_w), raw(ws_.d_rate_in),
+                                       static_cast<T*>(nullptr), g(x.length_embed_w), g(x.length_embed_b));
+    layers::layernorm_backward<Backend>(N, Hd, raw(ws_.final_norm), raw(ws_.final_rstd), raw(ws_.d_final_norm),
+                                        raw(ws_.dx));
+    zero(ws_.d_cond_act);
+    layers::linear_backward<Backend>(F, Hd, ld, raw(ws_.cond_act), p(x.final_adaln_w), raw(ws_.d_final_mod),
+                                     raw(ws_.d_cond_act), g(x.final_adaln_w), g(x.final_adaln_b), true);
+  }
+
+  /// One block backward: ∂L/∂x through both branches (ws_.dx), the block's parameter gradients,
+  /// and its adaLN's share of ∂L/∂SiLU(c).
+  void block_backward(std::size_t l) {
+    const BlockParameters& bp = layout_.index.blocks[l];
+    BlockActivations<T, Backend::template buffer>& c = ws_.blocks[l];
+    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), M = mlp(), ld = kModulationSlices * Hd;
+    using Mod = Modulation;
+    buffer<T>& dmod = ws_.d_mod;
+    zero(dmod);
+    const std::int64_t* ftb = raw(ws_.frame_token_begin);
+    // MLP branch: x_out = x_mid + gate·y.
+    layers::gated_residual_backward<Backend>(F, Hd, raw(c.y), slice(c.mod, Mod::gate_mlp), ld, ftb, raw(ws_.dx),
+                                             raw(ws_.d_tmp), slice(dmod, Mod::gate_mlp));
+    layers::linear_backward<Backend>(N, M, Hd, raw(c.gl), p(bp.fc2_w), raw(ws_.d_tmp), raw(ws_.d_mlp), g(bp.fc2_w),
+                                     g(bp.fc2_b));
+    layers::activation_backward<Backend, layers::GeluTanh>(N * M, raw(c.h), raw(ws_.d_mlp), raw(ws_.d_mlp));
+    layers::linear_backward<Backend>(N, Hd, M, raw(c.m2), p(bp.fc1_w), raw(ws_.d_mlp), raw(ws_.d_tmp2), g(bp.fc1_w),
+                                     g(bp.fc1_b));
+    layers::modulate_backward<Backend>(F, Hd, raw(c.n2), slice(c.mod, Mod::scale_mlp), ld, ftb, raw(ws_.d_tmp2),
+                                       raw(ws_.d_tmp), slice(dmod, Mod::shift_mlp), slice(dmod, Mod::scale_mlp));
+    layers::layernorm_backward<Backend>(N, Hd, raw(c.n2), raw(c.rstd2), raw(ws_.d_tmp), raw(ws_.dx), true);
+    // Attention branch: x_mid = x_in + gate·a.
+    layers::gated_residual_backward<Backend>(F, Hd, raw(c.a), slice(c.mod, Mod::gate_msa), ld, ftb, raw(ws_.dx),
+                                             raw(ws_.d_tmp), slice(dmod, Mod::gate_msa));
+    layers::linear_backward<Backend>(N, Hd, Hd, raw(c.o), p(bp.proj_w), raw(ws_.d_tmp), raw(ws_.d_tmp2), g(bp.proj_w),
+                                     g(bp.proj_b));
+    layers::AttentionShape<T> shape{N, Hd, heads(), static_cast<std::ptrdiff_t>(cfg_.head_dim())};
+    layers::attention_backward<Backend>(shape, ws_.tiles, raw(ws_.key_range), raw(ws_.query_range), raw(c.qkv), raw(c.o),
+                                        raw(c.lse), raw(ws_.d_tmp2), raw(ws_.d_qkv), raw(ws_.d_attention));
+    rotate_qk(raw(ws_.d_qkv), -1);
+    layers::linear_backward<Backend>(N, Hd, 3 * Hd, raw(c.m1), p(bp.qkv_w), raw(ws_.d_qkv), raw(ws_.d_tmp), g(bp.qkv_w),
+                                     g(bp.qkv_b));
+    layers::modulate_backward<Backend>(F, Hd, raw(c.n1), slice(c.mod, Mod::scale_msa), ld, ftb, raw(ws_.d_tmp),
+                                       raw(ws_.d_tmp2), slice(dmod, Mod::shift_msa), slice(dmod, Mod::scale_msa));
+    layers::layernorm_backward<Backend>(N, Hd, raw(c.n1), raw(c.rstd1), raw(ws_.d_tmp2), raw(ws_.dx), true);
+    // adaLN: mod = SiLU(c)·W + b.
+    layers::linear_backward<Backend>(F, Hd, ld, raw(ws_.cond_act), p(bp.adaln_w), raw(dmod), raw(ws_.d_cond_act),
+                                     g(bp.adaln_w), g(bp.adaln_b), true);
+  }
+
+  /// The patch embedding, the rate token and the conditioning (time MLP, kind, class, length).
+  void embeddings_backward() {
+    const ParameterIndex& x = layout_.index;
+    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), P = pd();
+    layers::linear_backward<Backend>(N, P, Hd, raw(ws_.patches), p(x.patch_w), raw(ws_.dx), static_cast<T*>(nullptr),
+                                     g(x.patch_w), static_cast<T*>(nullptr));
+    const bool token_head = cfg_.rate_head == RateHead::token;
+    Backend::parallel_for(Hd, kernels::TokenBiasGradient<T>{raw(ws_.dx), g(x.patch_b), token_head ? g(x.rate_token) : nullptr,
+                                                           N, tpf(), tp(), Hd});
+    layers::activation_backward<Backend, layers::Silu>(F * Hd, raw(ws_.cond), raw(ws_.d_cond_act), raw(ws_.d_cond));
+    layers::embedding_backward<Backend>(F, Hd, raw(ws_.kind_index), raw(ws_.d_cond), g(x.kind_embed));
+    if (cfg_.num_classes > 0) layers::embedding_backward<Backend>(F, Hd, raw(ws_.class_index), raw(ws_.d_cond), g(x.class_embed));
+    if (cfg_.length_conditioning)
+      layers::linear_backward<Backend>(F, lf(), Hd, raw(ws_.length_features), p(x.length_cond_w), raw(ws_.d_cond),
+                                       static_cast<T*>(nullptr), g(x.length_cond_w), g(x.length_cond_b));
+    layers::linear_backward<Backend>(F, Hd, Hd, raw(ws_.time_act), p(x.time2_w), raw(ws_.d_cond), raw(ws_.d_time_act),
+                                     g(x.time2_w), g(x.time2_b));
+    layers::activation_backward<Backend, layers::Silu>(F * Hd, raw(ws_.time_hidden), raw(ws_.d_time_act),
+                                                       raw(ws_.d_time_hidden));
+    layers::linear_backward<Backend>(F, fd(), Hd, raw(ws_.time_embedding), p(x.time1_w), raw(ws_.d_time_hidden),
+                                     static_cast<T*>(nullptr), g(x.time1_w), g(x.time1_b));
+  }
+
+  // ---- FLOPs -----------------------------------------------------------------------------------
   FlopCount flops(bool backward) const {
-    const double F = static_cast<double>(F_), N = static_cast<double>(N_), H = static_cast<double>(hd());
+    const double F = static_cast<double>(F_), N = static_cast<double>(N_), Hd = static_cast<double>(hd());
     const double P = static_cast<double>(pd()), M = static_cast<double>(cfg_.mlp_hidden());
     const double FD = static_cast<double>(cfg_.frequency_dim), L = static_cast<double>(cfg_.depth);
     // Linear layers: 2·rows·in·out forward; backward computes dX and dW (twice that), except
     // for the first layers of the graph, whose input gradient is not needed.
-    double lin = N * P * H + F * (FD * H + H * H) + L * (F * H * 6 * H + N * H * 3 * H + N * H * H + 2 * N * H * M) +
-                 F * H * 2 * H + N * H * P + F * (H * H + H);
+    double lin = N * P * Hd + F * (FD * Hd + Hd * Hd) + L * (F * Hd * 6 * Hd + N * Hd * 3 * Hd + N * Hd * Hd + 2 * N * Hd * M) +
+                 F * Hd * 2 * Hd + N * Hd * P + F * (Hd * Hd + Hd);
     const double LF = static_cast<double>(cfg_.length_features());
     const double length_layers = (cfg_.length_aware ? 1.0 : 0.0) + (cfg_.length_conditioning ? 1.0 : 0.0);
-    lin += length_layers * F * LF * H;
+    lin += length_layers * F * LF * Hd;
     // Patch embedding, the first time-MLP layer and the length embeddings: no input gradient.
-    double lin_no_dx = N * P * H + F * FD * H + length_layers * F * LF * H;
+    double lin_no_dx = N * P * Hd + F * FD * Hd + length_layers * F * LF * Hd;
     double pairs = 0;  // Σ over tiles of query rows × keys
-    for (const auto& t : tiles_) pairs += static_cast<double>(t.q_end - t.q_begin) * static_cast<double>(t.k_end - t.k_begin);
+    for (const auto& t : ws_.tiles) pairs += static_cast<double>(t.q_end - t.q_begin) * static_cast<double>(t.k_end - t.k_begin);
     FlopCount c;
     if (!backward) {
       c.other = 2 * lin;
-      c.attention = L * 4 * pairs * H;
+      c.attention = L * 4 * pairs * Hd;
     } else {
       c.other = 4 * lin - 2 * lin_no_dx;
-      c.attention = L * 10 * pairs * H;  // recomputed QKᵀ, dV, dP, dQ, dK
+      c.attention = L * 10 * pairs * Hd;  // recomputed QKᵀ, dV, dP, dQ, dK
     }
     return c;
   }
 
-  void block_forward(std::size_t l) {
-    const BlockIndex& bi = bidx_[l];
-    BlockCache& c = blocks_[l];
-    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), M = static_cast<std::ptrdiff_t>(cfg_.mlp_hidden());
-    const std::ptrdiff_t H = static_cast<std::ptrdiff_t>(cfg_.heads);
-    auto sz = [](std::ptrdiff_t a, std::ptrdiff_t b2) { return static_cast<std::size_t>(a * b2); };
-    c.mod.resize(sz(F, 6 * Hd));
-    layers::linear_forward<Backend>(F, Hd, 6 * Hd, raw(sc_), p(bi.ada_w), p(bi.ada_b), raw(c.mod));
-    const T* shift_msa = raw(c.mod);
-    const T* scale_msa = raw(c.mod) + Hd;
-    const T* gate_msa = raw(c.mod) + 2 * Hd;
-    const T* shift_mlp = raw(c.mod) + 3 * Hd;
-    const T* scale_mlp = raw(c.mod) + 4 * Hd;
-    const T* gate_mlp = raw(c.mod) + 5 * Hd;
-    // Attention branch.
-    c.n1.resize(sz(N, Hd));
-    c.rstd1.resize(sz(N, 1));
-    c.m1.resize(sz(N, Hd));
-    layers::layernorm_forward<Backend>(N, Hd, raw(x_), raw(c.n1), raw(c.rstd1));
-    layers::modulate_forward<Backend>(N, Hd, raw(c.n1), shift_msa, scale_msa, 6 * Hd, raw(token_frame_), raw(c.m1));
-    c.qkv.resize(sz(N, 3 * Hd));
-    layers::linear_forward<Backend>(N, Hd, 3 * Hd, raw(c.m1), p(bi.qkv_w), p(bi.qkv_b), raw(c.qkv));
-    layers::rope_apply<Backend>(N, H, raw(rope_cos_), raw(rope_sin_), rope_.pairs, raw(c.qkv), 3 * Hd, 0, +1);
-    layers::rope_apply<Backend>(N, H, raw(rope_cos_), raw(rope_sin_), rope_.pairs, raw(c.qkv), 3 * Hd, Hd, +1);
-    c.o.resize(sz(N, Hd));
-    c.lse.resize(sz(N, H));
-    layers::AttentionShape<T> ash{N, Hd, H, static_cast<std::ptrdiff_t>(cfg_.head_dim())};
-    layers::attention_forward<Backend>(ash, tiles_, raw(key_range_), raw(c.qkv), raw(c.o), raw(c.lse));
-    c.a.resize(sz(N, Hd));
-    layers::linear_forward<Backend>(N, Hd, Hd, raw(c.o), p(bi.proj_w), p(bi.proj_b), raw(c.a));
-    layers::gated_residual_forward<Backend>(N, Hd, raw(c.a), gate_msa, 6 * Hd, raw(token_frame_), raw(x_));
-    // MLP branch.
-    c.n2.resize(sz(N, Hd));
-    c.rstd2.resize(sz(N, 1));
-    c.m2.resize(sz(N, Hd));
-    layers::layernorm_forward<Backend>(N, Hd, raw(x_), raw(c.n2), raw(c.rstd2));
-    layers::modulate_forward<Backend>(N, Hd, raw(c.n2), shift_mlp, scale_mlp, 6 * Hd, raw(token_frame_), raw(c.m2));
-    c.h.resize(sz(N, M));
-    c.gl.resize(sz(N, M));
-    layers::linear_gelu_forward<Backend>(N, Hd, M, raw(c.m2), p(bi.fc1_w), p(bi.fc1_b), raw(c.h), raw(c.gl));
-    c.y.resize(sz(N, Hd));
-    layers::linear_forward<Backend>(N, M, Hd, raw(c.gl), p(bi.fc2_w), p(bi.fc2_b), raw(c.y));
-    layers::gated_residual_forward<Backend>(N, Hd, raw(c.y), gate_mlp, 6 * Hd, raw(token_frame_), raw(x_));
-  }
-
-  void block_backward(std::size_t l) {
-    const BlockIndex& bi = bidx_[l];
-    BlockCache& c = blocks_[l];
-    const std::ptrdiff_t F = F_, N = N_, Hd = hd(), M = static_cast<std::ptrdiff_t>(cfg_.mlp_hidden());
-    const std::ptrdiff_t H = static_cast<std::ptrdiff_t>(cfg_.heads);
-    const std::ptrdiff_t ld = 6 * Hd;
-    zeroed(dmod_, c.mod.size());
-    T* d_shift_msa = raw(dmod_);
-    T* d_scale_msa = raw(dmod_) + Hd;
-    T* d_gate_msa = raw(dmod_) + 2 * Hd;
-    T* d_shift_mlp = raw(dmod_) + 3 * Hd;
-    T* d_scale_mlp = raw(dmod_) + 4 * Hd;
-    T* d_gate_mlp = raw(dmod_) + 5 * Hd;
-    const std::int64_t* ftb = raw(frame_token_begin_);
-    // MLP branch: x_out = x_mid + gate·y.
-    dbuf_.resize(static_cast<std::size_t>(N * Hd));
-    layers::gated_residual_backward<Backend>(F, Hd, raw(c.y), raw(c.mod) + 5 * Hd, ld, ftb, raw(dx_), raw(dbuf_),
-                                             d_gate_mlp);
-    dbig_.resize(static_cast<std::size_t>(N * M));
-    layers::linear_backward<Backend>(N, M, Hd, raw(c.gl), p(bi.fc2_w), raw(dbuf_), raw(dbig_), g(bi.fc2_w),
-                                     g(bi.fc2_b));
-    layers::activation_backward<Backend, layers::GeluTanh>(N * M, raw(c.h), raw(dbig_), raw(dbig_));
-    dbuf2_.resize(dbuf_.size());
-    layers::linear_backward<Backend>(N, Hd, M, raw(c.m2), p(bi.fc1_w), raw(dbig_), raw(dbuf2_), g(bi.fc1_w),
-                                     g(bi.fc1_b));
-    layers::modulate_backward<Backend>(F, Hd, raw(c.n2), raw(c.mod) + 4 * Hd, ld, ftb, raw(dbuf2_), raw(dbuf_),
-                                       d_shift_mlp, d_scale_mlp);
-    layers::layernorm_backward<Backend>(N, Hd, raw(c.n2), raw(c.rstd2), raw(dbuf_), raw(dx_), true);
-    // Attention branch: x_mid = x_in + gate·a.
-    layers::gated_residual_backward<Backend>(F, Hd, raw(c.a), raw(c.mod) + 2 * Hd, ld, ftb, raw(dx_), raw(dbuf_),
-                                             d_gate_msa);
-    dbuf2_.resize(dbuf_.size());
-    layers::linear_backward<Backend>(N, Hd, Hd, raw(c.o), p(bi.proj_w), raw(dbuf_), raw(dbuf2_), g(bi.proj_w),
-                                     g(bi.proj_b));
-    dqkv_.resize(c.qkv.size());
-    layers::AttentionShape<T> ash{N, Hd, H, static_cast<std::ptrdiff_t>(cfg_.head_dim())};
-    datt_.resize(static_cast<std::size_t>(N * H));
-    layers::attention_backward<Backend>(ash, tiles_, raw(key_range_), raw(query_range_), raw(c.qkv), raw(c.o),
-                                        raw(c.lse), raw(dbuf2_), raw(dqkv_), raw(datt_));
-    layers::rope_apply<Backend>(N, H, raw(rope_cos_), raw(rope_sin_), rope_.pairs, raw(dqkv_), 3 * Hd, 0, -1);
-    layers::rope_apply<Backend>(N, H, raw(rope_cos_), raw(rope_sin_), rope_.pairs, raw(dqkv_), 3 * Hd, Hd, -1);
-    layers::linear_backward<Backend>(N, Hd, 3 * Hd, raw(c.m1), p(bi.qkv_w), raw(dqkv_), raw(dbuf_), g(bi.qkv_w),
-                                     g(bi.qkv_b));
-    layers::modulate_backward<Backend>(F, Hd, raw(c.n1), raw(c.mod) + Hd, ld, ftb, raw(dbuf_), raw(dbuf2_),
-                                       d_shift_msa, d_scale_msa);
-    layers::layernorm_backward<Backend>(N, Hd, raw(c.n1), raw(c.rstd1), raw(dbuf2_), raw(dx_), true);
-    // adaLN: mod = sc·W + b.
-    layers::linear_backward<Backend>(F, Hd, 6 * Hd, raw(sc_), p(bi.ada_w), raw(dmod_), raw(dsc_), g(bi.ada_w),
-                                     g(bi.ada_b), true);
-  }
-
   DitConfig cfg_;
-  std::vector<ParameterInfo> table_;
-  std::size_t count_ = 0;  ///< parameters, padding excluded
-  buffer<T> params_, grads_;
-  std::size_t pe_w_{}, pe_b_{}, rate_token_{}, t1_w_{}, t1_b_{}, t2_w_{}, t2_b_{}, kind_emb_{}, class_emb_{};
-  std::size_t f_ada_w_{}, f_ada_b_{}, out_w_{}, out_b_{}, r1_w_{}, r1_b_{}, r2_w_{}, r2_b_{}, len_w_{}, len_b_{}, lc_w_{},
-      lc_b_{};
-  std::vector<BlockIndex> bidx_;
-
-  // Structure of the last batch.
+  ParameterLayout layout_;  ///< the parameter table, the index of every tensor, the counts
+  buffer<T> params_;        ///< [parameter_buffer_size()] every tensor at its table offset
+  buffer<T> grads_;         ///< [parameter_buffer_size()] laid out as params_
+  // The last batch: its frames, tokens and videos, and everything sized by them.
   std::ptrdiff_t F_ = 0, N_ = 0;
-  // Host copies built by prepare(), and the backend copies the kernels read.
-  std::vector<std::int32_t> h_token_frame_;
-  std::vector<std::int64_t> h_frame_token_begin_, h_kind_index_, h_class_index_, h_key_range_, h_query_range_;
-  std::vector<T> h_lfeat_, h_temb_, host_scalars_;
-  std::vector<std::array<double, 3>> positions_;
-  std::vector<layers::AttentionTile> tiles_;
-  layers::RopeTable<T> rope_;
-  buffer<std::int32_t> token_frame_;
-  buffer<std::int64_t> frame_token_begin_, kind_index_, class_index_, key_range_, query_range_;
-  buffer<T> rope_cos_, rope_sin_;
-
-  // Activations kept for backward, and gradient scratch; reused across calls.
-  buffer<T> patches_, x_, temb_, h1_, a1_, c_, sc_, fmod_, nf_, rstdf_, mf_, out_, rin_, r1_, ra_, ell_, lfeat_,
-      lemb_, lcond_;
-  std::vector<BlockCache> blocks_;
-  buffer<T> dell_, dra_, datt_, dr1_, drin_, dout_, dmf_, dfmod_, dnf_, dx_, dsc_, dc_, da1_, dh1_, dmod_, dbuf_, dbuf2_,
-      dbig_, dqkv_;
+  std::size_t videos_ = 0;
+  std::ptrdiff_t rope_pairs_ = 0;  ///< rotary pairs per head
+  Workspace<T, Backend::template buffer> ws_;
 };
 
 static_assert(VelocityModel<DiT<float>, HostFrames<float>>);

@@ -106,6 +106,8 @@ struct ThrustBackend {
   /// The execution policy of every kernel: device::policy() (par_nosync on the stream, on CUDA).
   static auto policy() { return device::policy(); }
   static constexpr bool kEigenKernels = false;  ///< Always the functors, never the Eigen paths (as on a GPU).
+  static constexpr bool kFusedEpilogues = true;  ///< gemm_bias and gemm_bias_gelu (cuBLASLt's epilogues, planned on OpenMP).
+  static constexpr bool kReportsMemory = true;   ///< available_memory_bytes(): the device's free memory.
 
   /// Raw pointer to the first element of a buffer, in the device system's memory.
   template <class T, class A>
@@ -241,5 +243,7 @@ struct ThrustBackend {
 #endif
   }
 };
+
+static_assert(DitBackend<ThrustBackend>);
 
 }  // namespace flowception::dit

@@ -75,7 +75,7 @@ class FdStreambuf : public std::streambuf {
 /// fsync of a directory, so that a rename or an unlink in it is on disk.
 inline void sync_directory(const std::filesystem::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw IoError(detail::cat("flowception: cannot open directory ", dir, " to sync it: ", errno_text(errno)));
+  if (fd < 0) detail::fail<IoError>("cannot open directory ", dir, " to sync it: ", errno_text(errno));
   int rc;
   do rc = ::fsync(fd);
   while (rc != 0 && errno == EINTR);
@@ -83,7 +83,7 @@ inline void sync_directory(const std::filesystem::path& dir) {
   ::close(fd);
   // Some file systems cannot sync directories (EINVAL): nothing more can be done there.
   if (rc != 0 && e != EINVAL)
-    throw IoError(detail::cat("flowception: cannot sync directory ", dir, ": ", errno_text(e)));
+    detail::fail<IoError>("cannot sync directory ", dir, ": ", errno_text(e));
 }
 
 /// The "<pid>" of a temporary name "<target name>.tmp.<pid>.<random>", or -1.
@@ -131,13 +131,13 @@ inline void write_atomically(const std::filesystem::path& path, const std::funct
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    throw IoError(detail::cat("flowception: cannot write ", path, ": directory ", dir, " does not exist"));
-  if (fs::is_directory(path, ec)) throw IoError(detail::cat("flowception: cannot write ", path, ": it is a directory"));
+    detail::fail<IoError>("cannot write ", path, ": directory ", dir, " does not exist");
+  if (fs::is_directory(path, ec)) detail::fail<IoError>("cannot write ", path, ": it is a directory");
   remove_stale_temporaries(path);
   std::random_device rd;
   const fs::path tmp = dir / (path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rd()));
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError(detail::cat("flowception: cannot create ", tmp, ": ", errno_text(errno)));
+  if (fd < 0) detail::fail<IoError>("cannot create ", tmp, ": ", errno_text(errno));
   bool fd_open = true;
   try {
     detail_atomic::FdStreambuf sb(fd);
@@ -146,17 +146,17 @@ inline void write_atomically(const std::filesystem::path& path, const std::funct
       write(out);
       out.flush();
       if (!out || sb.error())
-        throw IoError(detail::cat("flowception: writing ", tmp, " failed: ",
-                                  sb.error() ? errno_text(sb.error()) : std::string("the stream failed"), " (disk full?)"));
+        detail::fail<IoError>("writing ", tmp, " failed: ",
+                                  sb.error() ? errno_text(sb.error()) : std::string("the stream failed"), " (disk full?)");
     }
     int rc;
     do rc = ::fsync(fd);
     while (rc != 0 && errno == EINTR);
-    if (rc != 0) throw IoError(detail::cat("flowception: cannot sync ", tmp, " to disk: ", errno_text(errno)));
+    if (rc != 0) detail::fail<IoError>("cannot sync ", tmp, " to disk: ", errno_text(errno));
     fd_open = false;
-    if (::close(fd) != 0) throw IoError(detail::cat("flowception: closing ", tmp, " failed: ", errno_text(errno)));
+    if (::close(fd) != 0) detail::fail<IoError>("closing ", tmp, " failed: ", errno_text(errno));
     if (::rename(tmp.c_str(), path.c_str()) != 0)
-      throw IoError(detail::cat("flowception: cannot rename ", tmp, " to ", path, ": ", errno_text(errno)));
+      detail::fail<IoError>("cannot rename ", tmp, " to ", path, ": ", errno_text(errno));
   } catch (...) {
     if (fd_open) ::close(fd);
     fs::remove(tmp, ec);

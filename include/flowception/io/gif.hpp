@@ -224,12 +224,12 @@ inline QuantisedVideo quantise_video(const VideoView& v, GifPalette mode = GifPa
 /// control extension with the delay before every frame, nearest-neighbour upscaling).
 /// ShapeError for bad videos or a frame over 65535 px per side; IoError if giflib fails.
 inline std::string encode_gif(const VideoView& v, const GifOptions& options = {}) {
-  using flowception::detail::cat;
+  using detail::cat;
   const QuantisedVideo q = quantise_video(v, options.palette);
   const std::size_t s = resolve_scale(v.height, v.width, options.scale, options.min_frame_px);
   const std::size_t w = detail_media::checked_product({v.width, s}, "GIF frame");
   const std::size_t h = detail_media::checked_product({v.height, s}, "GIF frame");
-  flowception::detail::require<ShapeError>(w <= 65535 && h <= 65535, "GIF frame would be ", w, "x", h,
+  detail::require<ShapeError>(w <= 65535 && h <= 65535, "GIF frame would be ", w, "x", h,
                                            " pixels; GIF allows at most 65535 per side");
 
   std::size_t map_size = 2;
@@ -254,7 +254,7 @@ inline std::string encode_gif(const VideoView& v, const GifOptions& options = {}
   int error = 0;
   GifFileType* gif = EGifOpen(&sink, write, &error);
   if (gif == nullptr)
-    throw IoError(cat("flowception: giflib could not start a GIF: ", detail_media::gif_error_text(error)));
+    detail::fail<IoError>("giflib could not start a GIF: ", detail_media::gif_error_text(error));
   struct Closer {  // frees the encoder on every error path
     GifFileType* gif;
     ~Closer() {
@@ -264,13 +264,13 @@ inline std::string encode_gif(const VideoView& v, const GifOptions& options = {}
   } closer{gif};
   const auto check = [&](int rc, const char* what) {
     if (rc == GIF_ERROR)
-      throw IoError(cat("flowception: giflib failed to ", what, ": ",
-                        sink.failed ? "out of memory" : detail_media::gif_error_text(gif->Error)));
+      detail::fail<IoError>("giflib failed to ", what, ": ",
+                        sink.failed ? "out of memory" : detail_media::gif_error_text(gif->Error));
   };
 
   EGifSetGifVersion(gif, true);
   ColorMapObject* map = GifMakeMapObject(static_cast<int>(map_size), colours.data());
-  if (map == nullptr) throw IoError("flowception: giflib could not allocate a colour map");
+  if (map == nullptr) detail::fail<IoError>("giflib could not allocate a colour map");
   const int rc = EGifPutScreenDesc(gif, static_cast<int>(w), static_cast<int>(h), 8, 0, map);
   GifFreeMapObject(map);
   check(rc, "write the screen descriptor");
@@ -302,8 +302,8 @@ inline std::string encode_gif(const VideoView& v, const GifOptions& options = {}
   }
   closer.gif = nullptr;
   if (EGifCloseFile(gif, &error) == GIF_ERROR)
-    throw IoError(cat("flowception: giflib failed to finish the GIF: ", detail_media::gif_error_text(error)));
-  if (sink.failed) throw IoError("flowception: out of memory while encoding a GIF");
+    detail::fail<IoError>("giflib failed to finish the GIF: ", detail_media::gif_error_text(error));
+  if (sink.failed) detail::fail<IoError>("out of memory while encoding a GIF");
   return std::move(sink.bytes);
 }
 
@@ -347,7 +347,7 @@ inline GifAnimation decode_gif_impl(std::string_view bytes, std::string_view nam
   };
   int error = 0;
   GifFileType* gif = DGifOpen(&source, read, &error);
-  if (gif == nullptr) throw IoError(cat("flowception: cannot read ", name, ": ", gif_error_text(error)));
+  if (gif == nullptr) detail::fail<IoError>("cannot read ", name, ": ", gif_error_text(error));
   struct Closer {
     GifFileType* gif;
     ~Closer() {
@@ -356,8 +356,8 @@ inline GifAnimation decode_gif_impl(std::string_view bytes, std::string_view nam
     }
   } closer{gif};
   if (DGifSlurp(gif) == GIF_ERROR)
-    throw IoError(cat("flowception: cannot read ", name, ": ", gif_error_text(gif->Error)));
-  if (gif->ImageCount < 1) throw IoError(cat("flowception: cannot read ", name, ": the GIF has no frames"));
+    detail::fail<IoError>("cannot read ", name, ": ", gif_error_text(gif->Error));
+  if (gif->ImageCount < 1) detail::fail<IoError>("cannot read ", name, ": the GIF has no frames");
 
   GifAnimation a;
   a.info.width = static_cast<std::size_t>(gif->SWidth);
@@ -405,7 +405,7 @@ inline GifAnimation decode_gif_impl(std::string_view bytes, std::string_view nam
     const SavedImage& img = gif->SavedImages[f];
     const GifImageDesc& d = img.ImageDesc;
     const ColorMapObject* map = d.ColorMap ? d.ColorMap : gif->SColorMap;
-    if (map == nullptr) throw IoError(cat("flowception: cannot read ", name, ": frame ", f, " has no colour table"));
+    if (map == nullptr) detail::fail<IoError>("cannot read ", name, ": frame ", f, " has no colour table");
     GraphicsControlBlock gcb{};
     gcb.TransparentColor = NO_TRANSPARENT_COLOR;
     if (DGifSavedExtensionToGCB(gif, f, &gcb) != GIF_OK) {
@@ -421,8 +421,8 @@ inline GifAnimation decode_gif_impl(std::string_view bytes, std::string_view nam
                                        static_cast<std::size_t>(x)];
         if (idx == gcb.TransparentColor) continue;
         if (idx >= map->ColorCount)
-          throw IoError(cat("flowception: cannot read ", name, ": frame ", f, " uses colour ", idx, " of a ",
-                            map->ColorCount, "-colour table"));
+          detail::fail<IoError>("cannot read ", name, ": frame ", f, " uses colour ", idx, " of a ",
+                            map->ColorCount, "-colour table");
         const GifColorType& c = map->Colors[idx];
         canvas.at(static_cast<std::size_t>(cx), static_cast<std::size_t>(cy), 0) = c.Red;
         canvas.at(static_cast<std::size_t>(cx), static_cast<std::size_t>(cy), 1) = c.Green;
@@ -456,13 +456,13 @@ inline GifAnimation decode_gif(std::string_view bytes, std::string_view name = "
 /// Reads a GIF file and decodes its frames. IoError naming the path for missing or corrupt files.
 inline GifAnimation read_gif(const std::filesystem::path& path) {
   const std::string bytes = detail_media::read_file_bytes(path);
-  return detail_media::decode_gif_impl(bytes, flowception::detail::cat(path), /*compose=*/true);
+  return detail_media::decode_gif_impl(bytes, detail::cat(path), /*compose=*/true);
 }
 
 /// Reads only the structure of a GIF file: size, frame count, delays, loop count.
 inline GifInfo read_gif_info(const std::filesystem::path& path) {
   const std::string bytes = detail_media::read_file_bytes(path);
-  return detail_media::decode_gif_impl(bytes, flowception::detail::cat(path), /*compose=*/false).info;
+  return detail_media::decode_gif_impl(bytes, detail::cat(path), /*compose=*/false).info;
 }
 
 }  // namespace flowception::io

@@ -71,15 +71,15 @@ inline std::uint8_t to_byte(float v) {
 
 namespace detail_media {
 
-using flowception::detail::cat;
-using flowception::detail::require;
+using detail::cat;
+using detail::require;
 
 /// a·b·... with an overflow check (sizes from user data).
 inline std::size_t checked_product(std::initializer_list<std::size_t> factors, std::string_view what) {
   std::size_t p = 1;
   for (std::size_t f : factors) {
     if (f != 0 && p > std::numeric_limits<std::size_t>::max() / f)
-      throw ShapeError(cat("flowception: ", what, " is too large (size overflow)"));
+      detail::fail<ShapeError>(what, " is too large (size overflow)");
     p *= f;
   }
   return p;
@@ -88,13 +88,13 @@ inline std::size_t checked_product(std::initializer_list<std::size_t> factors, s
 /// Reads a whole file into memory; IoError naming the path when it cannot.
 inline std::string read_file_bytes(const std::filesystem::path& path) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw IoError(cat("flowception: cannot read ", path, ": no such file"));
+  if (!std::filesystem::exists(path, ec)) detail::fail<IoError>("cannot read ", path, ": no such file");
   if (std::filesystem::is_directory(path, ec))
-    throw IoError(cat("flowception: cannot read ", path, ": it is a directory"));
+    detail::fail<IoError>("cannot read ", path, ": it is a directory");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(cat("flowception: cannot open ", path, " for reading"));
+  if (!in) detail::fail<IoError>("cannot open ", path, " for reading");
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw IoError(cat("flowception: read error on ", path));
+  if (in.bad()) detail::fail<IoError>("read error on ", path);
   return bytes;
 }
 
@@ -103,7 +103,7 @@ inline std::string read_file_bytes(const std::filesystem::path& path) {
 /// Checks a video view: at least one frame, C ∈ {1, 3}, H, W ≥ 1, data size T·C·H·W, no NaN.
 /// `what` names the video in messages (e.g. "video 2"). Throws ShapeError.
 inline void validate_video(const VideoView& v, std::string_view what = "video") {
-  using flowception::detail::require;
+  using detail::require;
   require<ShapeError>(v.frames >= 1, what, " is empty (0 frames)");
   require<ShapeError>(v.channels == 1 || v.channels == 3, what, " has ", v.channels,
                       " channels; frames must have 1 (grey) or 3 (RGB)");
@@ -115,8 +115,8 @@ inline void validate_video(const VideoView& v, std::string_view what = "video") 
     if (std::isnan(v.data[i])) {
       const std::size_t fs = v.frame_size(), plane = v.height * v.width;
       const std::size_t t = i / fs, c = (i % fs) / plane, y = (i % plane) / v.width, x = i % v.width;
-      throw ShapeError(flowception::detail::cat("flowception: ", what, " contains NaN at frame ", t, ", channel ", c,
-                                                ", row ", y, ", column ", x));
+      detail::fail<ShapeError>(what, " contains NaN at frame ", t, ", channel ", c,
+                                                ", row ", y, ", column ", x);
     }
   }
 }
@@ -133,9 +133,9 @@ inline std::size_t resolve_scale(std::size_t height, std::size_t width, std::siz
 /// upscaled to a `scale`×`scale` block. Validates the whole video unless `validated` is true.
 inline Image frame_to_rgb(const VideoView& v, std::size_t t, std::size_t scale = 1, bool validated = false) {
   if (!validated) validate_video(v);
-  flowception::detail::require<ShapeError>(t < v.frames, "frame index ", t, " out of range (video has ", v.frames,
+  detail::require<ShapeError>(t < v.frames, "frame index ", t, " out of range (video has ", v.frames,
                                            " frames)");
-  flowception::detail::require<ConfigError>(scale >= 1, "scale must be at least 1");
+  detail::require<ConfigError>(scale >= 1, "scale must be at least 1");
   Image img;
   img.width = detail_media::checked_product({v.width, scale}, "scaled frame");
   img.height = detail_media::checked_product({v.height, scale}, "scaled frame");

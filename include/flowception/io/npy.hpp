@@ -76,7 +76,7 @@ struct NpyHeader {
   }
 };
 
-namespace detail {
+namespace detail_npy {
 
 inline std::string shape_string(const std::vector<std::size_t>& shape) {
   std::string s = "(";
@@ -98,7 +98,7 @@ inline std::string printable(std::string_view s, std::size_t max_chars = 160) {
     else if (ch >= 32 && ch < 127)
       out += static_cast<char>(ch);
     else
-      out += flowception::detail::cat("\\x", "0123456789abcdef"[ch >> 4], "0123456789abcdef"[ch & 15]);
+      out += detail::cat("\\x", "0123456789abcdef"[ch >> 4], "0123456789abcdef"[ch & 15]);
   }
   if (s.size() > max_chars) out += "...";
   return out;
@@ -154,10 +154,10 @@ class NpyDictParser {
  private:
   template <class... P>
   static std::string cat(P&&... p) {
-    return flowception::detail::cat(std::forward<P>(p)...);
+    return detail::cat(std::forward<P>(p)...);
   }
   [[noreturn]] void fail(const std::string& why) const {
-    throw IoError(cat("flowception: ", path_.string(), ": corrupt .npy header (", why, "): '", printable(s_), "'"));
+    detail::fail<IoError>(path_.string(), ": corrupt .npy header (", why, "): '", printable(s_), "'");
   }
   char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
   void ws() {
@@ -262,98 +262,98 @@ inline std::optional<std::size_t> checked_count(const std::vector<std::size_t>& 
   return n;
 }
 
-}  // namespace detail
+}  // namespace detail_npy
 
 /// The scalar types save_npy writes: float, double, uint8, int32, int64.
 template <class T>
-concept NpyScalar = requires { detail::NpyType<T>::descr; };
+concept NpyScalar = requires { detail_npy::NpyType<T>::descr; };
 
 /// Reads and checks the header of a .npy file (magic, version, header length against the file
 /// size, the dict). Does not look at the data. Throws IoError for a missing, unreadable, non-.npy or
 /// corrupt file.
 inline NpyHeader read_npy_header(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
-  using flowception::detail::cat;
+  using detail::cat;
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw IoError(cat("flowception: cannot read ", path.string(), ": file does not exist"));
+  if (!fs::exists(path, ec)) detail::fail<IoError>("cannot read ", path.string(), ": file does not exist");
   if (!fs::is_regular_file(path, ec))
-    throw IoError(cat("flowception: cannot read ", path.string(), ": not a regular file"));
+    detail::fail<IoError>("cannot read ", path.string(), ": not a regular file");
   NpyHeader h;
   h.file_size = fs::file_size(path, ec);
-  if (ec) throw IoError(cat("flowception: cannot read ", path.string(), ": ", ec.message()));
+  if (ec) detail::fail<IoError>("cannot read ", path.string(), ": ", ec.message());
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(cat("flowception: cannot open ", path.string(), " for reading"));
+  if (!in) detail::fail<IoError>("cannot open ", path.string(), " for reading");
 
   constexpr std::size_t kPrefix = 8;  // magic (6) + version (2)
   if (h.file_size < kPrefix + 2)
-    throw IoError(cat("flowception: ", path.string(), ": truncated .npy header: the file has only ", h.file_size,
-                      " bytes"));
+    detail::fail<IoError>(path.string(), ": truncated .npy header: the file has only ", h.file_size,
+                      " bytes");
   char pre[kPrefix];
   in.read(pre, kPrefix);
-  if (!in) throw IoError(cat("flowception: ", path.string(), ": read error in the .npy header"));
+  if (!in) detail::fail<IoError>(path.string(), ": read error in the .npy header");
   if (std::memcmp(pre, "\x93NUMPY", 6) != 0)
-    throw IoError(cat("flowception: ", path.string(), ": not a .npy file (bad magic '",
-                      detail::printable(std::string_view(pre, 6)), "', expected '\\x93NUMPY')"));
+    detail::fail<IoError>(path.string(), ": not a .npy file (bad magic '",
+                      detail_npy::printable(std::string_view(pre, 6)), "', expected '\\x93NUMPY')");
   h.major_version = static_cast<unsigned char>(pre[6]);
   h.minor_version = static_cast<unsigned char>(pre[7]);
   if (!((h.major_version == 1 || h.major_version == 2) && h.minor_version == 0))
-    throw IoError(cat("flowception: ", path.string(), ": unsupported .npy format version ", h.major_version, ".",
-                      h.minor_version, " (1.0 and 2.0 are read)"));
+    detail::fail<IoError>(path.string(), ": unsupported .npy format version ", h.major_version, ".",
+                      h.minor_version, " (1.0 and 2.0 are read)");
   const std::size_t len_bytes = h.major_version == 1 ? 2 : 4;
   if (h.file_size < kPrefix + len_bytes)
-    throw IoError(cat("flowception: ", path.string(), ": truncated .npy header: the file has only ", h.file_size,
-                      " bytes"));
+    detail::fail<IoError>(path.string(), ": truncated .npy header: the file has only ", h.file_size,
+                      " bytes");
   unsigned char lb[4] = {0, 0, 0, 0};
   in.read(reinterpret_cast<char*>(lb), static_cast<std::streamsize>(len_bytes));
   std::size_t header_len = 0;
   for (std::size_t i = 0; i < len_bytes; ++i) header_len |= static_cast<std::size_t>(lb[i]) << (8 * i);
   h.data_offset = kPrefix + len_bytes + header_len;
   if (h.file_size < h.data_offset)
-    throw IoError(cat("flowception: ", path.string(), ": truncated .npy header: it declares ", header_len,
-                      " header bytes but the file has ", h.file_size, " bytes in all"));
+    detail::fail<IoError>(path.string(), ": truncated .npy header: it declares ", header_len,
+                      " header bytes but the file has ", h.file_size, " bytes in all");
   std::string text(header_len, '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_len));
-  if (!in) throw IoError(cat("flowception: ", path.string(), ": read error in the .npy header"));
-  detail::NpyDictParser(text, path).parse(h);
+  if (!in) detail::fail<IoError>(path.string(), ": read error in the .npy header");
+  detail_npy::NpyDictParser(text, path).parse(h);
   return h;
 }
 
 /// Reads a video file of shape (T, H, W, C), uint8 or float32, into T×C×H×W floats in [0, 1].
 inline data::Video load_npy_video(const std::filesystem::path& path) {
-  using flowception::detail::cat;
+  using detail::cat;
   const NpyHeader h = read_npy_header(path);
   const std::string name = path.string();
   const bool is_u8 = h.descr == "|u1";
   const bool is_f32 = h.descr == "<f4";
   if (!is_u8 && !is_f32)
-    throw ShapeError(cat("flowception: ", name, ": unsupported dtype '", h.descr,
-                         "' (a video must be uint8 '|u1' or float32 '<f4')"));
+    detail::fail<ShapeError>(name, ": unsupported dtype '", h.descr,
+                         "' (a video must be uint8 '|u1' or float32 '<f4')");
   if (h.shape.size() != 4)
-    throw ShapeError(cat("flowception: ", name, ": a video must have rank 4 (T, H, W, C), got shape ",
-                         detail::shape_string(h.shape), " of rank ", h.shape.size()));
+    detail::fail<ShapeError>(name, ": a video must have rank 4 (T, H, W, C), got shape ",
+                         detail_npy::shape_string(h.shape), " of rank ", h.shape.size());
   static constexpr const char* kDimNames[4] = {"T (frames)", "H (height)", "W (width)", "C (channels)"};
   for (std::size_t i = 0; i < 4; ++i)
     if (h.shape[i] == 0)
-      throw ShapeError(cat("flowception: ", name, ": dimension ", kDimNames[i], " is 0 in shape ",
-                           detail::shape_string(h.shape)));
+      detail::fail<ShapeError>(name, ": dimension ", kDimNames[i], " is 0 in shape ",
+                           detail_npy::shape_string(h.shape));
   const std::size_t T = h.shape[0], H = h.shape[1], W = h.shape[2], C = h.shape[3];
   if (C != 1 && C != 3)
-    throw ShapeError(cat("flowception: ", name, ": C (channels) must be 1 or 3, got ", C, " in shape ",
-                         detail::shape_string(h.shape)));
+    detail::fail<ShapeError>(name, ": C (channels) must be 1 or 3, got ", C, " in shape ",
+                         detail_npy::shape_string(h.shape));
   constexpr std::size_t kMaxElements = std::size_t{1} << 31;
-  const auto count = detail::checked_count(h.shape, kMaxElements);
+  const auto count = detail_npy::checked_count(h.shape, kMaxElements);
   if (!count)
-    throw ShapeError(cat("flowception: ", name, ": shape ", detail::shape_string(h.shape),
-                         " has more than 2^31 elements"));
+    detail::fail<ShapeError>(name, ": shape ", detail_npy::shape_string(h.shape),
+                         " has more than 2^31 elements");
   const std::uintmax_t data_bytes = static_cast<std::uintmax_t>(*count) * h.item_size();
   const std::uintmax_t expected = h.data_offset + data_bytes;
   if (h.file_size < expected)
-    throw IoError(cat("flowception: ", name, ": truncated .npy data: shape ", detail::shape_string(h.shape), " of '",
-                      h.descr, "' needs ", data_bytes, " data bytes but the file has ", h.file_size - h.data_offset));
+    detail::fail<IoError>(name, ": truncated .npy data: shape ", detail_npy::shape_string(h.shape), " of '",
+                      h.descr, "' needs ", data_bytes, " data bytes but the file has ", h.file_size - h.data_offset);
   if (h.file_size > expected)
-    throw IoError(cat("flowception: ", name, ": corrupt .npy file: ", h.file_size - expected,
+    detail::fail<IoError>(name, ": corrupt .npy file: ", h.file_size - expected,
                       " unexpected bytes after the ", data_bytes, " data bytes of shape ",
-                      detail::shape_string(h.shape)));
+                      detail_npy::shape_string(h.shape));
 
   data::Video v;
   v.channels = C;
@@ -366,12 +366,12 @@ inline data::Video load_npy_video(const std::filesystem::path& path) {
       try {
         return xt::load_npy<T_>(name);
       } catch (const std::exception& e) {
-        throw IoError(cat("flowception: ", name, ": xtensor could not read the .npy file: ", e.what()));
+        detail::fail<IoError>(name, ": xtensor could not read the .npy file: ", e.what());
       }
     }();
     if (arr.dimension() != 4 || arr.shape()[0] != T || arr.shape()[1] != H || arr.shape()[2] != W ||
         arr.shape()[3] != C)
-      throw IoError(cat("flowception: ", name, ": xtensor read a different shape than the header declares"));
+      detail::fail<IoError>(name, ": xtensor read a different shape than the header declares");
     const T_* src = arr.data();
     const auto& st = arr.strides();
     const std::ptrdiff_t s0 = static_cast<std::ptrdiff_t>(st[0]), s1 = static_cast<std::ptrdiff_t>(st[1]),
@@ -388,8 +388,8 @@ inline data::Video load_npy_video(const std::filesystem::path& path) {
               out = static_cast<float>(val) / 255.0f;
             } else {
               if (!std::isfinite(val) || val < 0.0f || val > 1.0f)
-                throw ShapeError(cat("flowception: ", name, ": float32 pixel value ", val, " at (t=", t, ", y=", y,
-                                     ", x=", x, ", c=", c, ") is ", std::isfinite(val) ? "outside [0, 1]" : "not finite"));
+                detail::fail<ShapeError>(name, ": float32 pixel value ", val, " at (t=", t, ", y=", y,
+                                     ", x=", x, ", c=", c, ") is ", std::isfinite(val) ? "outside [0, 1]" : "not finite");
               out = val;
             }
             *dst++ = out;
@@ -405,19 +405,19 @@ inline data::Video load_npy_video(const std::filesystem::path& path) {
 /// Writes `data` (C order, product(shape) elements) as a .npy file, atomically.
 template <NpyScalar T>
 void save_npy(const std::filesystem::path& path, const T* data, std::vector<std::size_t> shape) {
-  using flowception::detail::cat;
-  const auto count = detail::checked_count(shape, std::size_t{1} << 60);
-  flowception::detail::require<ShapeError>(count.has_value(), "save_npy ", path.string(), ": shape ",
-                                           detail::shape_string(shape), " is too large");
-  flowception::detail::require<ShapeError>(*count == 0 || data != nullptr, "save_npy ", path.string(),
-                                           ": null data for shape ", detail::shape_string(shape));
-  std::string dict = cat("{'descr': '", detail::NpyType<T>::descr, "', 'fortran_order': False, 'shape': ",
-                         detail::shape_string(shape), ", }");
+  using detail::cat;
+  const auto count = detail_npy::checked_count(shape, std::size_t{1} << 60);
+  detail::require<ShapeError>(count.has_value(), "save_npy ", path.string(), ": shape ",
+                                           detail_npy::shape_string(shape), " is too large");
+  detail::require<ShapeError>(*count == 0 || data != nullptr, "save_npy ", path.string(),
+                                           ": null data for shape ", detail_npy::shape_string(shape));
+  std::string dict = cat("{'descr': '", detail_npy::NpyType<T>::descr, "', 'fortran_order': False, 'shape': ",
+                         detail_npy::shape_string(shape), ", }");
   const std::size_t unpadded = 10 + dict.size() + 1;  // prefix + dict + '\n'
   const std::size_t total = (unpadded + 63) / 64 * 64;
   dict.append(total - unpadded, ' ');
   dict.push_back('\n');
-  flowception::detail::require<ShapeError>(dict.size() <= 65535, "save_npy ", path.string(), ": header too long");
+  detail::require<ShapeError>(dict.size() <= 65535, "save_npy ", path.string(), ": header too long");
   std::string prefix("\x93NUMPY\x01\x00", 8);
   prefix.push_back(static_cast<char>(dict.size() & 0xff));
   prefix.push_back(static_cast<char>(dict.size() >> 8));
@@ -431,10 +431,10 @@ void save_npy(const std::filesystem::path& path, const T* data, std::vector<std:
 /// As above, checking that the vector holds exactly product(shape) elements.
 template <NpyScalar T>
 void save_npy(const std::filesystem::path& path, const std::vector<T>& data, std::vector<std::size_t> shape) {
-  const auto count = detail::checked_count(shape, std::size_t{1} << 60);
-  flowception::detail::require<ShapeError>(count.has_value() && *count == data.size(), "save_npy ", path.string(),
+  const auto count = detail_npy::checked_count(shape, std::size_t{1} << 60);
+  detail::require<ShapeError>(count.has_value() && *count == data.size(), "save_npy ", path.string(),
                                            ": ", data.size(), " values do not fill shape ",
-                                           detail::shape_string(shape));
+                                           detail_npy::shape_string(shape));
   save_npy(path, data.data(), std::move(shape));
 }
 
@@ -476,22 +476,22 @@ struct VideoDirectory {
   std::vector<data::Video> videos;  ///< videos[i] read from names[i], with its label when a labels file was given
 };
 
-namespace detail {
+namespace detail_npy {
 
 inline std::map<std::string, std::int64_t> read_labels(const std::filesystem::path& labels_file,
                                                        const std::vector<std::string>& names,
                                                        const std::filesystem::path& dir) {
-  using flowception::detail::cat;
+  using detail::cat;
   std::error_code ec;
   if (!std::filesystem::is_regular_file(labels_file, ec))
-    throw IoError(cat("flowception: cannot read labels file ", labels_file.string(), ": file does not exist"));
+    detail::fail<IoError>("cannot read labels file ", labels_file.string(), ": file does not exist");
   std::ifstream in(labels_file);
-  if (!in) throw IoError(cat("flowception: cannot open labels file ", labels_file.string()));
+  if (!in) detail::fail<IoError>("cannot open labels file ", labels_file.string());
   std::map<std::string, std::int64_t> labels;
   std::string line;
   std::size_t line_no = 0;
   auto fail = [&](const std::string& why) {
-    throw ConfigError(cat("flowception: labels file ", labels_file.string(), " line ", line_no, ": ", why));
+    detail::fail<ConfigError>("labels file ", labels_file.string(), " line ", line_no, ": ", why);
   };
   while (std::getline(in, line)) {
     ++line_no;
@@ -513,42 +513,42 @@ inline std::map<std::string, std::int64_t> read_labels(const std::filesystem::pa
     if (labels.count(file)) fail(cat("a second label for '", file, "'"));
     labels[file] = value;
   }
-  if (in.bad()) throw IoError(cat("flowception: read error in labels file ", labels_file.string()));
+  if (in.bad()) detail::fail<IoError>("read error in labels file ", labels_file.string());
   for (const auto& n : names)
     if (!labels.count(n))
-      throw ConfigError(cat("flowception: labels file ", labels_file.string(), " has no label for video '", n, "'"));
+      detail::fail<ConfigError>("labels file ", labels_file.string(), " has no label for video '", n, "'");
   return labels;
 }
 
-}  // namespace detail
+}  // namespace detail_npy
 
 /// Every *.npy file of `dir` (sorted by name) as a video; labels from `labels_file` when given.
 inline VideoDirectory load_npy_directory(const std::filesystem::path& dir,
                                          const std::optional<std::filesystem::path>& labels_file = std::nullopt) {
   namespace fs = std::filesystem;
-  using flowception::detail::cat;
+  using detail::cat;
   std::error_code ec;
-  if (!fs::exists(dir, ec)) throw IoError(cat("flowception: video directory ", dir.string(), " does not exist"));
-  if (!fs::is_directory(dir, ec)) throw IoError(cat("flowception: ", dir.string(), " is not a directory"));
+  if (!fs::exists(dir, ec)) detail::fail<IoError>("video directory ", dir.string(), " does not exist");
+  if (!fs::is_directory(dir, ec)) detail::fail<IoError>(dir.string(), " is not a directory");
   VideoDirectory out;
   fs::directory_iterator it(dir, ec);
-  if (ec) throw IoError(cat("flowception: cannot list ", dir.string(), ": ", ec.message()));
+  if (ec) detail::fail<IoError>("cannot list ", dir.string(), ": ", ec.message());
   for (const auto& entry : it) {
     if (entry.path().extension() == ".npy" && entry.is_regular_file(ec)) out.names.push_back(entry.path().filename().string());
   }
-  if (out.names.empty()) throw IoError(cat("flowception: video directory ", dir.string(), " contains no .npy files"));
+  if (out.names.empty()) detail::fail<IoError>("video directory ", dir.string(), " contains no .npy files");
   std::sort(out.names.begin(), out.names.end());
   std::map<std::string, std::int64_t> labels;
-  if (labels_file) labels = detail::read_labels(*labels_file, out.names, dir);
+  if (labels_file) labels = detail_npy::read_labels(*labels_file, out.names, dir);
   out.videos.reserve(out.names.size());
   for (const auto& n : out.names) {
     data::Video v = load_npy_video(dir / n);
     if (!out.videos.empty()) {
       const data::Video& f = out.videos.front();
       if (v.channels != f.channels || v.height != f.height || v.width != f.width)
-        throw ShapeError(cat("flowception: ", (dir / n).string(), ": frame size H×W×C = ", v.height, "x", v.width, "x",
+        detail::fail<ShapeError>((dir / n).string(), ": frame size H×W×C = ", v.height, "x", v.width, "x",
                              v.channels, " differs from ", f.height, "x", f.width, "x", f.channels, " of ",
-                             (dir / out.names.front()).string()));
+                             (dir / out.names.front()).string());
     }
     if (labels_file) v.label = labels.at(n);
     out.videos.push_back(std::move(v));

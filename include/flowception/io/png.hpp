@@ -41,7 +41,7 @@ inline png_uint_32 png_format_for(std::size_t channels) {
     case 4:
       return PNG_FORMAT_RGBA;
     default:
-      throw ShapeError(cat("flowception: PNG images have 1 (grey), 2, 3 (RGB) or 4 channels, not ", channels));
+      detail::fail<ShapeError>("PNG images have 1 (grey), 2, 3 (RGB) or 4 channels, not ", channels);
   }
 }
 
@@ -50,7 +50,7 @@ inline png_uint_32 png_format_for(std::size_t channels) {
 /// Encodes an 8-bit image (row-major, interleaved, `channels` = 1 grey, 2 grey+alpha, 3 RGB,
 /// 4 RGBA) as PNG bytes. ShapeError for bad sizes, IoError if libpng fails.
 inline std::string encode_png(const std::uint8_t* pixels, std::size_t width, std::size_t height, std::size_t channels) {
-  using flowception::detail::require;
+  using detail::require;
   const png_uint_32 format = detail_media::png_format_for(channels);
   require<ShapeError>(width >= 1 && height >= 1, "PNG image size ", width, "x", height, " is empty");
   require<ShapeError>(width <= detail_media::kPngMaxSide && height <= detail_media::kPngMaxSide, "PNG image size ",
@@ -70,8 +70,8 @@ inline std::string encode_png(const std::uint8_t* pixels, std::size_t width, std
   const std::string message = image.message;
   png_image_free(&image);
   if (!ok)
-    throw IoError(flowception::detail::cat("flowception: libpng could not encode a ", width, "x", height, "x", channels,
-                                           " image: ", message));
+    detail::fail<IoError>("libpng could not encode a ", width, "x", height, "x", channels,
+                                           " image: ", message);
   out.resize(size);
   return out;
 }
@@ -79,7 +79,7 @@ inline std::string encode_png(const std::uint8_t* pixels, std::size_t width, std
 /// Encodes an Image as PNG bytes; ShapeError when its pixel count does not match width × height ×
 /// channels (see the pointer overload for the rest).
 inline std::string encode_png(const Image& image) {
-  flowception::detail::require<ShapeError>(
+  detail::require<ShapeError>(
       image.pixels.size() == detail_media::checked_product({image.width, image.height, image.channels}, "image"),
       "image has ", image.pixels.size(), " bytes, but ", image.width, "x", image.height, "x", image.channels, " needs ",
       image.width * image.height * image.channels);
@@ -104,11 +104,11 @@ inline Image decode_png(std::string_view bytes, std::string_view name = "PNG dat
   png_image image{};
   image.version = PNG_IMAGE_VERSION;
   if (bytes.size() < 8 || png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) != 0)
-    throw IoError(flowception::detail::cat("flowception: cannot read ", name, ": not a PNG file"));
+    detail::fail<IoError>("cannot read ", name, ": not a PNG file");
   if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size())) {
     const std::string message = image.message;
     png_image_free(&image);
-    throw IoError(flowception::detail::cat("flowception: cannot read ", name, ": ", message));
+    detail::fail<IoError>("cannot read ", name, ": ", message);
   }
   const bool colour = (image.format & PNG_FORMAT_FLAG_COLOR) != 0;
   const bool alpha = (image.format & PNG_FORMAT_FLAG_ALPHA) != 0;
@@ -122,14 +122,14 @@ inline Image decode_png(std::string_view bytes, std::string_view name = "PNG dat
                                        /*colormap=*/nullptr);
   const std::string message = image.message;
   png_image_free(&image);
-  if (!ok) throw IoError(flowception::detail::cat("flowception: cannot read ", name, ": ", message));
+  if (!ok) detail::fail<IoError>("cannot read ", name, ": ", message);
   return out;
 }
 
 /// Reads a PNG file (see decode_png). IoError naming the path for missing, truncated or corrupt files.
 inline Image read_png(const std::filesystem::path& path) {
   const std::string bytes = detail_media::read_file_bytes(path);
-  return decode_png(bytes, flowception::detail::cat(path));
+  return decode_png(bytes, detail::cat(path));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,8 +172,8 @@ struct ContactSheetLayout {
 /// mixed) and computes the layout. ShapeError for no videos or mismatched frame sizes.
 inline ContactSheetLayout contact_sheet_layout(std::span<const VideoView> videos,
                                                const ContactSheetOptions& options = {}) {
-  using flowception::detail::cat;
-  using flowception::detail::require;
+  using detail::cat;
+  using detail::require;
   require<ShapeError>(!videos.empty(), "contact sheet needs at least one video");
   std::size_t columns = 0;
   for (std::size_t r = 0; r < videos.size(); ++r) {

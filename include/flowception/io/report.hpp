@@ -28,8 +28,8 @@
 namespace flowception::io {
 
 namespace detail_media {
-using flowception::detail::cat;
-using flowception::detail::require;
+using detail::cat;
+using detail::require;
 }  // namespace detail_media
 
 /// How a score is printed. fixed: 0.1235; scientific: 1.2346e-01; percent: value·100 with a `%`
@@ -132,7 +132,7 @@ inline std::string url_path_escape(std::string_view s) {
 
 /// Formats a number as NumberFormat says, independent of the global locale.
 inline std::string format_number(double v, const NumberFormat& f = {}) {
-  flowception::detail::require<ConfigError>(f.precision >= 0 && f.precision <= 17,
+  detail::require<ConfigError>(f.precision >= 0 && f.precision <= 17,
                                             "number format precision must be in [0, 17], not ", f.precision);
   std::string s;
   if (std::isnan(v)) {
@@ -193,13 +193,13 @@ inline std::string svg_histogram(const HistogramComparison& h) {
   using detail_media::svg_num;
   std::map<std::size_t, std::pair<double, double>> bins;  // length → (generated, data)
   for (const auto& [len, p] : h.generated) {
-    flowception::detail::require<ConfigError>(std::isfinite(p) && p >= 0.0, "histogram '", h.title,
+    detail::require<ConfigError>(std::isfinite(p) && p >= 0.0, "histogram '", h.title,
                                               "': generated probability of length ", len, " is ", p,
                                               "; it must be finite and non-negative");
     bins[len].first = p;
   }
   for (const auto& [len, p] : h.data) {
-    flowception::detail::require<ConfigError>(std::isfinite(p) && p >= 0.0, "histogram '", h.title,
+    detail::require<ConfigError>(std::isfinite(p) && p >= 0.0, "histogram '", h.title,
                                               "': data probability of length ", len, " is ", p,
                                               "; it must be finite and non-negative");
     bins[len].second = p;

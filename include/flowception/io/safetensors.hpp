@@ -88,14 +88,14 @@ inline constexpr std::array<DTypeInfo, 15> kDTypes{{{DType::BOOL, "BOOL", 1},
 inline std::string_view dtype_name(DType d) {
   for (const auto& i : detail_st::kDTypes)
     if (i.dtype == d) return i.name;
-  throw ConfigError(flowception::detail::cat("flowception: invalid DType value ", static_cast<int>(d)));
+  detail::fail<ConfigError>("invalid DType value ", static_cast<int>(d));
 }
 
 /// Bytes per element of a dtype.
 inline std::size_t dtype_size(DType d) {
   for (const auto& i : detail_st::kDTypes)
     if (i.dtype == d) return i.size;
-  throw ConfigError(flowception::detail::cat("flowception: invalid DType value ", static_cast<int>(d)));
+  detail::fail<ConfigError>("invalid DType value ", static_cast<int>(d));
 }
 
 /// The dtype with the format's name `name`, or nothing when the name is unknown.
@@ -138,13 +138,13 @@ concept SafetensorsScalar = requires { dtype_of<T>::value; } && std::is_triviall
 inline std::int64_t shape_numel(std::span<const std::int64_t> shape) {
   std::int64_t n = 1;
   for (auto d : shape)
-    if (d < 0) throw ShapeError(flowception::detail::cat("flowception: negative dimension ", d, " in a tensor shape"));
+    if (d < 0) detail::fail<ShapeError>("negative dimension ", d, " in a tensor shape");
   for (auto d : shape)
     if (d == 0) return 0;
   for (auto d : shape) {
     if (n > std::numeric_limits<std::int64_t>::max() / d)
-      throw ShapeError(flowception::detail::cat("flowception: tensor shape with ", shape.size(),
-                                                " dimensions has more than 2^63 elements"));
+      detail::fail<ShapeError>("tensor shape with ", shape.size(),
+                                                " dimensions has more than 2^63 elements");
     n *= d;
   }
   return n;
@@ -202,8 +202,8 @@ template <SafetensorsScalar T>
 Tensor make_tensor(std::string name, std::vector<std::int64_t> shape, std::span<const T> values) {
   const std::int64_t n = shape_numel(shape);
   if (static_cast<std::uint64_t>(n) != values.size())
-    throw ShapeError(flowception::detail::cat("flowception: tensor '", name, "' of shape ", shape_string(shape),
-                                              " needs ", n, " values, got ", values.size()));
+    detail::fail<ShapeError>("tensor '", name, "' of shape ", shape_string(shape),
+                                              " needs ", n, " values, got ", values.size());
   Tensor t{std::move(name), dtype_of<T>::value, std::move(shape), {}};
   t.data.resize(values.size() * sizeof(T));
   detail_st::copy_le(t.data.data(), reinterpret_cast<const std::byte*>(values.data()), values.size(), sizeof(T));
@@ -223,9 +223,9 @@ inline Tensor make_raw_tensor(std::string name, DType dtype, std::vector<std::in
   const std::int64_t n = shape_numel(shape);
   const std::size_t want = static_cast<std::size_t>(n) * dtype_size(dtype);
   if (bytes.size() != want)
-    throw ShapeError(flowception::detail::cat("flowception: tensor '", name, "' of dtype ", dtype_name(dtype),
+    detail::fail<ShapeError>("tensor '", name, "' of dtype ", dtype_name(dtype),
                                               " and shape ", shape_string(shape), " needs ", want, " bytes, got ",
-                                              bytes.size()));
+                                              bytes.size());
   return Tensor{std::move(name), dtype, std::move(shape), std::move(bytes)};
 }
 
@@ -264,7 +264,7 @@ class SafetensorsFile {
   const std::string& metadata_string(const std::string& key) const {
     auto it = metadata_.find(key);
     if (it == metadata_.end())
-      throw IoError(flowception::detail::cat("flowception: ", source_, ": no metadata entry '", key, "'"));
+      detail::fail<IoError>(source_, ": no metadata entry '", key, "'");
     return it->second;
   }
   /// The metadata value under `key` parsed as a whole decimal integer; IoError when absent or malformed.
@@ -307,9 +307,9 @@ class SafetensorsFile {
         }
         have += (shown++ ? ", '" : "'") + k + "'";
       }
-      throw IoError(flowception::detail::cat("flowception: ", source_, ": no tensor named '", name,
+      detail::fail<IoError>(source_, ": no tensor named '", name,
                                              "' (the file holds ", entries_.size(), " tensors",
-                                             entries_.empty() ? "" : ": ", have, ")"));
+                                             entries_.empty() ? "" : ": ", have, ")");
     }
     const Entry& e = it->second;
     return TensorView{it->first, e.dtype, e.shape,
@@ -343,15 +343,18 @@ class SafetensorsFile {
     else
       r = std::from_chars(first, last, value, 10);
     if (s.empty() || r.ec != std::errc{} || r.ptr != last)
-      throw IoError(flowception::detail::cat("flowception: ", source_, ": metadata entry '", key, "' = '", s,
+      detail::fail<IoError>(source_, ": metadata entry '", key, "' = '", s,
                                              "' is not a valid ",
                                              std::is_floating_point_v<N>    ? "number"
                                              : std::is_signed_v<N> ? "64-bit integer"
-                                                                   : "unsigned 64-bit integer"));
+                                                                   : "unsigned 64-bit integer");
     return value;
   }
 
   friend SafetensorsFile parse_safetensors(std::vector<std::byte> bytes, std::string source);
+  /// Step 4 of parsing: checksums all or none; every tensor's and the header's must match
+  /// (IoError naming the tensor). `all_metadata` is the header's metadata with the checksums.
+  void verify_checksums(const std::map<std::string, std::string>& all_metadata) const;
 
   std::string source_;
   std::vector<std::byte> bytes_;
@@ -371,7 +374,7 @@ inline std::string format_metadata_double(double x) {
 namespace detail_st {
 
 [[noreturn]] inline void corrupt(const std::string& source, const std::string& what) {
-  throw IoError(flowception::detail::cat("flowception: ", source, ": ", what));
+  detail::fail<IoError>(source, ": ", what);
 }
 
 inline std::string json_excerpt(const nlohmann::json& j) {
@@ -384,14 +387,14 @@ inline std::string json_excerpt(const nlohmann::json& j) {
 inline std::int64_t read_count(const std::string& source, const std::string& tensor, const char* field,
                                const nlohmann::json& j) {
   if (!j.is_number_integer())
-    corrupt(source, flowception::detail::cat("tensor '", tensor, "': ", field, " holds ", json_excerpt(j),
+    corrupt(source, detail::cat("tensor '", tensor, "': ", field, " holds ", json_excerpt(j),
                                             ", not an integer"));
   if (!j.is_number_unsigned())
-    corrupt(source, flowception::detail::cat("tensor '", tensor, "': ", field, " holds the negative value ",
+    corrupt(source, detail::cat("tensor '", tensor, "': ", field, " holds the negative value ",
                                             j.get<std::int64_t>()));
   const auto u = j.get<std::uint64_t>();
   if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-    corrupt(source, flowception::detail::cat("tensor '", tensor, "': ", field, " holds the absurd value ", u));
+    corrupt(source, detail::cat("tensor '", tensor, "': ", field, " holds the absurd value ", u));
   return static_cast<std::int64_t>(u);
 }
 
@@ -436,33 +439,31 @@ inline std::uint32_t header_checksum(const std::map<std::string, std::string>& m
 
 }  // namespace detail_st
 
-/// Parses and validates a whole safetensors file held in `bytes`; `source` names it in errors.
-/// Throws IoError for anything truncated, corrupt or inconsistent.
-inline SafetensorsFile parse_safetensors(std::vector<std::byte> bytes, std::string source) {
-  using detail_st::corrupt;
-  using flowception::detail::cat;
+namespace detail_st {
+
+/// Step 1: the header length, then the header as JSON: a NUL byte, invalid JSON, a duplicate key
+/// at any level (nlohmann would silently keep the last one) or a non-object is corruption.
+/// Returns the parsed header; `header_bytes` is its length N.
+inline nlohmann::json parse_header(const std::vector<std::byte>& bytes, const std::string& src,
+                                   std::uint64_t& header_bytes) {
+  using detail::cat;
   using nlohmann::json;
-  SafetensorsFile f;
-  f.source_ = std::move(source);
-  const std::string& src = f.source_;
   const std::size_t total = bytes.size();
-  if (total < 8)
-    corrupt(src, cat("file is truncated: ", total, " bytes, shorter than the 8-byte header length"));
-  const std::uint64_t n = detail_st::load_u64_le(bytes.data());
+  if (total < 8) corrupt(src, cat("file is truncated: ", total, " bytes, shorter than the 8-byte header length"));
+  const std::uint64_t n = load_u64_le(bytes.data());
   if (n > kMaxSafetensorsHeaderBytes)
     corrupt(src, cat("header length ", n, " exceeds the limit of ", kMaxSafetensorsHeaderBytes,
                      " bytes (corrupt file or not a safetensors file)"));
   if (n > total - 8)
     corrupt(src, cat("file is truncated: the header length says ", n, " bytes but only ", total - 8,
                      " bytes follow the 8-byte length"));
+  header_bytes = n;
   const char* hbeg = reinterpret_cast<const char*>(bytes.data() + 8);
   const char* hend = hbeg + n;
   // The JSON parser would stop at a NUL byte and ignore the rest: no header holds one.
   if (const void* nul = std::memchr(hbeg, 0, static_cast<std::size_t>(n)))
     corrupt(src, cat("header has a NUL byte at offset ", static_cast<const char*>(nul) - hbeg + 8,
                      " (corrupt padding or text)"));
-
-  // Parse, rejecting duplicate keys at any level (nlohmann would silently keep the last one).
   std::vector<std::set<std::string>> open_objects;
   std::string duplicate;
   json::parser_callback_t cb = [&](int, json::parse_event_t ev, json& parsed) {
@@ -484,77 +485,87 @@ inline SafetensorsFile parse_safetensors(std::vector<std::byte> bytes, std::stri
   }
   if (!duplicate.empty()) corrupt(src, cat("header has the key '", duplicate, "' more than once (duplicate names)"));
   if (!header.is_object()) corrupt(src, cat("header is not a JSON object but ", header.type_name()));
+  return header;
+}
 
+/// Step 2, for the __metadata__ entry: an object of strings, copied into `metadata`.
+inline void parse_metadata(const nlohmann::json& v, const std::string& src, std::map<std::string, std::string>& metadata) {
+  using detail::cat;
+  if (!v.is_object()) corrupt(src, cat("__metadata__ is a JSON ", v.type_name(), ", not an object"));
+  for (auto m = v.begin(); m != v.end(); ++m) {
+    if (!m.value().is_string())
+      corrupt(src, cat("__metadata__ entry '", m.key(), "' holds ", json_excerpt(m.value()), ", not a string"));
+    metadata.emplace(m.key(), m.value().get<std::string>());
+  }
+}
+
+/// One tensor entry of the header, checked: dtype, shape, offsets.
+struct ParsedEntry {
+  DType dtype;                      ///< element type
+  std::vector<std::int64_t> shape;  ///< dimensions
+  std::uint64_t begin, end;         ///< bytes [begin, end) of the data section
+};
+
+/// Step 2, for a tensor: exactly the fields dtype, shape and data_offsets; a known dtype; a shape
+/// of non-negative integers whose byte size does not overflow (shape_numel); offsets that span
+/// exactly that size and lie inside the data section of `data_size` bytes.
+inline ParsedEntry parse_entry(const std::string& name, const nlohmann::json& v, const std::string& src,
+                               std::size_t data_size) {
+  using detail::cat;
+  using nlohmann::json;
+  if (!v.is_object()) corrupt(src, cat("tensor '", name, "': entry is a JSON ", v.type_name(), ", not an object"));
+  for (auto fld = v.begin(); fld != v.end(); ++fld)
+    if (fld.key() != "dtype" && fld.key() != "shape" && fld.key() != "data_offsets")
+      corrupt(src, cat("tensor '", name, "': unknown field '", fld.key(), "'"));
+  for (const char* fld : {"dtype", "shape", "data_offsets"})
+    if (!v.contains(fld)) corrupt(src, cat("tensor '", name, "': missing field '", fld, "'"));
+  const json& jd = v["dtype"];
+  if (!jd.is_string()) corrupt(src, cat("tensor '", name, "': dtype holds ", json_excerpt(jd), ", not a string"));
+  const auto dtype = dtype_from_name(jd.get<std::string>());
+  if (!dtype) corrupt(src, cat("tensor '", name, "': unknown dtype '", jd.get<std::string>(), "'"));
+  const json& js = v["shape"];
+  if (!js.is_array()) corrupt(src, cat("tensor '", name, "': shape holds ", json_excerpt(js), ", not an array"));
+  ParsedEntry e{*dtype, {}, 0, 0};
+  for (const auto& d : js) e.shape.push_back(read_count(src, name, "shape", d));
+  const json& jo = v["data_offsets"];
+  if (!jo.is_array() || jo.size() != 2)
+    corrupt(src, cat("tensor '", name, "': data_offsets holds ", json_excerpt(jo), ", not an array [begin, end]"));
+  e.begin = static_cast<std::uint64_t>(read_count(src, name, "data_offsets", jo[0]));
+  e.end = static_cast<std::uint64_t>(read_count(src, name, "data_offsets", jo[1]));
+  // Element count × item size, with overflow treated as corruption.
+  std::int64_t count = 0;
+  try {
+    count = shape_numel(e.shape);
+  } catch (const ShapeError&) {
+    corrupt(src, cat("tensor '", name, "': shape ", shape_string(e.shape), " is absurdly large"));
+  }
+  const std::uint64_t item = dtype_size(*dtype);
+  if (static_cast<std::uint64_t>(count) > std::numeric_limits<std::uint64_t>::max() / item)
+    corrupt(src, cat("tensor '", name, "': shape ", shape_string(e.shape), " is absurdly large"));
+  const std::uint64_t nbytes = static_cast<std::uint64_t>(count) * item;
+  if (e.end < e.begin)
+    corrupt(src, cat("tensor '", name, "': data_offsets [", e.begin, ", ", e.end, "] end before they begin"));
+  if (e.end - e.begin != nbytes)
+    corrupt(src, cat("tensor '", name, "': data_offsets [", e.begin, ", ", e.end, "] span ", e.end - e.begin,
+                     " bytes, which does not match shape ", shape_string(e.shape), " of ", dtype_name(*dtype), " (",
+                     nbytes, " bytes)"));
+  if (e.end > data_size)
+    corrupt(src, cat("file is truncated: tensor '", name, "': data_offsets [", e.begin, ", ", e.end,
+                     "] run past the end of the data section (", data_size, " bytes)"));
+  return e;
+}
+
+/// Step 3: the tensors (name → bytes [begin, end)) tile the data section of `data_size` bytes
+/// exactly: no overlap, no hole, nothing after the last one.
+template <class Entries>
+void check_tiling(const Entries& entries, const std::string& src, std::size_t data_size) {
+  using detail::cat;
   struct Span {
     std::size_t begin, end;
     const std::string* name;
   };
   std::vector<Span> spans;
-  const std::size_t data_size = total - 8 - static_cast<std::size_t>(n);
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const json& v = it.value();
-    if (name == "__metadata__") {
-      if (!v.is_object()) corrupt(src, cat("__metadata__ is a JSON ", v.type_name(), ", not an object"));
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string())
-          corrupt(src, cat("__metadata__ entry '", m.key(), "' holds ", detail_st::json_excerpt(m.value()),
-                           ", not a string"));
-        f.metadata_.emplace(m.key(), m.value().get<std::string>());
-      }
-      continue;
-    }
-    if (!v.is_object()) corrupt(src, cat("tensor '", name, "': entry is a JSON ", v.type_name(), ", not an object"));
-    for (auto fld = v.begin(); fld != v.end(); ++fld)
-      if (fld.key() != "dtype" && fld.key() != "shape" && fld.key() != "data_offsets")
-        corrupt(src, cat("tensor '", name, "': unknown field '", fld.key(), "'"));
-    for (const char* fld : {"dtype", "shape", "data_offsets"})
-      if (!v.contains(fld)) corrupt(src, cat("tensor '", name, "': missing field '", fld, "'"));
-    const json& jd = v["dtype"];
-    if (!jd.is_string())
-      corrupt(src, cat("tensor '", name, "': dtype holds ", detail_st::json_excerpt(jd), ", not a string"));
-    const auto dtype = dtype_from_name(jd.get<std::string>());
-    if (!dtype) corrupt(src, cat("tensor '", name, "': unknown dtype '", jd.get<std::string>(), "'"));
-    const json& js = v["shape"];
-    if (!js.is_array())
-      corrupt(src, cat("tensor '", name, "': shape holds ", detail_st::json_excerpt(js), ", not an array"));
-    std::vector<std::int64_t> shape;
-    for (const auto& d : js) shape.push_back(detail_st::read_count(src, name, "shape", d));
-    const json& jo = v["data_offsets"];
-    if (!jo.is_array() || jo.size() != 2)
-      corrupt(src, cat("tensor '", name, "': data_offsets holds ", detail_st::json_excerpt(jo),
-                       ", not an array [begin, end]"));
-    const auto begin = static_cast<std::uint64_t>(detail_st::read_count(src, name, "data_offsets", jo[0]));
-    const auto end = static_cast<std::uint64_t>(detail_st::read_count(src, name, "data_offsets", jo[1]));
-    // Element count × item size, with overflow treated as corruption.
-    std::uint64_t count = 1;
-    bool overflow = false;
-    if (std::find(shape.begin(), shape.end(), 0) != shape.end()) {
-      count = 0;
-    } else {
-      for (auto d : shape) {
-        if (count > std::numeric_limits<std::uint64_t>::max() / static_cast<std::uint64_t>(d)) overflow = true;
-        else count *= static_cast<std::uint64_t>(d);
-      }
-    }
-    const std::uint64_t item = dtype_size(*dtype);
-    if (overflow || count > std::numeric_limits<std::uint64_t>::max() / item)
-      corrupt(src, cat("tensor '", name, "': shape ", shape_string(shape), " is absurdly large"));
-    const std::uint64_t nbytes = count * item;
-    if (end < begin)
-      corrupt(src, cat("tensor '", name, "': data_offsets [", begin, ", ", end, "] end before they begin"));
-    if (end - begin != nbytes)
-      corrupt(src, cat("tensor '", name, "': data_offsets [", begin, ", ", end, "] span ", end - begin,
-                       " bytes, which does not match shape ", shape_string(shape), " of ", dtype_name(*dtype), " (",
-                       nbytes, " bytes)"));
-    if (end > data_size)
-      corrupt(src, cat("file is truncated: tensor '", name, "': data_offsets [", begin, ", ", end,
-                       "] run past the end of the data section (", data_size, " bytes)"));
-    f.entries_.emplace(name, SafetensorsFile::Entry{*dtype, std::move(shape), static_cast<std::size_t>(begin),
-                                                    static_cast<std::size_t>(end)});
-  }
-  // The tensors must tile the data section exactly: no overlap, no hole, nothing after the last one.
-  for (const auto& [name, e] : f.entries_) spans.push_back(Span{e.begin, e.end, &name});
+  for (const auto& [name, e] : entries) spans.push_back(Span{e.begin, e.end, &name});
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
     return a.begin != b.begin ? a.begin < b.begin : (a.end != b.end ? a.end < b.end : *a.name < *b.name);
   });
@@ -573,67 +584,95 @@ inline SafetensorsFile parse_safetensors(std::vector<std::byte> bytes, std::stri
   if (cursor != data_size)
     corrupt(src, cat(data_size - cursor, " trailing bytes after the last tensor (data section is ", data_size,
                      " bytes, tensors end at ", cursor, ")"));
+}
+
+}  // namespace detail_st
+
+/// Parses and validates a whole safetensors file held in `bytes`; `source` names it in errors.
+/// Throws IoError for anything truncated, corrupt or inconsistent. In four steps: the header
+/// (detail_st::parse_header), each entry (parse_metadata, parse_entry), the tiling of the data
+/// section (check_tiling), and the checksums (SafetensorsFile::verify_checksums).
+inline SafetensorsFile parse_safetensors(std::vector<std::byte> bytes, std::string source) {
+  SafetensorsFile f;
+  f.source_ = std::move(source);
+  const std::string& src = f.source_;
+  std::uint64_t n = 0;
+  const nlohmann::json header = detail_st::parse_header(bytes, src, n);
+  const std::size_t data_size = bytes.size() - 8 - static_cast<std::size_t>(n);
+  std::map<std::string, std::string> all_metadata;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      detail_st::parse_metadata(it.value(), src, all_metadata);
+      continue;
+    }
+    auto e = detail_st::parse_entry(it.key(), it.value(), src, data_size);
+    f.entries_.emplace(it.key(), SafetensorsFile::Entry{e.dtype, std::move(e.shape), static_cast<std::size_t>(e.begin),
+                                                        static_cast<std::size_t>(e.end)});
+  }
+  detail_st::check_tiling(f.entries_, src, data_size);
   f.data_start_ = 8 + static_cast<std::size_t>(n);
   f.bytes_ = std::move(bytes);
-
-  // Checksums: all or none; every one must match.
-  std::map<std::string, std::string> all_metadata = std::move(f.metadata_);
-  f.metadata_.clear();
   for (auto& [k, v] : all_metadata)
     (std::string_view(k).starts_with(detail_st::kChecksumPrefix) ? f.checksums_ : f.metadata_).emplace(k, v);
-  if (!f.checksums_.empty()) {
-    std::size_t missing = 0;
-    std::string first_missing;
-    for (const auto& [name, e] : f.entries_)
-      if (!f.checksums_.count(std::string(detail_st::kChecksumPrefix) + name) && missing++ == 0) first_missing = name;
-    if (!f.checksums_.count(detail_st::kHeaderChecksumKey) && missing++ == 0) first_missing = "__header__";
-    if (missing)
-      corrupt(src, cat("has checksums for some tensors but not for ", missing, " others, first '", first_missing,
-                       "' (a damaged header)"));
-    for (const auto& [k, v] : f.checksums_) {
-      const std::string name = k.substr(detail_st::kChecksumPrefix.size());
-      if (name == "__header__") continue;
-      auto it = f.entries_.find(name);
-      if (it == f.entries_.end()) corrupt(src, cat("has a checksum '", k, "' for a tensor the file does not hold"));
-      const auto& e = it->second;
-      const std::string got = detail_st::hex32(
-          crc32c(std::span<const std::byte>(f.bytes_.data() + f.data_start_ + e.begin, e.end - e.begin)));
-      if (got != v)
-        corrupt(src, cat("tensor '", name, "' fails its CRC-32C checksum (stored '", v, "', computed '", got,
-                         "'): its data is corrupt"));
-    }
-    std::vector<detail_st::HeaderTensor> ht;
-    for (const auto& [name, e] : f.entries_) ht.push_back({name, dtype_name(e.dtype), e.shape, e.begin, e.end});
-    const std::string got = detail_st::hex32(detail_st::header_checksum(all_metadata, ht));
-    if (got != f.checksums_.at(detail_st::kHeaderChecksumKey))
-      corrupt(src, cat("the header fails its CRC-32C checksum (stored '", f.checksums_.at(detail_st::kHeaderChecksumKey),
-                       "', computed '", got, "'): names, shapes or metadata are corrupt"));
-  }
+  f.verify_checksums(all_metadata);
   return f;
+}
+
+inline void SafetensorsFile::verify_checksums(const std::map<std::string, std::string>& all_metadata) const {
+  using detail_st::corrupt;
+  using detail::cat;
+  const std::string& src = source_;
+  if (checksums_.empty()) return;
+  std::size_t missing = 0;
+  std::string first_missing;
+  for (const auto& [name, e] : entries_)
+    if (!checksums_.count(std::string(detail_st::kChecksumPrefix) + name) && missing++ == 0) first_missing = name;
+  if (!checksums_.count(detail_st::kHeaderChecksumKey) && missing++ == 0) first_missing = "__header__";
+  if (missing)
+    corrupt(src, cat("has checksums for some tensors but not for ", missing, " others, first '", first_missing,
+                     "' (a damaged header)"));
+  for (const auto& [k, v] : checksums_) {
+    const std::string name = k.substr(detail_st::kChecksumPrefix.size());
+    if (name == "__header__") continue;
+    auto it = entries_.find(name);
+    if (it == entries_.end()) corrupt(src, cat("has a checksum '", k, "' for a tensor the file does not hold"));
+    const auto& e = it->second;
+    const std::string got =
+        detail_st::hex32(crc32c(std::span<const std::byte>(bytes_.data() + data_start_ + e.begin, e.end - e.begin)));
+    if (got != v)
+      corrupt(src, cat("tensor '", name, "' fails its CRC-32C checksum (stored '", v, "', computed '", got,
+                       "'): its data is corrupt"));
+  }
+  std::vector<detail_st::HeaderTensor> ht;
+  for (const auto& [name, e] : entries_) ht.push_back({name, dtype_name(e.dtype), e.shape, e.begin, e.end});
+  const std::string got = detail_st::hex32(detail_st::header_checksum(all_metadata, ht));
+  if (got != checksums_.at(detail_st::kHeaderChecksumKey))
+    corrupt(src, cat("the header fails its CRC-32C checksum (stored '", checksums_.at(detail_st::kHeaderChecksumKey),
+                     "', computed '", got, "'): names, shapes or metadata are corrupt"));
 }
 
 /// Reads and validates the safetensors file at `path` (IoError when missing, unreadable, truncated or corrupt).
 inline SafetensorsFile load_safetensors(const std::filesystem::path& path) {
-  using flowception::detail::cat;
+  using detail::cat;
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
-    throw IoError(cat("flowception: cannot read safetensors file ", path, ": no such regular file"));
+    detail::fail<IoError>("cannot read safetensors file ", path, ": no such regular file");
   const auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw IoError(cat("flowception: cannot read safetensors file ", path, ": ", ec.message()));
+  if (ec) detail::fail<IoError>("cannot read safetensors file ", path, ": ", ec.message());
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(cat("flowception: cannot open safetensors file ", path, " for reading"));
+  if (!in) detail::fail<IoError>("cannot open safetensors file ", path, " for reading");
   std::vector<std::byte> bytes(static_cast<std::size_t>(size));
   in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
   if (static_cast<std::uintmax_t>(in.gcount()) != size)
-    throw IoError(cat("flowception: reading safetensors file ", path, " stopped after ", in.gcount(), " of ", size,
-                      " bytes"));
+    detail::fail<IoError>("reading safetensors file ", path, " stopped after ", in.gcount(), " of ", size,
+                      " bytes");
   // Files whose size the system does not know in advance (/proc, FUSE) report 0 or too little:
   // read on to the end, so the parser judges the real content.
   for (char buf[65536]; in.read(buf, sizeof buf) || in.gcount() > 0;) {
     const auto* b = reinterpret_cast<const std::byte*>(buf);
     bytes.insert(bytes.end(), b, b + in.gcount());
     if (bytes.size() > (std::size_t{1} << 40))
-      throw IoError(cat("flowception: safetensors file ", path, " keeps growing past 1 TiB while being read"));
+      detail::fail<IoError>("safetensors file ", path, " keeps growing past 1 TiB while being read");
   }
   return parse_safetensors(std::move(bytes), path.string());
 }
@@ -645,7 +684,7 @@ inline SafetensorsFile load_safetensors(const std::filesystem::path& path) {
 /// IoError when the stream fails.
 inline void write_safetensors(std::ostream& out, const std::vector<Tensor>& tensors,
                               const std::map<std::string, std::string>& metadata = {}) {
-  using flowception::detail::cat;
+  using detail::cat;
   using nlohmann::json;
   std::vector<const Tensor*> order;
   order.reserve(tensors.size());
@@ -653,21 +692,21 @@ inline void write_safetensors(std::ostream& out, const std::vector<Tensor>& tens
   std::sort(order.begin(), order.end(), [](const Tensor* a, const Tensor* b) { return a->name < b->name; });
   for (std::size_t i = 0; i < order.size(); ++i) {
     const Tensor& t = *order[i];
-    flowception::detail::require(!t.name.empty(), "safetensors: tensor ", i, " (in name order) has an empty name");
-    flowception::detail::require(t.name != "__metadata__" && t.name != "__header__",
+    detail::require(!t.name.empty(), "safetensors: tensor ", i, " (in name order) has an empty name");
+    detail::require(t.name != "__metadata__" && t.name != "__header__",
                                  "safetensors: '", t.name, "' is reserved and cannot name a tensor");
-    flowception::detail::require(i == 0 || order[i - 1]->name != t.name, "safetensors: tensor name '", t.name,
+    detail::require(i == 0 || order[i - 1]->name != t.name, "safetensors: tensor name '", t.name,
                                  "' appears more than once");
     for (auto d : t.shape)
-      flowception::detail::require<ShapeError>(d >= 0, "safetensors: tensor '", t.name, "' has negative dimension ",
+      detail::require<ShapeError>(d >= 0, "safetensors: tensor '", t.name, "' has negative dimension ",
                                                d, " in shape ", shape_string(t.shape));
     const std::uint64_t want = static_cast<std::uint64_t>(shape_numel(t.shape)) * dtype_size(t.dtype);
-    flowception::detail::require<ShapeError>(t.data.size() == want, "safetensors: tensor '", t.name, "' of dtype ",
+    detail::require<ShapeError>(t.data.size() == want, "safetensors: tensor '", t.name, "' of dtype ",
                                              dtype_name(t.dtype), " and shape ", shape_string(t.shape), " needs ",
                                              want, " bytes of data, has ", t.data.size());
   }
   for (const auto& [k, v] : metadata)
-    flowception::detail::require(!std::string_view(k).starts_with(detail_st::kChecksumPrefix), "safetensors: metadata key '",
+    detail::require(!std::string_view(k).starts_with(detail_st::kChecksumPrefix), "safetensors: metadata key '",
                                  k, "' uses the prefix 'crc32c.' that the writer reserves for checksums");
   // Checksums of every tensor and of the header (see the top of this file).
   std::map<std::string, std::string> meta = metadata;
@@ -700,8 +739,8 @@ inline void write_safetensors(std::ostream& out, const std::vector<Tensor>& tens
   try {
     text = header.dump();
   } catch (const json::exception& e) {
-    throw ConfigError(cat("flowception: safetensors: a tensor name or metadata entry is not valid UTF-8 (", e.what(),
-                          ")"));
+    detail::fail<ConfigError>("safetensors: a tensor name or metadata entry is not valid UTF-8 (", e.what(),
+                          ")");
   }
   text.append((8 - text.size() % 8) % 8, ' ');
   char len[8];
@@ -710,7 +749,7 @@ inline void write_safetensors(std::ostream& out, const std::vector<Tensor>& tens
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
   for (const Tensor* t : order)
     out.write(reinterpret_cast<const char*>(t->data.data()), static_cast<std::streamsize>(t->data.size()));
-  if (!out) throw IoError("flowception: safetensors: writing to the output stream failed");
+  if (!out) detail::fail<IoError>("safetensors: writing to the output stream failed");
 }
 
 /// Saves `tensors` and `metadata` to `path` atomically (temporary file, then rename): `path` holds
@@ -721,7 +760,7 @@ inline void save_safetensors(const std::filesystem::path& path, const std::vecto
     try {
       write_safetensors(out, tensors, metadata);
     } catch (const IoError&) {
-      throw IoError(flowception::detail::cat("flowception: writing safetensors file ", path, " failed (disk full?)"));
+      detail::fail<IoError>("writing safetensors file ", path, " failed (disk full?)");
     }
   });
 }
@@ -735,19 +774,19 @@ inline void save_safetensors(const std::filesystem::path& path, const std::vecto
 template <SafetensorsScalar T>
 void read_into(const SafetensorsFile& file, const std::string& name, const std::vector<std::int64_t>& expected_shape,
                std::span<T> out) {
-  using flowception::detail::cat;
+  using detail::cat;
   const TensorView v = file.view(name);
   const DType want = dtype_of<T>::value;
   if (v.dtype != want)
-    throw ShapeError(cat("flowception: ", file.source(), ": tensor '", name, "' has dtype ", dtype_name(v.dtype),
-                         " but ", dtype_name(want), " was expected"));
+    detail::fail<ShapeError>(file.source(), ": tensor '", name, "' has dtype ", dtype_name(v.dtype),
+                         " but ", dtype_name(want), " was expected");
   if (!std::equal(v.shape.begin(), v.shape.end(), expected_shape.begin(), expected_shape.end()))
-    throw ShapeError(cat("flowception: ", file.source(), ": tensor '", name, "' has shape ", shape_string(v.shape),
-                         " but ", shape_string(expected_shape), " was expected"));
+    detail::fail<ShapeError>(file.source(), ": tensor '", name, "' has shape ", shape_string(v.shape),
+                         " but ", shape_string(expected_shape), " was expected");
   const auto n = static_cast<std::size_t>(v.numel());
   if (out.size() != n)
-    throw ShapeError(cat("flowception: ", file.source(), ": tensor '", name, "' has ", n,
-                         " elements but the destination buffer holds ", out.size()));
+    detail::fail<ShapeError>(file.source(), ": tensor '", name, "' has ", n,
+                         " elements but the destination buffer holds ", out.size());
   detail_st::copy_le(reinterpret_cast<std::byte*>(out.data()), v.bytes.data(), n, sizeof(T));
 }
 

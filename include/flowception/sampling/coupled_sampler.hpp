@@ -5,11 +5,13 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -54,6 +56,49 @@ enum class CapPolicy : unsigned char {
   error,     ///< throw LengthCapError (default)
   truncate,  ///< keep frames up to the cap; refused insertions are counted in the result
 };
+
+namespace detail {
+/// The value named `name` among `names` (parallel to `values`), else a ConfigError that names
+/// `what` and lists the accepted names.
+template <class E, std::size_t N>
+E enum_from_name(std::string_view name, const char* what, const std::array<const char*, N>& names,
+                 const std::array<E, N>& values) {
+  std::string list;
+  for (std::size_t i = 0; i < N; ++i) {
+    if (name == names[i]) return values[i];
+    list += (i ? ", " : "") + std::string(names[i]);
+  }
+  fail<ConfigError>(what, " '", name, "' is not one of: ", list);
+}
+inline constexpr std::array<const char*, 3> kJumpModeNames{"poisson", "bernoulli", "binomial"};
+inline constexpr std::array<JumpMode, 3> kJumpModes{JumpMode::poisson, JumpMode::bernoulli, JumpMode::binomial};
+inline constexpr std::array<const char*, 4> kInsertionRuleNames{"learned", "random", "hierarchical", "left_to_right"};
+inline constexpr std::array<InsertionRule, 4> kInsertionRules{InsertionRule::learned, InsertionRule::random_gap,
+                                                              InsertionRule::hierarchical, InsertionRule::left_to_right};
+inline constexpr std::array<const char*, 2> kCapPolicyNames{"error", "truncate"};
+inline constexpr std::array<CapPolicy, 2> kCapPolicies{CapPolicy::error, CapPolicy::truncate};
+}  // namespace detail
+
+/// The name of a jump mode: "poisson", "bernoulli" or "binomial" (what jump_mode_from_name reads).
+inline const char* jump_mode_name(JumpMode m) { return detail::kJumpModeNames[static_cast<std::size_t>(m)]; }
+/// The jump mode named `name`; ConfigError listing the names for any other.
+inline JumpMode jump_mode_from_name(std::string_view name) {
+  return detail::enum_from_name(name, "jump mode", detail::kJumpModeNames, detail::kJumpModes);
+}
+/// The name of an insertion rule: "learned", "random", "hierarchical" or "left_to_right".
+inline const char* insertion_rule_name(InsertionRule r) {
+  return detail::kInsertionRuleNames[static_cast<std::size_t>(r)];
+}
+/// The insertion rule named `name`; ConfigError listing the names for any other.
+inline InsertionRule insertion_rule_from_name(std::string_view name) {
+  return detail::enum_from_name(name, "insertion rule", detail::kInsertionRuleNames, detail::kInsertionRules);
+}
+/// The name of a cap policy: "error" or "truncate".
+inline const char* cap_policy_name(CapPolicy p) { return detail::kCapPolicyNames[static_cast<std::size_t>(p)]; }
+/// The cap policy named `name`; ConfigError listing the names for any other.
+inline CapPolicy cap_policy_from_name(std::string_view name) {
+  return detail::enum_from_name(name, "cap policy", detail::kCapPolicyNames, detail::kCapPolicies);
+}
 
 /// Settings of a `CoupledSampler` run (§4). Only `grid` has no default; `frame_dim` must be set.
 struct SamplerOptions {
@@ -416,8 +461,8 @@ class CoupledSampler {
       if (static_cast<double>(room) < k) {
         const double total = static_cast<double>(n) + static_cast<double>(trace.inserted) + k;
         if (opts_.cap_policy == CapPolicy::error)
-          throw LengthCapError(detail::cat("flowception: max_frames exceeded: video ", active_[a], " would grow to at least ",
-                                           total, " frames at step ", m, ", above max_frames = ", opts_.max_frames));
+          detail::fail<LengthCapError>("max_frames exceeded: video ", active_[a], " would grow to at least ",
+                                           total, " frames at step ", m, ", above max_frames = ", opts_.max_frames);
         trace.refused += static_cast<std::size_t>(std::min(k - static_cast<double>(room), 1e18));
         k = static_cast<double>(room);
       }
@@ -444,8 +489,8 @@ class CoupledSampler {
     const std::size_t room = opts_.max_frames > n ? opts_.max_frames - n : 0;
     if (count > room) {
       if (opts_.cap_policy == CapPolicy::error)
-        throw LengthCapError(detail::cat("flowception: max_frames exceeded: video ", active_[a], " would grow to ",
-                                         n + count, " frames at step ", m, ", above max_frames = ", opts_.max_frames));
+        detail::fail<LengthCapError>("max_frames exceeded: video ", active_[a], " would grow to ",
+                                         n + count, " frames at step ", m, ", above max_frames = ", opts_.max_frames);
       trace.refused += count - room;
       count = room;
     }
@@ -535,11 +580,8 @@ class CoupledSampler {
 
   /// One guided or unguided model call; writes v and ℓ, counts NFE and FLOPs.
   void evaluate(const Buffer& x, std::span<const double> t, Buffer& v_out, std::vector<double>& logr_out) {
-    const PackedView view{t, kind_, offsets_, conditions_};
-    call_(*model_, alg_, x, view, Guidance{opts_.velocity_guidance, opts_.insertion_guidance}, m_, v_out, logr_out);
-    result_.model_calls = call_.calls();
-    result_.flops = call_.flops();
-    for (std::size_t a : active_) ++result_.videos[a].nfe;
+    call_.evaluate_for(*model_, alg_, x, PackedView{t, kind_, offsets_, conditions_},
+                       Guidance{opts_.velocity_guidance, opts_.insertion_guidance}, m_, v_out, logr_out, result_, active_);
   }
 
   Model* model_;
@@ -590,9 +632,6 @@ SampleResult<typename Algebra::value_type> sample(Model& model, Kappa kappa, Ste
   return s.take_result();
 }
 
-}  // namespace flowception
-
-namespace flowception {
 /// One call on the host algebra (frames as std::vector<T>).
 template <class Model, KappaScheduler Kappa, class Stepper, class T, SamplerObserver Observer = NullObserver>
   requires VelocityModel<Model, HostFrames<T>> && PerFrameStepper<Stepper, HostAlgebra<T>>

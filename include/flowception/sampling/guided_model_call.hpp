@@ -46,6 +46,18 @@ class GuidedModelCall {
  public:
   using Buffer = typename Algebra::buffer;  ///< the algebra's frame storage
 
+  /// The call as every sampler makes it: operator(), then the bookkeeping of `result` (a
+  /// SampleResult): the calls and FLOPs so far, and one function evaluation for each video of `active`.
+  template <class Result>
+  void evaluate_for(Model& model, Algebra& alg, const Buffer& x, const PackedView& in, Guidance guidance,
+                    std::size_t step, Buffer& v_out, std::vector<double>& logr_out, Result& result,
+                    std::span<const std::size_t> active) {
+    (*this)(model, alg, x, in, guidance, step, v_out, logr_out);
+    result.model_calls = calls();
+    result.flops = flops();
+    for (std::size_t a : active) ++result.videos[a].nfe;
+  }
+
   /// Evaluates the model on frames `x` (n rows), writing the guided velocity to `v_out` and the
   /// guided log-rates to `logr_out` (n entries). `step` only labels error messages. Throws
   /// `ModelOutputError` if the model changed the output's shape or returned a NaN or Inf.
@@ -95,12 +107,12 @@ class GuidedModelCall {
     detail::require<ModelOutputError>(out_.log_rate.size() == rows, "model returned ", out_.log_rate.size(),
                                       " log-rates, expected ", rows);
     if (auto bad = alg.first_nonfinite_frame(out_.velocity))
-      throw ModelOutputError(detail::cat("flowception: model returned a non-finite (NaN/Inf) velocity for packed frame ",
-                                         *bad, " at global step ", step, " (model time ", times[*bad], ")"));
+      detail::fail<ModelOutputError>("model returned a non-finite (NaN/Inf) velocity for packed frame ",
+                                         *bad, " at global step ", step, " (model time ", times[*bad], ")");
     for (std::size_t r = 0; r < rows; ++r)
       if (!std::isfinite(out_.log_rate[r]))
-        throw ModelOutputError(detail::cat("flowception: model returned a non-finite (NaN/Inf) log-rate ",
-                                           out_.log_rate[r], " for packed frame ", r, " at global step ", step));
+        detail::fail<ModelOutputError>("model returned a non-finite (NaN/Inf) log-rate ",
+                                           out_.log_rate[r], " for packed frame ", r, " at global step ", step);
 
     logr_out.resize(n);
     if (!guided) {

@@ -28,7 +28,7 @@ class AnyKappa {
     if (name == "cosine") return CosineKappa{};
     if (name.rfind("poly:", 0) == 0)
       return PolynomialKappa(detail::parse_number(std::string_view(name).substr(5), "the power of kappa '" + name + "'"));
-    throw ConfigError("flowception: unknown kappa '" + name + "' (linear | cubic | cosine | poly:P)");
+    detail::fail<ConfigError>("unknown kappa '", name, "' (linear | cubic | cosine | poly:P)");
   }
 
   /// κ(s) of the wrapped scheduler.

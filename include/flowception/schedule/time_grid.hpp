@@ -62,7 +62,7 @@ class TimeGrid {
     if (name == "end_dense") return end_dense(steps, 3.0);
     if (name.rfind("end_dense:", 0) == 0)
       return end_dense(steps, detail::parse_number(std::string_view(name).substr(10), "the power of --grid '" + name + "'"));
-    throw ConfigError("flowception: unknown grid '" + name + "' (uniform | end_dense | end_dense:P)");
+    detail::fail<ConfigError>("unknown grid '", name, "' (uniform | end_dense | end_dense:P)");
   }
 
   /// N, the number of steps (points minus one).

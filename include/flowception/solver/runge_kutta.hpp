@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstddef>
+#include <string_view>
 #include <span>
 #include <string>
 #include <vector>
@@ -168,6 +169,30 @@ struct RungeKutta4 : ExplicitRungeKutta<4, 4> {
                             "rk4"},
                            final_step) {}
 };
+
+/// The name of a final-step rule: "euler" or "full".
+inline const char* final_step_name(FinalStep f) { return f == FinalStep::full ? "full" : "euler"; }
+/// The final-step rule named `name`; ConfigError listing the names for any other.
+inline FinalStep final_step_from_name(std::string_view name) {
+  if (name == "euler") return FinalStep::euler;
+  if (name == "full") return FinalStep::full;
+  detail::fail<ConfigError>("final step '", name, "' is not one of: euler, full");
+}
+
+/// The names of the built-in solvers, as solver_from_name reads them.
+inline constexpr std::array<const char*, 4> kSolverNames{"euler", "midpoint", "heun", "rk4"};
+
+/// Calls f(solver) with the built-in solver named `name` ("euler", "midpoint", "heun", "rk4"; each
+/// its own type, so f is generic), built with `final_step`; ConfigError listing the names for any
+/// other. Returns what f returns.
+template <class F>
+decltype(auto) with_solver_named(std::string_view name, FinalStep final_step, F&& f) {
+  if (name == "euler") return f(Euler{});
+  if (name == "midpoint") return f(Midpoint{final_step});
+  if (name == "heun") return f(Heun{final_step});
+  if (name == "rk4") return f(RungeKutta4{final_step});
+  detail::fail<ConfigError>("solver '", name, "' is not one of: euler, midpoint, heun, rk4");
+}
 
 static_assert(PerFrameStepper<Euler>);
 static_assert(PerFrameStepper<Midpoint>);

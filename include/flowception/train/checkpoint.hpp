@@ -84,7 +84,7 @@ inline dit::DitConfig dit_config_from_metadata(const io::SafetensorsFile& f) {
     }
     c.validate();
   } catch (const ConfigError& e) {
-    throw IoError(detail::cat("flowception: ", f.source(), " holds an invalid DiT configuration: ", e.what()));
+    detail::fail<IoError>(f.source(), " holds an invalid DiT configuration: ", e.what());
   }
   return c;
 }

@@ -212,8 +212,8 @@ class AdamW {
     }
     const std::int64_t s = io::read_i64(file, prefix + "step", {})[0];
     if (s < 0)
-      throw IoError(detail::cat("flowception: ", file.source(), ": tensor '", prefix, "step' holds the negative step ",
-                                s));
+      detail::fail<IoError>(file.source(), ": tensor '", prefix, "step' holds the negative step ",
+                                s);
     std::set<std::string> known;
     for (const auto& p : params_) {
       known.insert(prefix + "m." + p.name);
@@ -221,8 +221,8 @@ class AdamW {
     }
     for (const auto& n : file.names())
       if ((n.starts_with(prefix + "m.") || n.starts_with(prefix + "v.")) && !known.count(n))
-        throw ShapeError(detail::cat("flowception: ", file.source(), ": tensor '", n,
-                                     "' is optimizer state of a parameter that is not registered"));
+        detail::fail<ShapeError>(file.source(), ": tensor '", n,
+                                     "' is optimizer state of a parameter that is not registered");
     for (std::size_t i = 0; i < params_.size(); ++i) {
       params_[i].m = std::move(ms[i]);
       params_[i].v = std::move(vs[i]);
@@ -275,9 +275,9 @@ inline double global_grad_norm(std::span<const std::span<const float>> grads,
     for (std::size_t i = 0; i < grads[t].size(); ++i) {
       const double g = grads[t][i];
       if (!std::isfinite(g)) {
-        throw ModelOutputError(detail::cat("flowception: gradient ",
+        detail::fail<ModelOutputError>("gradient ",
                                            names.empty() ? detail::cat("buffer ", t) : detail::cat("'", names[t], "'"),
-                                           " has the non-finite value ", g, " at element ", i));
+                                           " has the non-finite value ", g, " at element ", i);
       }
       sum += g * g;
     }
@@ -480,8 +480,8 @@ class Ema {
       vals.push_back(io::read_f32(file, prefix + s.name, {static_cast<std::int64_t>(s.values.size())}));
     const std::int64_t u = io::read_i64(file, prefix + "updates", {})[0];
     if (u < 0)
-      throw IoError(detail::cat("flowception: ", file.source(), ": tensor '", prefix,
-                                "updates' holds the negative count ", u));
+      detail::fail<IoError>(file.source(), ": tensor '", prefix,
+                                "updates' holds the negative count ", u);
     for (std::size_t i = 0; i < shadow_.size(); ++i) shadow_[i].values = std::move(vals[i]);
     updates_ = u;
   }

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <array>
 #include <map>
 #include <optional>
 #include <type_traits>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "flowception/core/errors.hpp"
+#include "flowception/core/threading.hpp"
 #include "flowception/data/video.hpp"
 #include "flowception/distributed/communicator.hpp"
 #include "flowception/distributed/gradient_buckets.hpp"
@@ -34,33 +36,10 @@
 
 namespace flowception::train {
 
-namespace threading {
-
-/// f(i) for i in [0, n): on OpenMP threads when `parallel`, else in order. An exception thrown by
-/// any call is rethrown here, after the loop (none escapes a parallel region).
-template <class F>
-void parallel_or_serial(std::size_t n, bool parallel, const F& f) {
-  std::vector<std::exception_ptr> errors(n);
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(dynamic, 1) if (parallel && n > 1)
-#endif
-  for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(n); ++i) {
-    try {
-      f(static_cast<std::size_t>(i));
-    } catch (...) {
-      errors[static_cast<std::size_t>(i)] = std::current_exception();
-    }
-  }
-  (void)parallel;
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-}  // namespace threading
-
 /// Pixels in [0, 1] are fed to the model as scale·pixel + offset (default [−1, 1]).
 struct PixelScaling {
-  /// Factor applied to a pixel (non-zero).
-  double scale = 2.0, offset = -1.0;  ///< added after the factor
+  double scale = 2.0;    ///< factor applied to a pixel (non-zero)
+  double offset = -1.0;  ///< added after the factor
   /// The model value of pixel `p`: scale·p + offset.
   float to_model(float p) const { return static_cast<float>(scale * p + offset); }
   /// The pixel of model value `x`: (x − offset) / scale, not clamped to [0, 1].
@@ -120,16 +99,16 @@ struct TrainerOptions {
 /// What one Trainer::step did; losses and counts cover the whole global batch (every replica and rank).
 struct TrainStepStats {
   std::int64_t step = 0;  ///< updates done after this step
-  double loss = 0,        ///< the total loss, velocity + w·rate (§3 step 7)
-      velocity_loss = 0,  ///< the velocity loss
-      rate_loss = 0;      ///< the rate loss, not weighted by w
+  double loss = 0;           ///< the total loss, velocity + w·rate (§3 step 7)
+  double velocity_loss = 0;  ///< the velocity loss
+  double rate_loss = 0;      ///< the rate loss, not weighted by w
   double grad_norm = 0;   ///< before clipping
   double lr = 0;          ///< the learning rate of this update
-  std::size_t videos = 0,  ///< videos of the batch (batch_videos)
-      frames = 0,          ///< visible frames of the batch
-      tokens = 0,          ///< token rows of the forward passes
-      flowing_frames = 0,  ///< frames with the velocity loss
-      rate_frames = 0;     ///< frames with the rate loss
+  std::size_t videos = 0;          ///< videos of the batch (batch_videos)
+  std::size_t frames = 0;          ///< visible frames of the batch
+  std::size_t tokens = 0;          ///< token rows of the forward passes
+  std::size_t flowing_frames = 0;  ///< frames with the velocity loss
+  std::size_t rate_frames = 0;     ///< frames with the rate loss
   dit::FlopCount flops;   ///< forward + backward of this step
   double seconds = 0;     ///< wall-clock time of the step
   /// Data-parallel runs: time spent waiting for the gradient all-reduce after backward (with
@@ -162,7 +141,7 @@ concept VideoDataSet = requires(const D d, std::size_t i) {
 /// and each step uploads the packed inputs; the predicted velocities come back for the loss
 /// (§3's losses are host code) and their gradient goes up again: O(frames·frame_dim) numbers a
 /// step, against O(parameters·tokens) of compute. One replica only: a device runs the batch whole.
-template <VideoDataSet DataSet, TrainingSampleBuilder Builder, class Backend = dit::CpuBackend,
+template <VideoDataSet DataSet, TrainingSampleBuilder Builder, dit::DitBackend Backend = dit::CpuBackend,
           distributed::Communicator Comm = distributed::SingleProcess>
 class Trainer {
  public:
@@ -178,8 +157,8 @@ class Trainer {
   /// "embed") and the EMA, then checks that the ranks agree. `model` and `data` are referenced, not
   /// copied, and must outlive the trainer. ConfigError for invalid options, an empty data set or
   /// replicas > 1 on a device backend; Error on every rank when the ranks disagree.
-  Trainer(Model& model, const DataSet& data, Builder sampler, TrainerOptions opts, Comm comm = Comm{})
-      : model_(&model), data_(&data), sampler_(std::move(sampler)), opts_(opts), adam_(opts.adam), ema_(opts.ema_decay),
+  Trainer(Model& model, const DataSet& data, Builder builder, TrainerOptions opts, Comm comm = Comm{})
+      : model_(&model), data_(&data), builder_(std::move(builder)), opts_(opts), adam_(opts.adam), ema_(opts.ema_decay),
         comm_(std::move(comm)) {
     opts_.validate();
     detail::require(data.size() >= 1, "the training data set is empty");
@@ -208,7 +187,7 @@ class Trainer {
   /// FLOPs of every forward and backward pass so far (restored with a checkpoint).
   const FlopCount& flops_done() const { return flops_done_; }
   /// The training-sample builder.
-  const Builder& builder() const { return sampler_; }
+  const Builder& builder() const { return builder_; }
   /// The EMA's state, a copy (on a device backend the averages are downloaded first).
   Ema ema() const {
     Ema ema = ema_;
@@ -232,195 +211,30 @@ class Trainer {
     return out;
   }
 
-  /// One optimisation step.
+  /// One optimisation step, in the order llm.c splits one: build this step's samples, take this
+  /// rank's share, run forward, losses and backward on each replica, reduce across ranks, update.
   TrainStepStats step() {
     const auto t0 = std::chrono::steady_clock::now();
     const std::int64_t k = adam_.step_count();  // samples k·B .. k·B + B − 1
-    const std::size_t B = opts_.batch_videos;
-    const auto& cfg = model_->config();
-    // Any communicator but SingleProcess goes through the reductions, even with one rank (where
-    // they are the identity): a one-rank MPI or NCCL run tests the same path as K ranks.
-    constexpr bool spread = !std::is_same_v<Comm, distributed::SingleProcess>;
-    const int K = comm_.size();
-    const bool build_all = K == 1 || opts_.balance_ranks;
-    // This rank's share of the global batch (all of it in one process): equal video counts, or,
-    // once every sample is built, equal frame counts (below).
-    distributed::Share share = build_all ? distributed::Share{0, B} : distributed::share_of(B, comm_.rank(), K);
-    samples_.resize(share.size());
-    // Every sample is keyed by (seed, sample number): building them in parallel changes nothing.
-    threading::parallel_or_serial(share.size(), opts_.replicas > 1, [&](std::size_t i) {
-      const std::size_t b = share.begin + i;
-      const std::uint64_t sample = static_cast<std::uint64_t>(k) * B + b;
-      random::Stream rng(opts_.seed, random::derive_stream(0x74726169ULL, sample));
-      const std::size_t index = static_cast<std::size_t>(rng.below(data_->size()));
-      data::Video v = data_->video(index);
-      detail::require<ShapeError>(v.channels == cfg.channels && v.height == cfg.height && v.width == cfg.width,
-                                  "data video ", index, " has frames ", v.channels, "x", v.height, "x", v.width,
-                                  ", the model expects ", cfg.channels, "x", cfg.height, "x", cfg.width);
-      for (auto& x : v.frames) x = opts_.pixels.to_model(x);
-      std::int64_t cond = kNoCondition;
-      if (cfg.num_classes > 0 && v.label >= 0 && rng.uniform() >= opts_.class_dropout) cond = v.label;
-      samples_[i] = sampler_.template sample<float>(v.frames, v.frame_size(), sample, cond);
-    });
-    // Global counts first: every part's losses are means over the whole batch.
-    LossNormalisation norm;
-    for (const auto& smp : samples_) {
-      for (auto m : smp.flow_mask) norm.flowing_frames += m ? 1u : 0u;
-      for (auto m : smp.rate_mask) norm.rate_frames += m ? 1u : 0u;
-    }
-    if (!build_all) {  // the counts of the whole batch, over every rank's share
-      double counts[2] = {static_cast<double>(norm.flowing_frames), static_cast<double>(norm.rate_frames)};
-      comm_.all_reduce_sum(std::span<double>(counts));
-      norm.flowing_frames = static_cast<std::size_t>(counts[0]);
-      norm.rate_frames = static_cast<std::size_t>(counts[1]);
-    } else if (K > 1) {  // every sample is here: keep this rank's share of equal frame counts
-      const auto ranks = frame_balanced_cuts(samples_, static_cast<std::size_t>(K));
-      share = {ranks[static_cast<std::size_t>(comm_.rank())], ranks[static_cast<std::size_t>(comm_.rank()) + 1]};
-      samples_.erase(samples_.begin() + static_cast<std::ptrdiff_t>(share.end), samples_.end());
-      samples_.erase(samples_.begin(), samples_.begin() + static_cast<std::ptrdiff_t>(share.begin));
-    }
-    const std::size_t local = samples_.size();
-    // Contiguous shares of about equal frame counts, one per replica.
-    const std::size_t R = std::max<std::size_t>(1, std::min(opts_.replicas, local));
-    const std::vector<std::size_t> cut = frame_balanced_cuts(samples_, R);
-    while (replicas_.size() + 1 < R) replicas_.emplace_back(cfg, 0);
-    parts_.resize(R);
+    const LossNormalisation norm = build_samples(k);
+    take_rank_share();
     // With one replica the gradient buckets are reduced while backward runs.
-    const std::size_t n_params = model_->parameter_buffer_size();
-    const bool overlap = spread && R == 1 && opts_.overlap_reduction;
-    distributed::GradientBuckets<Comm> buckets(comm_, Backend::raw(model_->gradients()), n_params, opts_.bucket_elements);
-    bool announced = false;
-    auto ready = [&](std::size_t begin, std::size_t end) {
-      announced = true;
-      buckets(begin, end);
-    };
-    threading::parallel_or_serial(R, R > 1, [&](std::size_t r) {
-      Model& m = r == 0 ? *model_ : replicas_[r - 1];
-      if (r > 0) m.parameters() = model_->parameters();
-      Part& part = parts_[r];
-      part = Part{};
-      if (cut[r] == cut[r + 1]) {
-        m.zero_grad();
-        return;
-      }
-      const TrainingBatch<float> batch =
-          pack(std::span<const TrainingSample<float>>(samples_.data() + cut[r], cut[r + 1] - cut[r]));
-      if constexpr (!kDevice) {
-        part.velocity.resize(batch.inputs.size());
-        part.log_rate.resize(batch.rows());
-      }
-      dit::DitBatch db{batch.times, batch.kinds, batch.offsets, batch.conditions, {}};
-      if constexpr (kDevice) {
-        // Velocities, log-rates and their gradients stay on the device (train/device_loss.hpp):
-        // the inputs and the loss's targets go up, the loss values come back.
-        upload(batch.inputs, inputs_dev_);
-        velocity_dev_.resize(batch.inputs.size());
-        m.forward(Backend::raw(inputs_dev_), db, Backend::raw(velocity_dev_), nullptr);
-        part.loss = device_loss_.compute(batch, Backend::raw(velocity_dev_), m.device_log_rate(), opts_.rate_loss_weight,
-                                         norm);
-        m.zero_grad();
-        if (overlap) m.backward_device(device_loss_.grad_velocity(), device_loss_.grad_log_rate(), ready);
-        else m.backward_device(device_loss_.grad_velocity(), device_loss_.grad_log_rate());
-      } else {
-        m.forward(batch.inputs.data(), db, part.velocity.data(), part.log_rate.data());
-        part.loss = flowception_loss<float>(batch, part.velocity, part.log_rate, opts_.rate_loss_weight, norm);
-        m.zero_grad();
-        if (overlap) m.backward(part.loss.grad_velocity.data(), part.loss.grad_log_rate.data(), ready);
-        else m.backward(part.loss.grad_velocity.data(), part.loss.grad_log_rate.data());
-      }
-      const auto f = m.forward_flops(), bw = m.backward_flops();
-      part.flops = {f.attention + bw.attention, f.other + bw.other};
-      part.tokens = m.tokens();
-      part.frames = batch.rows();
-    });
-    LossResult<float> loss;
+    distributed::GradientBuckets<Comm> buckets(comm_, Backend::raw(model_->gradients()), model_->parameter_buffer_size(),
+                                               opts_.bucket_elements);
     TrainStepStats s;
-    for (std::size_t r = 0; r < R; ++r) {
-      const Part& part = parts_[r];
-      loss.total += part.loss.total;
-      loss.velocity += part.loss.velocity;
-      loss.rate += part.loss.rate;
-      s.flops += part.flops;
-      s.tokens += part.tokens;
-      s.frames += part.frames;
-      if constexpr (!kDevice) {
-        if (r > 0) {
-          auto& g = model_->gradients();
-          const auto& gr = replicas_[r - 1].gradients();
-          for (std::size_t i = 0; i < g.size(); ++i) g[i] += gr[i];
-        }
-      }
-    }
-    // Gradients summed over ranks: every rank now holds the whole batch's gradient.
-    if constexpr (spread) {
-      const auto r0 = std::chrono::steady_clock::now();
-      if (overlap) {
-        if (!announced) buckets(0, n_params);  // an empty share ran no backward: its zeros still count
-        buckets.finish();
-        s.buckets = buckets.buckets_started();
-      } else {
-        comm_.all_reduce_gradients(Backend::raw(model_->gradients()), n_params);
-        comm_.finish_all_reduces();  // (a device communicator's reduction runs on its own stream)
-        s.buckets = 1;
-      }
-      s.reduce_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
-      double sums[7] = {loss.total, loss.velocity, loss.rate, s.flops.attention, s.flops.other,
-                        static_cast<double>(s.tokens), static_cast<double>(s.frames)};
-      comm_.all_reduce_sum(std::span<double>(sums));
-      loss.total = sums[0];
-      loss.velocity = sums[1];
-      loss.rate = sums[2];
-      s.flops = {sums[3], sums[4]};
-      s.tokens = static_cast<std::size_t>(sums[5]);
-      s.frames = static_cast<std::size_t>(sums[6]);
-    }
-    loss.flowing_frames = norm.flowing_frames;
-    loss.rate_frames = norm.rate_frames;
-
-    s.lr = opts_.lr(k + 1);
-    // A diverged run says so, with the step and the learning rate, before any update: the
-    // parameters stay those of step k (and of the last checkpoint).
-    auto diverged = [&](std::string what) {
-      if (what.starts_with("flowception: ")) what.erase(0, 13);
-      return ModelOutputError(detail::cat("flowception: training diverged at step ", k + 1, ": ", what,
-                                          "; the learning rate of this step is ", s.lr, " (", k, " steps done). "
-                                          "Lower the learning rate or lengthen its warm-up, and resume from the "
-                                          "last checkpoint"));
-    };
-    if (!std::isfinite(loss.total))
-      throw diverged(detail::cat("the loss is ", loss.total, " (velocity ", loss.velocity, ", rate ", loss.rate, ")"));
-    if constexpr (kDevice) {
-      try {
-        s.grad_norm = device_->clip(*model_, opts_.grad_clip);
-      } catch (const ModelOutputError& e) {
-        throw diverged(e.what());
-      }
-      device_->step(*model_, adam_, ema_, s.lr);
-    } else {
-      std::vector<std::span<float>> params, grads;
-      for (const auto& p : model_->parameter_table()) {
-        params.emplace_back(model_->parameters().data() + p.offset, p.size);
-        grads.emplace_back(model_->gradients().data() + p.offset, p.size);
-      }
-      if (grad_names_.empty())  // (once: the names only serve the error of a non-finite gradient)
-        for (const auto& p : model_->parameter_table()) grad_names_.push_back(p.name);
-      try {
-        s.grad_norm = opts_.grad_clip > 0 ? clip_grad_norm(grads, opts_.grad_clip, grad_names_)
-                                          : global_grad_norm(std::vector<std::span<const float>>(grads.begin(), grads.end()), grad_names_);
-      } catch (const ModelOutputError& e) {
-        throw diverged(e.what());
-      }
-      adam_.step(params, grads, s.lr);
-      ema_.update(params);
-    }
-
+    StepSums sums = run_replicas(norm, buckets);
+    reduce_across_ranks(sums, buckets, s);
+    apply_update(k, sums, s);
     s.step = adam_.step_count();
-    s.loss = loss.total;
-    s.velocity_loss = loss.velocity;
-    s.rate_loss = loss.rate;
-    s.videos = B;
-    s.flowing_frames = loss.flowing_frames;
-    s.rate_frames = loss.rate_frames;
+    s.loss = sums.loss;
+    s.velocity_loss = sums.velocity;
+    s.rate_loss = sums.rate;
+    s.flops = sums.flops;
+    s.tokens = static_cast<std::size_t>(sums.tokens);
+    s.frames = static_cast<std::size_t>(sums.frames);
+    s.videos = opts_.batch_videos;
+    s.flowing_frames = norm.flowing_frames;
+    s.rate_frames = norm.rate_frames;
     flops_done_ += s.flops;
     if (comm_.size() > 1 && opts_.replica_check_every > 0 && s.step % opts_.replica_check_every == 0)
       check_ranks_agree(detail::cat("after step ", s.step).c_str());
@@ -453,7 +267,7 @@ class Trainer {
     meta["train.seed"] = std::to_string(opts_.seed);
     meta["train.batch_videos"] = std::to_string(opts_.batch_videos);
     meta["rng.next_sample"] = std::to_string(static_cast<std::uint64_t>(adam_.step_count()) * opts_.batch_videos);
-    meta["train.method"] = std::string(sampler_.method_name());
+    meta["train.method"] = std::string(builder_.method_name());
     meta["train.flops_attention"] = io::format_metadata_double(flops_done_.attention);
     meta["train.flops_other"] = io::format_metadata_double(flops_done_.other);
     for (auto& [key, value] : extra) meta[key] = value;
@@ -481,8 +295,8 @@ class Trainer {
     check_declared_size(f, cfg);
     check_no_unknown_tensors(f, *model_);
     const std::string method = f.has_metadata("train.method") ? f.metadata_string("train.method") : "flowception";
-    detail::require<ConfigError>(method == sampler_.method_name(), path.string(), " was trained with method '", method,
-                                 "', not '", sampler_.method_name(), "'");
+    detail::require<ConfigError>(method == builder_.method_name(), path.string(), " was trained with method '", method,
+                                 "', not '", builder_.method_name(), "'");
     std::vector<float> params;
     read_parameters(f, *model_, "model.", params);
     flops_done_ = {};
@@ -499,6 +313,228 @@ class Trainer {
   }
 
  private:
+  /// The random stream family of the training draws ("trai").
+  static constexpr std::uint64_t kSampleStreamTag = 0x74726169ULL;
+  /// Any communicator but SingleProcess goes through the reductions, even with one rank (where
+  /// they are the identity): a one-rank MPI or NCCL run tests the same path as K ranks.
+  static constexpr bool kSpread = !std::is_same_v<Comm, distributed::SingleProcess>;
+
+  /// What a step sums over replicas and then over ranks (all-reduced as one array of doubles).
+  struct StepSums {
+    double loss = 0;      ///< total loss (each part's share of the global means)
+    double velocity = 0;  ///< velocity loss
+    double rate = 0;      ///< rate loss, not weighted
+    FlopCount flops;      ///< forward + backward
+    double tokens = 0;    ///< token rows
+    double frames = 0;    ///< visible frames
+    static constexpr std::size_t kValues = 7;  ///< doubles in as_array()
+    std::array<double, kValues> as_array() const {
+      return {loss, velocity, rate, flops.attention, flops.other, tokens, frames};
+    }
+    void set(const std::array<double, kValues>& a) {
+      loss = a[0];
+      velocity = a[1];
+      rate = a[2];
+      flops = {a[3], a[4]};
+      tokens = a[5];
+      frames = a[6];
+    }
+  };
+
+  /// Whether every rank builds every sample of the step (to cut shares of equal frame counts).
+  bool builds_every_sample() const { return comm_.size() == 1 || opts_.balance_ranks; }
+
+  /// Builds the training samples of step k that this rank needs (all of them, or its share of
+  /// equal video counts) into samples_, and returns the whole batch's loss denominators. Every
+  /// sample is keyed by (seed, sample number): building them in parallel changes nothing.
+  LossNormalisation build_samples(std::int64_t k) {
+    const std::size_t B = opts_.batch_videos;
+    const auto& cfg = model_->config();
+    const distributed::Share share =
+        builds_every_sample() ? distributed::Share{0, B} : distributed::share_of(B, comm_.rank(), comm_.size());
+    samples_.resize(share.size());
+    threading::parallel_or_serial(share.size(), opts_.replicas > 1, [&](std::size_t i) {
+      const std::size_t b = share.begin + i;
+      const std::uint64_t sample = static_cast<std::uint64_t>(k) * B + b;
+      random::Stream rng(opts_.seed, random::derive_stream(kSampleStreamTag, sample));
+      const std::size_t index = static_cast<std::size_t>(rng.below(data_->size()));
+      data::Video v = data_->video(index);
+      detail::require<ShapeError>(v.channels == cfg.channels && v.height == cfg.height && v.width == cfg.width,
+                                  "data video ", index, " has frames ", v.channels, "x", v.height, "x", v.width,
+                                  ", the model expects ", cfg.channels, "x", cfg.height, "x", cfg.width);
+      for (auto& x : v.frames) x = opts_.pixels.to_model(x);
+      std::int64_t cond = kNoCondition;
+      if (cfg.num_classes > 0 && v.label >= 0 && rng.uniform() >= opts_.class_dropout) cond = v.label;
+      samples_[i] = builder_.template sample<float>(v.frames, v.frame_size(), sample, cond);
+    });
+    // Global counts first: every part's losses are means over the whole batch.
+    LossNormalisation norm;
+    for (const auto& smp : samples_) {
+      for (auto m : smp.flow_mask) norm.flowing_frames += m ? 1u : 0u;
+      for (auto m : smp.rate_mask) norm.rate_frames += m ? 1u : 0u;
+    }
+    if (!builds_every_sample()) {  // the counts of the whole batch, over every rank's share
+      double counts[2] = {static_cast<double>(norm.flowing_frames), static_cast<double>(norm.rate_frames)};
+      comm_.all_reduce_sum(std::span<double>(counts));
+      norm.flowing_frames = static_cast<std::size_t>(counts[0]);
+      norm.rate_frames = static_cast<std::size_t>(counts[1]);
+    }
+    return norm;
+  }
+
+  /// When every rank built every sample: keeps this rank's contiguous share of about equal frame counts.
+  void take_rank_share() {
+    const int K = comm_.size();
+    if (K == 1 || !builds_every_sample()) return;
+    const auto ranks = frame_balanced_cuts(samples_, static_cast<std::size_t>(K));
+    const distributed::Share share{ranks[static_cast<std::size_t>(comm_.rank())],
+                                   ranks[static_cast<std::size_t>(comm_.rank()) + 1]};
+    samples_.erase(samples_.begin() + static_cast<std::ptrdiff_t>(share.end), samples_.end());
+    samples_.erase(samples_.begin(), samples_.begin() + static_cast<std::ptrdiff_t>(share.begin));
+  }
+
+  /// Forward, losses and backward of this rank's samples on R replicas, each a contiguous share
+  /// of about equal frame counts on its own thread; replica gradients are summed into the model's.
+  /// With one replica in a data-parallel run, backward hands each final gradient range to
+  /// `buckets`, whose all-reduces start at once.
+  StepSums run_replicas(const LossNormalisation& norm, distributed::GradientBuckets<Comm>& buckets) {
+    const auto& cfg = model_->config();
+    const std::size_t R = std::max<std::size_t>(1, std::min(opts_.replicas, samples_.size()));
+    const std::vector<std::size_t> cut = frame_balanced_cuts(samples_, R);
+    while (replicas_.size() + 1 < R) replicas_.emplace_back(cfg, 0);
+    parts_.resize(R);
+    overlap_ = kSpread && R == 1 && opts_.overlap_reduction;
+    announced_ = false;
+    auto ready = [&](std::size_t begin, std::size_t end) {
+      announced_ = true;
+      buckets(begin, end);
+    };
+    threading::parallel_or_serial(R, R > 1, [&](std::size_t r) {
+      Model& m = r == 0 ? *model_ : replicas_[r - 1];
+      if (r > 0) m.parameters() = model_->parameters();
+      Part& part = parts_[r];
+      part = Part{};
+      if (cut[r] == cut[r + 1]) {
+        m.zero_grad();
+        return;
+      }
+      const TrainingBatch<float> batch =
+          pack(std::span<const TrainingSample<float>>(samples_.data() + cut[r], cut[r + 1] - cut[r]));
+      dit::DitBatch db{batch.times, batch.kinds, batch.offsets, batch.conditions, {}};
+      if constexpr (kDevice) {
+        // Velocities, log-rates and their gradients stay on the device (train/device_loss.hpp):
+        // the inputs and the loss's targets go up, the loss values come back.
+        upload(batch.inputs, inputs_dev_);
+        velocity_dev_.resize(batch.inputs.size());
+        m.forward(Backend::raw(inputs_dev_), db, Backend::raw(velocity_dev_), nullptr);
+        part.loss = device_loss_.compute(batch, Backend::raw(velocity_dev_), m.device_log_rate(), opts_.rate_loss_weight,
+                                         norm);
+        m.zero_grad();
+        if (overlap_) m.backward_device(device_loss_.grad_velocity(), device_loss_.grad_log_rate(), ready);
+        else m.backward_device(device_loss_.grad_velocity(), device_loss_.grad_log_rate());
+      } else {
+        part.velocity.resize(batch.inputs.size());
+        part.log_rate.resize(batch.rows());
+        m.forward(batch.inputs.data(), db, part.velocity.data(), part.log_rate.data());
+        part.loss = flowception_loss<float>(batch, part.velocity, part.log_rate, opts_.rate_loss_weight, norm);
+        m.zero_grad();
+        if (overlap_) m.backward(part.loss.grad_velocity.data(), part.loss.grad_log_rate.data(), ready);
+        else m.backward(part.loss.grad_velocity.data(), part.loss.grad_log_rate.data());
+      }
+      const auto f = m.forward_flops(), bw = m.backward_flops();
+      part.flops = {f.attention + bw.attention, f.other + bw.other};
+      part.tokens = m.tokens();
+      part.frames = batch.rows();
+    });
+    StepSums sums;
+    std::size_t tokens = 0, frames = 0;
+    for (std::size_t r = 0; r < R; ++r) {
+      const Part& part = parts_[r];
+      sums.loss += part.loss.total;
+      sums.velocity += part.loss.velocity;
+      sums.rate += part.loss.rate;
+      sums.flops += part.flops;
+      tokens += part.tokens;
+      frames += part.frames;
+      if constexpr (!kDevice) {
+        if (r > 0) {
+          auto& g = model_->gradients();
+          const auto& gr = replicas_[r - 1].gradients();
+          for (std::size_t i = 0; i < g.size(); ++i) g[i] += gr[i];
+        }
+      }
+    }
+    sums.tokens = static_cast<double>(tokens);
+    sums.frames = static_cast<double>(frames);
+    return sums;
+  }
+
+  /// Gradients summed over ranks (every rank then holds the whole batch's gradient: the buckets
+  /// started during backward, or one all-reduce now), and the step's sums over ranks.
+  void reduce_across_ranks(StepSums& sums, distributed::GradientBuckets<Comm>& buckets, TrainStepStats& s) {
+    if constexpr (kSpread) {
+      const auto r0 = std::chrono::steady_clock::now();
+      const std::size_t n_params = model_->parameter_buffer_size();
+      if (overlap_) {
+        if (!announced_) buckets(0, n_params);  // an empty share ran no backward: its zeros still count
+        buckets.finish();
+        s.buckets = buckets.buckets_started();
+      } else {
+        comm_.all_reduce_gradients(Backend::raw(model_->gradients()), n_params);
+        comm_.finish_all_reduces();  // (a device communicator's reduction runs on its own stream)
+        s.buckets = 1;
+      }
+      s.reduce_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+      auto a = sums.as_array();
+      comm_.all_reduce_sum(std::span<double>(a));
+      sums.set(a);
+    } else {
+      (void)buckets;
+      (void)s;
+    }
+  }
+
+  /// The update of step k + 1: a diverged run says so, with the step and the learning rate,
+  /// before any change (the parameters stay those of step k and of the last checkpoint); then
+  /// clipping, AdamW and the EMA (on the device for a device backend).
+  void apply_update(std::int64_t k, const StepSums& sums, TrainStepStats& s) {
+    s.lr = opts_.lr(k + 1);
+    auto diverged = [&](std::string what) {
+      if (what.starts_with("flowception: ")) what.erase(0, 13);
+      return ModelOutputError(detail::cat("flowception: training diverged at step ", k + 1, ": ", what,
+                                          "; the learning rate of this step is ", s.lr, " (", k, " steps done). "
+                                          "Lower the learning rate or lengthen its warm-up, and resume from the "
+                                          "last checkpoint"));
+    };
+    if (!std::isfinite(sums.loss))
+      throw diverged(detail::cat("the loss is ", sums.loss, " (velocity ", sums.velocity, ", rate ", sums.rate, ")"));
+    if constexpr (kDevice) {
+      try {
+        s.grad_norm = device_->clip(*model_, opts_.grad_clip);
+      } catch (const ModelOutputError& e) {
+        throw diverged(e.what());
+      }
+      device_->step(*model_, adam_, ema_, s.lr);
+    } else {
+      std::vector<std::span<float>> params, grads;
+      for (const auto& p : model_->parameter_table()) {
+        params.emplace_back(model_->parameters().data() + p.offset, p.size);
+        grads.emplace_back(model_->gradients().data() + p.offset, p.size);
+      }
+      if (grad_names_.empty())  // (once: the names only serve the error of a non-finite gradient)
+        for (const auto& p : model_->parameter_table()) grad_names_.push_back(p.name);
+      try {
+        s.grad_norm = opts_.grad_clip > 0
+                          ? clip_grad_norm(grads, opts_.grad_clip, grad_names_)
+                          : global_grad_norm(std::vector<std::span<const float>>(grads.begin(), grads.end()), grad_names_);
+      } catch (const ModelOutputError& e) {
+        throw diverged(e.what());
+      }
+      adam_.step(params, grads, s.lr);
+      ema_.update(params);
+    }
+  }
+
   /// parts + 1 cut points splitting `s` into contiguous parts of about equal frame counts (a part
   /// may be empty only when there are fewer samples than parts).
   static std::vector<std::size_t> frame_balanced_cuts(const std::vector<TrainingSample<float>>& s, std::size_t parts) {
@@ -528,8 +564,8 @@ class Trainer {
     if (differ.empty()) return;
     std::string list;
     for (int r : differ) list += (list.empty() ? "" : ", ") + std::to_string(r);
-    throw Error(detail::cat("flowception: data-parallel ranks disagree ", when, " (step ", adam_.step_count(),
-                            "): rank(s) ", list, " hold other parameters, step, seed or batch size than rank 0"));
+    detail::fail<Error>("data-parallel ranks disagree ", when, " (step ", adam_.step_count(),
+                            "): rank(s) ", list, " hold other parameters, step, seed or batch size than rank 0");
   }
 
   template <class U>
@@ -538,28 +574,33 @@ class Trainer {
     if (!host.empty()) Backend::upload(host.data(), host.size(), Backend::raw(dst));
   }
 
-  Model* model_;
-  const DataSet* data_;
-  Builder sampler_;
+  Model* model_;                  ///< the model trained (replica 0)
+  const DataSet* data_;           ///< the training videos
+  Builder builder_;               ///< builds each video's training sample (§3, or a §7 baseline)
   FlopCount flops_done_;
   TrainerOptions opts_;
   AdamW adam_;
   Ema ema_;
   Comm comm_;
+  /// One replica's share of a step.
   struct Part {
-    std::vector<float> velocity;
-    std::vector<double> log_rate;
-    LossResult<float> loss;
-    dit::FlopCount flops;
-    std::size_t tokens = 0, frames = 0;
+    std::vector<float> velocity;    ///< [frames, frame_dim] predicted velocities (CPU backend)
+    std::vector<double> log_rate;   ///< [frames] predicted log-rates (CPU backend)
+    LossResult<float> loss;         ///< its losses (parts of the whole batch's means) and gradients
+    dit::FlopCount flops;           ///< forward + backward
+    std::size_t tokens = 0;         ///< token rows
+    std::size_t frames = 0;         ///< visible frames
   };
+  bool overlap_ = false;    ///< this step reduces gradient buckets during backward
+  bool announced_ = false;  ///< backward announced at least one range this step
   std::vector<TrainingSample<float>> samples_;
   std::vector<Model> replicas_;  ///< replicas 1..R−1 (replica 0 is the model itself)
   std::vector<std::string> grad_names_;  ///< parameter names, for the error of a diverged step
   std::vector<Part> parts_;
   std::optional<DeviceOptimizer<Backend>> device_;  ///< moments and EMA in device memory
   DeviceLoss<Backend> device_loss_;                   ///< the losses on the device (kDevice only)
-  typename Backend::template buffer<float> inputs_dev_, velocity_dev_;
+  typename Backend::template buffer<float> inputs_dev_;    ///< [frames, frame_dim] the packed inputs (device backends)
+  typename Backend::template buffer<float> velocity_dev_;  ///< [frames, frame_dim] the predicted velocities (device backends)
 };
 
 }  // namespace flowception::train

@@ -100,7 +100,7 @@ class AnyTau {
       }
       t.logit_ = LogitNormalTau(m, s);
     } else {
-      throw ConfigError("flowception: unknown tau distribution '" + name + "' (uniform | logit_normal[:M,S] | uniform_0_2)");
+      detail::fail<ConfigError>("unknown tau distribution '", name, "' (uniform | logit_normal[:M,S] | uniform_0_2)");
     }
     return t;
   }

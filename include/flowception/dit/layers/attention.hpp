@@ -22,19 +22,11 @@
 #include <Eigen/Core>
 
 #include "flowception/dit/backend.hpp"
+#include "flowception/dit/layout.hpp"
 
 namespace flowception::dit::layers {
 
-/// Most query rows in one AttentionTile.
-inline constexpr std::ptrdiff_t kTileRows = 64;
-
-/// A block of query rows and the key rows it may attend to.
-struct AttentionTile {
-  std::ptrdiff_t q_begin;  ///< First query row.
-  std::ptrdiff_t q_end;    ///< One past the last query row.
-  std::ptrdiff_t k_begin;  ///< First key row.
-  std::ptrdiff_t k_end;    ///< One past the last key row.
-};
+// kTileRows and AttentionTile are declared in dit/layout.hpp (the workspace counts the tiles).
 
 /// q, k, v live in one qkv matrix [n × 3·width]: q at column 0, k at width, v at 2·width; head h
 /// uses columns h·d .. (h+1)·d of each. out: [n × width]; lse: [n × heads].

@@ -44,7 +44,7 @@ struct BiasGradientColumn {
 template <class Backend, class T>
 void linear_forward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out, const T* x, const T* w, const T* b, T* y) {
   if (b) {
-    if constexpr (requires { Backend::gemm_bias(n, out, in, x, w, b, y); }) {
+    if constexpr (Backend::kFusedEpilogues) {
       if (Backend::gemm_bias(n, out, in, x, w, b, y)) return;  // the bias epilogue of the product
     }
     Backend::parallel_for(n, BroadcastBiasRow<T>{b, y, out});
@@ -59,7 +59,7 @@ void linear_forward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out, con
 template <class Backend, class T>
 void linear_gelu_forward(std::ptrdiff_t n, std::ptrdiff_t in, std::ptrdiff_t out, const T* x, const T* w, const T* b,
                          T* pre, T* post) {
-  if constexpr (requires { Backend::gemm_bias_gelu(n, out, in, x, w, b, pre, post); }) {
+  if constexpr (Backend::kFusedEpilogues) {
     if (Backend::gemm_bias_gelu(n, out, in, x, w, b, pre, post)) return;
   }
   linear_forward<Backend>(n, in, out, x, w, b, pre);

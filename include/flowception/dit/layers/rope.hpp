@@ -14,6 +14,32 @@
 
 namespace flowception::dit::layers {
 
+/// Fills cos and sin ([tokens, pairs] row-major) for one token per entry of `pos` (frame, row,
+/// column positions): axis a gets axis_dims[a] dimensions (even), and its pair i rotates by
+/// pos[a]·base^(−2i/axis_dims[a]). Pairs are ordered frame axis, then rows, then columns. Returns
+/// the pairs per token.
+template <class T>
+std::ptrdiff_t build_rope_table(const std::vector<std::array<double, 3>>& pos, std::array<std::size_t, 3> axis_dims,
+                                double base, std::vector<T>& cos, std::vector<T>& sin) {
+  const auto pairs = static_cast<std::ptrdiff_t>((axis_dims[0] + axis_dims[1] + axis_dims[2]) / 2);
+  const std::size_t n = pos.size();
+  cos.resize(n * static_cast<std::size_t>(pairs));
+  sin.resize(n * static_cast<std::size_t>(pairs));
+  for (std::size_t r = 0; r < n; ++r) {
+    std::size_t p = 0;
+    for (int a = 0; a < 3; ++a) {
+      const std::size_t half = axis_dims[a] / 2;
+      for (std::size_t i = 0; i < half; ++i, ++p) {
+        const double freq = std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(axis_dims[a]));
+        const double angle = pos[r][a] * freq;
+        cos[r * static_cast<std::size_t>(pairs) + p] = static_cast<T>(std::cos(angle));
+        sin[r * static_cast<std::size_t>(pairs) + p] = static_cast<T>(std::sin(angle));
+      }
+    }
+  }
+  return pairs;
+}
+
 /// cos/sin of every (token, pair): `pairs` = head_dim/2 columns per token.
 template <class T>
 struct RopeTable {
@@ -25,22 +51,7 @@ struct RopeTable {
   /// axis_dims[a] dimensions (even), and its pair i rotates by pos[a]·base^(−2i/axis_dims[a]).
   /// Pairs are ordered frame axis, then rows, then columns.
   void build(const std::vector<std::array<double, 3>>& pos, std::array<std::size_t, 3> axis_dims, double base) {
-    pairs = static_cast<std::ptrdiff_t>((axis_dims[0] + axis_dims[1] + axis_dims[2]) / 2);
-    const std::size_t n = pos.size();
-    cos.resize(n * static_cast<std::size_t>(pairs));
-    sin.resize(n * static_cast<std::size_t>(pairs));
-    for (std::size_t r = 0; r < n; ++r) {
-      std::size_t p = 0;
-      for (int a = 0; a < 3; ++a) {
-        const std::size_t half = axis_dims[a] / 2;
-        for (std::size_t i = 0; i < half; ++i, ++p) {
-          const double freq = std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(axis_dims[a]));
-          const double angle = pos[r][a] * freq;
-          cos[r * pairs + p] = static_cast<T>(std::cos(angle));
-          sin[r * pairs + p] = static_cast<T>(std::sin(angle));
-        }
-      }
-    }
+    pairs = build_rope_table(pos, axis_dims, base, cos, sin);
   }
 };
 

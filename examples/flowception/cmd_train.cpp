@@ -1,109 +1,16 @@
-// flowception train: the data-set recipes, the training loop, checkpoints and run.json.
-#pragma once
+// flowception train: the training loop, checkpoints and run.json (the settings and their
+// defaults are train_flags.hpp's table).
+#include "commands.hpp"
+#include "train_flags.hpp"
 
-#include "common.hpp"
-
-namespace {
-
-struct TrainFlags {
-  DataFlags data;
-  std::string out = "runs/train";
-  std::string model = "tiny";
-  std::size_t patch = 4;
-  std::size_t depth = 0, width = 0, heads = 0;
-  std::string rate_head = "token";
-  bool length_aware = false;
-  bool length_conditioning = false;
-  std::int64_t rope_frame_dims = -1;  // -1: every dimension on a 1×1 patch grid, else the 3-D split
-  std::size_t classes = 0;
-  std::int64_t window = -1;
-  std::size_t steps = 1000;
-  double time_limit = 0;
-  std::size_t batch = 8;
-  double lr = 3e-4;
-  std::size_t warmup = 100;
-  bool cosine = false;
-  std::size_t decay_from = 0;  // > 0: constant until this step, then a cosine to lr/10 at --steps
-  double weight_decay = 0.0, clip = 1.0, ema = 0.999, rate_weight = 1.0, class_dropout = 0.1;
-  std::uint64_t seed = 0;
-  std::string kappa = "linear", tau = "uniform";
-  std::size_t n_start = 3;
-  bool unanchored = false;
-  double shift = 1.0;
-  std::vector<double> tasks{1, 0, 0, 0};
-  std::string resume;
-  bool overwrite = false;  // replace the checkpoint --out already holds
-  std::size_t save_every = 200;
-  std::size_t replicas = 0;  // 0: one per thread
-  std::string device = "cpu";
-  bool quiet = false;
-  std::string method = "flowception";
-  std::string ar_attention = "causal";
-  double flop_budget = 0;  // stop once the run has spent this many training FLOPs (0: no budget)
-  double memory_limit = 0;  // GiB (0: the memory available)
-};
+namespace fc_cli {
 
 template <class Builder>
-int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler);
+int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder builder);
 template <class Backend, class Builder>
-int train_on(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler);
+int train_on(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder builder);
 template <class Backend, class Builder, class Comm>
-int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler, Comm comm);
-
-/// The training recipe of each data set: what `train --data X` uses for every flag of the recipe
-/// that is not given. ring and shapes are the recipes of the reference checkpoints in assets/
-/// (assets/README.md has the measurements behind them).
-struct Recipe {
-  std::string model = "tiny";
-  std::size_t patch = 4;
-  std::string rate_head = "pooled";
-  bool length_aware = true, length_conditioning = true;
-  std::string kappa = "poly:5";
-  std::size_t batch = 32, warmup = 200, steps = 100000;
-  double lr = 1e-3, ema = 0.999;
-  std::vector<double> tasks{1, 0, 0, 0};
-};
-
-Recipe recipe_for(const std::string& kind, const data::Video& first) {
-  Recipe r;
-  if (kind == "ring") {
-    r.patch = 3;  // one patch, hence one token, per 3×3 frame
-    r.batch = 64;
-    r.tasks = {0.5, 0.2, 0.2, 0.1};  // one model for sample, i2v, interpolation (and continuation)
-  } else if (kind == "shapes") {
-    r.patch = 4;
-    r.batch = 32;
-    r.tasks = {0.5, 0.2, 0.2, 0.1};
-  } else {
-    // Other data: the largest of 4, 2, 1 that divides the frame.
-    r.patch = first.height % 4 == 0 && first.width % 4 == 0 ? 4 : first.height % 2 == 0 && first.width % 2 == 0 ? 2 : 1;
-  }
-  return r;
-}
-
-const char* kRecipeHelp =
-    "Defaults per data set (flags not given): ring: tiny, --patch 3, --batch 64, --tasks 0.5,0.2,0.2,0.1; "
-    "shapes[:N]: tiny, --patch 4, --batch 32, --tasks 0.5,0.2,0.2,0.1; npy: tiny, --patch 4|2|1 (what divides the frame), --batch 32; all: "
-    "--rate-head pooled --length-aware --length-conditioning --kappa poly:5 --lr 1e-3 --warmup 200 --ema 0.999 "
-    "--steps 100000.";
-
-/// Fills every recipe flag that the command line did not give.
-void apply_recipe(TrainFlags& f, const CLI::App& cmd, const std::string& kind, const data::Video& first) {
-  const Recipe r = recipe_for(kind, first);
-  auto unset = [&](const char* flag) { return cmd.count(flag) == 0; };
-  if (unset("--model")) f.model = r.model;
-  if (unset("--patch")) f.patch = r.patch;
-  if (unset("--rate-head")) f.rate_head = r.rate_head;
-  if (unset("--length-aware")) f.length_aware = r.length_aware;
-  if (unset("--length-conditioning")) f.length_conditioning = r.length_conditioning;
-  if (unset("--kappa")) f.kappa = r.kappa;
-  if (unset("--batch")) f.batch = r.batch;
-  if (unset("--lr")) f.lr = r.lr;
-  if (unset("--warmup")) f.warmup = r.warmup;
-  if (unset("--ema")) f.ema = r.ema;
-  if (unset("--steps") && unset("--flop-budget")) f.steps = r.steps;
-  if (unset("--tasks")) f.tasks = r.tasks;
-}
+int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder builder, Comm comm);
 
 /// Checks --out before any work: a folder that can be written (check_out_folder), and not one
 /// holding another run's checkpoint unless --resume or --overwrite says what to do with it.
@@ -113,8 +20,8 @@ void check_train_out(const TrainFlags& f) {
   std::error_code ec;
   const fs::path ckpt = out / "checkpoint.safetensors";
   if (fs::exists(ckpt, ec) && f.resume.empty() && !f.overwrite)
-    throw ConfigError(detail::cat("flowception: --out ", out, " already holds a checkpoint (", ckpt.string(),
-                                  "); continue it with --resume ", ckpt.string(), ", or pass --overwrite to replace it"));
+    detail::fail<ConfigError>("--out ", out, " already holds a checkpoint (", ckpt.string(),
+                                  "); continue it with --resume ", ckpt.string(), ", or pass --overwrite to replace it");
 }
 
 /// Estimated peak bytes of a training process: the weights, gradients, AdamW moments and EMA
@@ -122,7 +29,7 @@ void check_train_out(const TrainFlags& f) {
 /// backward for its share of the batch with videos of the data's longest length, the step's
 /// training samples (built whole on every rank), and the data held in memory.
 double training_bytes(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, std::size_t replicas, int ranks) {
-  const double P = static_cast<double>(cfg.parameter_count()) * sizeof(float);
+  const double P = static_cast<double>(cfg.parameter_buffer_elements()) * sizeof(float);
   const std::size_t share = (f.batch + static_cast<std::size_t>(ranks) - 1) / static_cast<std::size_t>(ranks);
   const std::size_t per_replica = (share + replicas - 1) / replicas;
   const std::size_t L = std::max<std::size_t>(1, data.max_length);
@@ -147,11 +54,15 @@ void check_train_memory(const TrainFlags& f, const dit::DitConfig& cfg, const Da
                   "; lower --batch, --replicas, --depth or --width");
 }
 
-int cmd_train(TrainFlags f, const CLI::App& cmd) {
-  check_train_out(f);
-  const DataSource data = open_data(f.data);
+int cmd_train(const TrainFlags& given, const CLI::App& cmd) {
+  check_train_out(given);
+  const DataSource data = open_data(given.data);
   const data::Video first = data.video(0);
-  apply_recipe(f, cmd, data.kind, first);
+  TrainFlags f = resolve_train_settings(given, cmd, data.kind, first);
+  // A schedule that decays needs to know where the run ends: a FLOP budget alone does not say.
+  detail::require(f.flop_budget == 0 || cmd.count("--steps") > 0 || (!f.cosine && f.decay_from == 0),
+                  "--flop-budget with ", f.cosine ? "--cosine" : "--decay-from", " needs --steps too: the learning "
+                  "rate decays to lr/10 at --steps, which a FLOP budget alone does not give");
   dit::DitConfig cfg = f.model == "S"   ? dit::DitConfig::small(first.channels, first.height, first.width, f.patch)
                        : f.model == "B" ? dit::DitConfig::base(first.channels, first.height, first.width, f.patch)
                                         : dit::DitConfig::tiny(first.channels, first.height, first.width, f.patch);
@@ -191,26 +102,20 @@ int cmd_train(TrainFlags f, const CLI::App& cmd) {
 }
 
 template <class Builder>
-int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler) {
+int train_with(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder builder) {
   return on_device(f.device, [&](auto backend, auto) {
-    return train_on<decltype(backend)>(f, cfg, data, std::move(sampler));
+    return train_on<decltype(backend)>(f, cfg, data, std::move(builder));
   });
 }
 
 template <class Backend, class Builder>
-int train_on(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler) {
-  return with_communicator<Backend>([&](auto comm) { return train_across<Backend>(f, cfg, data, std::move(sampler), comm); });
+int train_on(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder builder) {
+  return with_communicator<Backend>([&](auto comm) { return train_across<Backend>(f, cfg, data, std::move(builder), comm); });
 }
 
-/// Trains on `comm`'s ranks (one process: SingleProcess): each builds and runs its share of every
-/// batch; rank 0 prints, writes the checkpoints and run.json, and decides when the time is up.
-template <class Backend, class Builder, class Comm>
-int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder sampler, Comm comm) {
-  constexpr bool device = !std::is_same_v<Backend, dit::CpuBackend>;
-  const bool root = comm.rank() == 0;
-  detail::require<ConfigError>(!device || f.replicas <= 1, "--replicas ", f.replicas,
-                               ": a device runs the whole batch as one replica; leave --replicas out with --device cuda");
-  dit::DiT<float, Backend> model(cfg, f.seed);
+/// The trainer's options from the settings: batch, learning-rate schedule (constant, cosine, or
+/// constant then cosine from --decay-from), AdamW, clipping, EMA, losses, seed, replicas.
+inline train::TrainerOptions trainer_options(const TrainFlags& f, bool device) {
   train::TrainerOptions to;
   to.batch_videos = f.batch;
   const auto warmup = static_cast<std::int64_t>(f.warmup), total = static_cast<std::int64_t>(std::max(f.steps, f.warmup + 1));
@@ -225,11 +130,70 @@ int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSourc
   to.class_dropout = f.class_dropout;
   to.seed = f.seed;
   to.replicas = device ? 1 : f.replicas ? f.replicas : static_cast<std::size_t>(std::max(1, dit::CpuBackend::threads()));
-  // What earlier segments of this run left in the checkpoint: the smoothed loss, the log and the
-  // segments (so run.json tells the whole run, even across kills and resumes).
-  double smooth = 0;
-  bool have_smooth = false;
-  json log = json::array(), segments = json::array();
+  return to;
+}
+
+/// What earlier segments of a run left in its checkpoint: the smoothed loss, the log and the
+/// segments (so run.json tells the whole run, even across kills and resumes).
+struct ResumeRecord {
+  double smooth = 0;                  ///< the smoothed loss
+  bool have_smooth = false;           ///< whether the checkpoint had one
+  json log = json::array();           ///< a line every 10 steps
+  json segments = json::array();      ///< one entry per process run of the training
+};
+
+/// The bookkeeping of the checkpoint `file` that --resume names.
+inline ResumeRecord read_resume_record(const io::SafetensorsFile& file, const std::string& path) {
+  ResumeRecord r;
+  auto parsed = [&](const char* key) {
+    if (!file.has_metadata(key)) return json();
+    json j = json::parse(file.metadata_string(key), nullptr, /*allow_exceptions=*/false);
+    detail::require<IoError>(j.is_array(), path, ": metadata '", key, "' is not a JSON array");
+    return j;
+  };
+  if (file.has_metadata("train.loss_smoothed")) {
+    r.smooth = file.metadata_f64("train.loss_smoothed");
+    r.have_smooth = true;
+  }
+  if (auto j = parsed("train.log"); j.is_array()) r.log = std::move(j);
+  if (auto j = parsed("train.segments"); j.is_array()) r.segments = std::move(j);
+  return r;
+}
+
+/// run.json's and the checkpoint's record of the settings: every setting, resolved (the model's
+/// sizes as built, the replicas used), and what the run adds (tokens per frame, parameters,
+/// threads, ranks).
+inline json train_config_json(const TrainFlags& f, const dit::DitConfig& cfg, std::size_t parameters,
+                              std::size_t replicas, int world_size) {
+  TrainFlags resolved = f;
+  resolved.model = cfg.name;
+  resolved.patch = cfg.patch;
+  resolved.depth = cfg.depth;
+  resolved.width = cfg.width_hidden;
+  resolved.heads = cfg.heads;
+  resolved.rope_frame_dims = static_cast<std::int64_t>(cfg.rope_frame_dims);
+  resolved.replicas = replicas;
+  json config = train_settings_json(resolved);
+  config["anchored"] = !f.unanchored;
+  config["tokens_per_frame"] = cfg.tokens_per_frame();
+  config["parameters"] = parameters;
+  config["threads"] = dit::CpuBackend::threads();
+  config["world_size"] = world_size;
+  config["causal"] = cfg.causal;
+  return config;
+}
+
+/// Trains on `comm`'s ranks (one process: SingleProcess): each builds and runs its share of every
+/// batch; rank 0 prints, writes the checkpoints and run.json, and decides when the time is up.
+template <class Backend, class Builder, class Comm>
+int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSource& data, Builder builder, Comm comm) {
+  constexpr bool device = !std::is_same_v<Backend, dit::CpuBackend>;
+  const bool root = comm.rank() == 0;
+  detail::require<ConfigError>(!device || f.replicas <= 1, "--replicas ", f.replicas,
+                               ": a device runs the whole batch as one replica; leave --replicas out with --device cuda");
+  dit::DiT<float, Backend> model(cfg, f.seed);
+  const train::TrainerOptions to = trainer_options(f, device);
+  ResumeRecord record;
   std::optional<io::SafetensorsFile> resumed;  // read once: its metadata here, its state below
   if (!f.resume.empty()) {
     const auto& file = resumed.emplace(io::load_safetensors(f.resume));
@@ -243,20 +207,13 @@ int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSourc
                     f.resume.c_str(), static_cast<long long>(at), f.steps);
       return 0;
     }
-    auto parsed = [&](const char* key) {
-      if (!file.has_metadata(key)) return json();
-      json j = json::parse(file.metadata_string(key), nullptr, /*allow_exceptions=*/false);
-      detail::require<IoError>(j.is_array(), f.resume, ": metadata '", key, "' is not a JSON array");
-      return j;
-    };
-    if (file.has_metadata("train.loss_smoothed")) {
-      smooth = file.metadata_f64("train.loss_smoothed");
-      have_smooth = true;
-    }
-    if (auto j = parsed("train.log"); j.is_array()) log = std::move(j);
-    if (auto j = parsed("train.segments"); j.is_array()) segments = std::move(j);
+    record = read_resume_record(file, f.resume);
   }
-  train::Trainer<DataSource, Builder, Backend, Comm> trainer(model, data, sampler, to, comm);
+  double smooth = record.smooth;
+  bool have_smooth = record.have_smooth;
+  json& log = record.log;
+  json& segments = record.segments;
+  train::Trainer<DataSource, Builder, Backend, Comm> trainer(model, data, builder, to, comm);
   if (resumed) trainer.load_checkpoint(*resumed);
   resumed.reset();
   // Entries of the log beyond the resumed step belong to a segment that was killed after its
@@ -266,18 +223,7 @@ int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSourc
 
   if (root) fs::create_directories(f.out);
   const fs::path ckpt = fs::path(f.out) / "checkpoint.safetensors";
-  json config = {{"data", f.data.data}, {"data_seed", f.data.seed}, {"model", cfg.name}, {"patch", cfg.patch},
-                 {"depth", cfg.depth}, {"width", cfg.width_hidden}, {"heads", cfg.heads}, {"classes", cfg.num_classes},
-                 {"window", cfg.window}, {"rate_head", dit::rate_head_name(cfg.rate_head)},
-                 {"length_aware", cfg.length_aware}, {"length_conditioning", cfg.length_conditioning},
-                 {"rope_frame_dims", cfg.rope_frame_dims},
-                 {"tokens_per_frame", cfg.tokens_per_frame()}, {"parameters", model.parameter_count()}, {"steps", f.steps},
-                 {"time_limit", f.time_limit}, {"batch", f.batch}, {"lr", f.lr}, {"warmup", f.warmup},
-                 {"cosine", f.cosine}, {"decay_from", f.decay_from}, {"weight_decay", f.weight_decay}, {"clip", f.clip}, {"ema", f.ema},
-                 {"rate_weight", f.rate_weight}, {"class_dropout", f.class_dropout}, {"seed", f.seed},
-                 {"kappa", f.kappa}, {"tau", f.tau}, {"n_start", f.n_start}, {"anchored", !f.unanchored},
-                 {"shift", f.shift}, {"tasks", f.tasks}, {"resume", f.resume}, {"threads", dit::CpuBackend::threads()}, {"world_size", comm.size()}, {"replicas", to.replicas}, {"device", f.device},
-                 {"method", f.method}, {"causal", cfg.causal}, {"flop_budget", f.flop_budget}, {"memory_limit", f.memory_limit}};
+  const json config = train_config_json(f, cfg, model.parameter_count(), to.replicas, comm.size());
   std::map<std::string, std::string> meta{{"train.config", config.dump()}};
   fc_cli::ProgressBar bar("train", static_cast<double>(f.steps), !f.quiet && root);
   double flops = 0, attention_flops = 0;
@@ -347,4 +293,4 @@ int train_across(const TrainFlags& f, const dit::DitConfig& cfg, const DataSourc
   return 0;
 }
 
-}  // namespace
+}  // namespace fc_cli

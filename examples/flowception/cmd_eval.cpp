@@ -1,9 +1,7 @@
 // flowception eval: sample, score against the data, rate calibration, the HTML report.
-#pragma once
+#include "commands.hpp"
 
-#include "sampling.hpp"
-
-namespace {
+namespace fc_cli {
 
 /// Rate calibration of a Flowception checkpoint on `count` data videos: the model's Σλ and Poisson
 /// NLL against the content-free length oracle of the data's length law and the true counts.
@@ -38,6 +36,58 @@ json rate_calibration_json(const SampleFlags& f, const DataSource& data, const s
                          {"model_missing", b.model_missing}, {"oracle_missing", b.reference_missing},
                          {"true_missing", b.true_missing}, {"model_nll", b.model_nll}, {"oracle_nll", b.reference_nll}});
   return out;
+}
+
+/// How the frames inserted between consecutive start frames match the rotations of those start
+/// frames: for each gap between start frames (insertion step 0) that are both valid, the frames
+/// inserted minus the count their rotation difference implies under the video's stride (the
+/// stride of its best whole-video fit): the implied count is the d − 1 with r_b ≡ r_a + d·stride
+/// (mod 8), taken among d ≡ d₀ modulo the rotation's period (8, or 4 for stride 2) as the one
+/// nearest the gap. A histogram of the error in [−4, 4], and the gaps whose difference no count
+/// reaches ("unreachable": an odd difference under stride 2).
+inline json ring_count_errors(const data::RingScore& s, const SampleResult<float>& raw) {
+  std::map<int, std::size_t> hist;
+  std::size_t gaps = 0, unreachable = 0, exact = 0;
+  for (std::size_t i = 0; i < s.videos.size(); ++i) {
+    const auto& v = s.videos[i];
+    const std::size_t stride = v.whole_video_stride;
+    if (stride == 0) continue;
+    std::vector<std::size_t> starts;
+    const auto& steps_of = raw.videos[i].insertion_step;
+    for (std::size_t t = 0; t < v.length && t < steps_of.size(); ++t)
+      if (steps_of[t] == 0 && raw.videos[i].kinds[t] == FrameKind::generated) starts.push_back(t);
+    for (std::size_t k = 0; k + 1 < starts.size(); ++k) {
+      const std::size_t a = starts[k], b = starts[k + 1];
+      if (!v.frame_valid[a] || !v.frame_valid[b]) continue;
+      ++gaps;
+      const int diff = ((v.frame_rotation[b] - v.frame_rotation[a]) % 8 + 8) % 8;
+      const int period = stride == 2 ? 4 : 8;
+      int d0 = -1;
+      for (int d = 1; d <= period; ++d)
+        if (static_cast<int>((static_cast<std::size_t>(d) * stride) % 8) == diff) {
+          d0 = d;
+          break;
+        }
+      if (d0 < 0) {
+        ++unreachable;
+        continue;
+      }
+      const int inserted = static_cast<int>(b - a - 1);
+      // The implied step count nearest the actual one: d0 + k·period.
+      int best = d0;
+      for (int d = d0; d <= inserted + 1 + period; d += period)
+        if (std::abs(d - (inserted + 1)) < std::abs(best - (inserted + 1))) best = d;
+      const int error = inserted - (best - 1);
+      ++hist[error];
+      exact += error == 0 ? 1 : 0;
+    }
+  }
+  json h = json::object();
+  for (auto [e, c] : hist) h[std::to_string(e)] = gaps ? static_cast<double>(c) / static_cast<double>(gaps) : 0.0;
+  return {{"gaps", gaps},
+          {"exact_fraction", gaps ? static_cast<double>(exact) / static_cast<double>(gaps) : 0.0},
+          {"unreachable_fraction", gaps ? static_cast<double>(unreachable) / static_cast<double>(gaps) : 0.0},
+          {"error_fraction", h}};
 }
 
 /// Where the ring's rotation goes wrong: the rotation change between consecutive frames (the data
@@ -76,7 +126,8 @@ json ring_diagnostics(const data::RingScore& s, const SampleResult<float>& raw, 
   for (int b = 0; b < 5; ++b) by_time[names[b]] = {{"frames", all[b]}, {"on_common_fit", all[b] > 0 ? on[b] / all[b] : 0.0}};
   return {{"rotation_step_fraction", step_hist},
           {"on_common_fit_by_insertion_time", by_time},
-          {"start_frames_on_one_stride", s.videos.empty() ? 0.0 : static_cast<double>(start_agree) / static_cast<double>(s.videos.size())}};
+          {"start_frames_on_one_stride", s.videos.empty() ? 0.0 : static_cast<double>(start_agree) / static_cast<double>(s.videos.size())},
+          {"count_errors", ring_count_errors(s, raw)}};
 }
 
 int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count, std::size_t calibration_samples) {
@@ -128,6 +179,7 @@ int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count, 
     const auto s = data::score_rotating_ring(g.videos);
     for (const auto& v : s.videos) add_drift(v.frame_valid);
     scores = {{"valid_frame_fraction", s.valid_frame_fraction}, {"consistent_fraction", s.consistent_fraction},
+              {"consistent_whole_video_fraction", s.consistent_whole_video_fraction},
               {"fully_valid_fraction", s.fully_valid_fraction}, {"length_legal_fraction", s.length_legal_fraction},
               {"length_tv", s.length_tv}, {"length_tv_vs_data_sample", tv},
               {"rotation_sequence_fraction", s.rotation_sequence_fraction},
@@ -135,8 +187,10 @@ int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count, 
     scores["diagnostics"] = ring_diagnostics(s, g.raw, f.steps);
     // Notes: the project's target, and what the method authors' PyTorch model scores on this toy.
     report.scores = {{"valid frames", s.valid_frame_fraction, {NF::Style::percent, 1, ""}, "target ≥ 99 % · authors' model 100 %"},
-                     {"consistent rotation", s.consistent_fraction, {NF::Style::percent, 1, ""},
-                      "target ≥ 80 % · authors' model 75 %"},
+                     {"consistent rotation (strict rule)", s.consistent_fraction, {NF::Style::percent, 1, ""},
+                      "target ≥ 50 % (aim 80 %) · authors' model 44 % (7/16) under this rule"},
+                     {"consistent (whole-video rule)", s.consistent_whole_video_fraction, {NF::Style::percent, 1, ""},
+                      "target ≥ 95 % · authors' model 75 % (12/16) under this rule"},
                      {"fully valid videos", s.fully_valid_fraction, {NF::Style::percent, 1, ""}, ""},
                      {"legal lengths", s.length_legal_fraction, {NF::Style::percent, 1, ""},
                       "target ≥ 95 % · authors' model about 62 %"},
@@ -191,4 +245,4 @@ int cmd_eval(const SampleFlags& f, const DataFlags& df, std::size_t data_count, 
   return 0;
 }
 
-}  // namespace
+}  // namespace fc_cli

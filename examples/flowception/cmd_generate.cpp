@@ -1,9 +1,7 @@
 // flowception sample, i2v and interpolate.
-#pragma once
+#include "commands.hpp"
 
-#include "sampling.hpp"
-
-namespace {
+namespace fc_cli {
 
 int cmd_sample(const SampleFlags& f) {
   std::vector<Prompt<float>> prompts(f.count, Prompt<float>::unconditional(f.n_start, f.class_label));
@@ -15,12 +13,6 @@ int cmd_sample(const SampleFlags& f) {
   return 0;
 }
 
-struct ConditionFlags {
-  DataFlags data;
-  std::size_t from_data = 0;
-  std::string file;
-  std::size_t keys = 2;
-};
 
 /// The conditioning video (a file or a data video), checked against the checkpoint's frame size
 /// before any sampling; `flag` names where it came from in the error.
@@ -74,4 +66,4 @@ int cmd_interpolate(const SampleFlags& f, const ConditionFlags& c) {
   return 0;
 }
 
-}  // namespace
+}  // namespace fc_cli

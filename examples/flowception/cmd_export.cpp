@@ -1,9 +1,7 @@
 // flowception export: the (EMA) weights alone, with the configuration.
-#pragma once
+#include "commands.hpp"
 
-#include "common.hpp"
-
-namespace {
+namespace fc_cli {
 
 /// Writes the (EMA) weights alone with the configuration: a small file to sample from or ship.
 int cmd_export(const std::string& checkpoint, const std::string& out, bool no_ema) {
@@ -22,4 +20,4 @@ int cmd_export(const std::string& checkpoint, const std::string& out, bool no_em
   return 0;
 }
 
-}  // namespace
+}  // namespace fc_cli
